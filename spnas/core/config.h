@@ -1,0 +1,82 @@
+// Loading a pipeline config: strict textproto parsing, `ref` resolution, {local_base_path}
+// substitution and validation, with every error reported as file:line:column.
+#ifndef SPNAS_CORE_CONFIG_H_
+#define SPNAS_CORE_CONFIG_H_
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <google/protobuf/text_format.h>
+
+#include "spnas/core/pipeline_config.pb.h"
+#include "spnas/core/status.h"
+
+namespace spnas {
+
+// A path to a field in the config, e.g. {{"step", 1}, {"trainer", -1}, {"options", -1}};
+// index -1 for a singular field.
+using FieldPath = std::vector<std::pair<std::string, int>>;
+
+// Collects every error of a config before any work starts.
+class ConfigErrors {
+ public:
+  void Add(std::string where, std::string message);
+  bool empty() const { return errors_.empty(); }
+  size_t size() const { return errors_.size(); }
+  const std::vector<std::string>& messages() const { return errors_; }
+  // InvalidArgument listing all errors, one per line; OK when there are none.
+  Status ToStatus() const;
+
+ private:
+  std::vector<std::string> errors_;
+};
+
+struct ConfigLoadOptions {
+  // Replaces general.local_base_path when non-empty.
+  std::string local_base_path;
+};
+
+class LoadedConfig {
+ public:
+  const std::string& path() const { return path_; }
+  const PipelineConfig& config() const { return config_; }
+  const std::string& base_path() const { return config_.general().local_base_path(); }
+  std::string OutputDir(const std::string& step_name) const;
+  // The folder a step reads records from (its models_folder resolved), or "".
+  std::string InputDir(const StepConfig& step) const;
+  // "file:line:column" of a field, or "file" when the field has no recorded location.
+  std::string Where(const FieldPath& field) const;
+  // The config as text, with every ref resolved and {local_base_path} substituted.
+  std::string ResolvedText() const;
+
+ private:
+  friend StatusOr<LoadedConfig> ParseConfig(const std::string&, const std::string&,
+                                            const ConfigLoadOptions&, ConfigErrors*);
+  std::string path_;
+  PipelineConfig config_;
+  std::shared_ptr<google::protobuf::TextFormat::ParseInfoTree> locations_;
+};
+
+// Parses, resolves and checks `text` (named `path` in messages). Errors go to `errors`; the
+// returned config is usable for further checks only when `errors` stayed empty of parse errors.
+StatusOr<LoadedConfig> ParseConfig(const std::string& text, const std::string& path,
+                                   const ConfigLoadOptions& options, ConfigErrors* errors);
+
+// Reads the file, then ParseConfig.
+StatusOr<LoadedConfig> LoadConfigFile(const std::string& path, const ConfigLoadOptions& options,
+                                      ConfigErrors* errors);
+
+// Checks plugin names and options anywhere in the config (against the registries linked into
+// this binary), step names, general settings, and the wiring of models_folder and
+// pretrained_model_file between steps.
+void CheckConfig(const LoadedConfig& config, ConfigErrors* errors);
+
+// Overrides `to` with the fields set in `from` (same type): set scalars and repeated fields
+// replace, set message fields merge recursively.
+void OverrideFields(const google::protobuf::Message& from, google::protobuf::Message* to);
+
+}  // namespace spnas
+
+#endif  // SPNAS_CORE_CONFIG_H_

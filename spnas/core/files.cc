@@ -1,0 +1,61 @@
+#include "spnas/core/files.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace spnas {
+
+namespace fs = std::filesystem;
+
+StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFoundError("Cannot open '", path, "': ", std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Status WriteFileAtomic(const std::string& path, const std::string& contents) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) return InternalError("Cannot write '", tmp, "': ", std::strerror(errno));
+  const bool written = std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
+  const bool flushed = std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+  std::fclose(f);
+  if (!written || !flushed) {
+    std::remove(tmp.c_str());
+    return InternalError("Cannot write '", tmp, "': ", std::strerror(errno));
+  }
+  return RenameFile(tmp, path);
+}
+
+Status RenameFile(const std::string& from, const std::string& to) {
+  if (std::rename(from.c_str(), to.c_str()) != 0) {
+    return InternalError("Cannot rename '", from, "' to '", to, "': ", std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+Status MakeDirs(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return InternalError("Cannot create folder '", dir, "': ", ec.message());
+  return Status::Ok();
+}
+
+std::string ResolveUserPath(const std::string& path) {
+  if (path.empty()) return path;
+  if (fs::path(path).is_absolute()) return fs::path(path).lexically_normal().string();
+  const char* cwd = std::getenv("BUILD_WORKING_DIRECTORY");
+  const fs::path base = (cwd != nullptr && *cwd != '\0') ? fs::path(cwd) : fs::current_path();
+  return (base / path).lexically_normal().string();
+}
+
+}  // namespace spnas

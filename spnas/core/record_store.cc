@@ -1,0 +1,133 @@
+#include "spnas/core/record_store.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <regex>
+#include <set>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "spnas/core/files.h"
+
+namespace spnas {
+namespace fs = std::filesystem;
+
+std::string ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
+}
+
+Status FromJson(const std::string& json, const std::string& path, google::protobuf::Message* message) {
+  google::protobuf::util::JsonParseOptions options;
+  auto status = google::protobuf::util::JsonStringToMessage(json, message, options);
+  if (!status.ok()) {
+    return InvalidArgumentError("'", path, "' is not a valid ", message->GetDescriptor()->full_name(),
+                                " in JSON: ", status.ToString());
+  }
+  return Status::Ok();
+}
+
+std::string RecordStore::DescPath(int id) const {
+  return (fs::path(folder_) / ("desc_" + std::to_string(id) + ".json")).string();
+}
+std::string RecordStore::PerformancePath(int id) const {
+  return (fs::path(folder_) / ("performance_" + std::to_string(id) + ".json")).string();
+}
+std::string RecordStore::WeightsPath(int id) const {
+  return (fs::path(folder_) / ("model_" + std::to_string(id) + ".pth")).string();
+}
+std::string RecordStore::PendingWeightsPath(int id) const { return WeightsPath(id) + ".pending"; }
+
+StatusOr<std::vector<Trial>> RecordStore::LoadAll() const {
+  std::vector<Trial> trials;
+  if (!fs::is_directory(folder_)) return trials;
+  const std::regex pattern("performance_([0-9]+)\\.json");
+  std::set<int> ids;
+  for (const auto& entry : fs::directory_iterator(folder_)) {
+    std::smatch m;
+    const std::string name = entry.path().filename().string();
+    if (std::regex_match(name, m, pattern)) ids.insert(std::stoi(m[1]));
+  }
+  for (int id : ids) {
+    Trial trial;
+    SPNAS_ASSIGN_OR_RETURN(std::string perf, ReadFile(PerformancePath(id)));
+    SPNAS_RETURN_IF_ERROR(FromJson(perf, PerformancePath(id), &trial.record));
+    StatusOr<std::string> desc = ReadFile(DescPath(id));
+    if (!desc.ok()) {
+      return FailedPreconditionError("record ", id, " in '", folder_, "' has ", PerformancePath(id),
+                                     " but no ", DescPath(id));
+    }
+    SPNAS_RETURN_IF_ERROR(FromJson(*desc, DescPath(id), &trial.desc));
+    if (trial.record.has_weights()) {
+      trial.weights = WeightsPath(id);
+      if (!fs::exists(trial.weights)) {
+        return FailedPreconditionError("record ", id, " in '", folder_, "' says it has weights, but ",
+                                       trial.weights, " is missing");
+      }
+    }
+    trials.push_back(std::move(trial));
+  }
+  return trials;
+}
+
+Status RecordStore::Write(const Trial& trial) const {
+  SPNAS_RETURN_IF_ERROR(MakeDirs(folder_));
+  const int id = trial.record.id();
+  if (trial.record.has_weights()) {
+    SPNAS_RETURN_IF_ERROR(RenameFile(PendingWeightsPath(id), WeightsPath(id)));
+  }
+  SPNAS_RETURN_IF_ERROR(WriteFileAtomic(DescPath(id), ToJson(trial.desc)));
+  return WriteFileAtomic(PerformancePath(id), ToJson(trial.record));
+}
+
+Status RecordStore::Import(const Trial& trial) const {
+  SPNAS_RETURN_IF_ERROR(MakeDirs(folder_));
+  const int id = trial.record.id();
+  if (trial.record.has_weights()) {
+    std::error_code ec;
+    fs::remove(PendingWeightsPath(id), ec);
+    fs::create_hard_link(trial.weights, PendingWeightsPath(id), ec);
+    if (ec) {
+      fs::copy_file(trial.weights, PendingWeightsPath(id), fs::copy_options::overwrite_existing, ec);
+      if (ec) return InternalError("Cannot copy '", trial.weights, "': ", ec.message());
+    }
+  }
+  return Write(trial);
+}
+
+Status RecordStore::WriteSummary(const std::vector<Trial>& trials) const {
+  std::set<std::string> metric_names;
+  for (const Trial& t : trials) {
+    for (const auto& [name, value] : t.record.metrics()) metric_names.insert(name);
+  }
+  auto quote = [](const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) out += (c == '"') ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+  };
+  std::string csv = "id,status,parent,model";
+  for (const auto& name : metric_names) csv += "," + name;
+  csv += ",train_seconds,mutations,error\n";
+  for (const Trial& t : trials) {
+    const TrialRecord& r = t.record;
+    std::string hyper;
+    for (const auto& [key, value] : r.hyperparameters()) hyper += (hyper.empty() ? "" : " ") + key + "=" + value;
+    csv += std::to_string(r.id()) + "," + TrialStatus_Name(r.status()) + "," + quote(r.parent()) + "," +
+           quote(hyper.empty() ? t.desc.type() : hyper);
+    for (const auto& name : metric_names) {
+      auto it = r.metrics().find(name);
+      csv += "," + (it == r.metrics().end() ? std::string() : std::to_string(it->second));
+    }
+    std::string mutations;
+    for (const auto& m : r.mutations()) mutations += (mutations.empty() ? "" : "; ") + m;
+    csv += "," + std::to_string(r.train_seconds()) + "," + quote(mutations) + "," + quote(r.error()) + "\n";
+  }
+  return WriteFileAtomic((fs::path(folder_) / "summary.csv").string(), csv);
+}
+
+}  // namespace spnas

@@ -1,0 +1,117 @@
+// Status and StatusOr: the error type used across config, registry, I/O and trial boundaries.
+#ifndef SPNAS_CORE_STATUS_H_
+#define SPNAS_CORE_STATUS_H_
+
+#include <optional>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <utility>
+
+namespace spnas {
+
+enum class StatusCode {
+  kOk = 0,
+  kInvalidArgument,
+  kNotFound,
+  kAlreadyExists,
+  kFailedPrecondition,
+  kOutOfRange,
+  kInternal,
+  kAborted,
+};
+
+const char* StatusCodeName(StatusCode code);
+
+class [[nodiscard]] Status {
+ public:
+  Status() = default;
+  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+
+  static Status Ok() { return Status(); }
+  bool ok() const { return code_ == StatusCode::kOk; }
+  StatusCode code() const { return code_; }
+  const std::string& message() const { return message_; }
+  std::string ToString() const;
+
+ private:
+  StatusCode code_ = StatusCode::kOk;
+  std::string message_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Status& status);
+
+// Builds a message from streamable parts: InvalidArgumentError("bad value ", x).
+template <typename... Parts>
+std::string StrCat(const Parts&... parts) {
+  std::ostringstream os;
+  (os << ... << parts);
+  return os.str();
+}
+
+template <typename... Parts>
+Status InvalidArgumentError(const Parts&... parts) {
+  return Status(StatusCode::kInvalidArgument, StrCat(parts...));
+}
+template <typename... Parts>
+Status NotFoundError(const Parts&... parts) {
+  return Status(StatusCode::kNotFound, StrCat(parts...));
+}
+template <typename... Parts>
+Status AlreadyExistsError(const Parts&... parts) {
+  return Status(StatusCode::kAlreadyExists, StrCat(parts...));
+}
+template <typename... Parts>
+Status FailedPreconditionError(const Parts&... parts) {
+  return Status(StatusCode::kFailedPrecondition, StrCat(parts...));
+}
+template <typename... Parts>
+Status InternalError(const Parts&... parts) {
+  return Status(StatusCode::kInternal, StrCat(parts...));
+}
+template <typename... Parts>
+Status AbortedError(const Parts&... parts) {
+  return Status(StatusCode::kAborted, StrCat(parts...));
+}
+
+template <typename T>
+class [[nodiscard]] StatusOr {
+ public:
+  StatusOr(const Status& status) : status_(status) {  // NOLINT: implicit like absl
+    if (status_.ok()) status_ = InternalError("StatusOr constructed from an OK status without a value");
+  }
+  StatusOr(T value) : value_(std::move(value)) {}  // NOLINT
+
+  bool ok() const { return status_.ok(); }
+  const Status& status() const { return status_; }
+  T& value() & { return *value_; }
+  const T& value() const& { return *value_; }
+  T&& value() && { return std::move(*value_); }
+  T* operator->() { return &*value_; }
+  const T* operator->() const { return &*value_; }
+  T& operator*() { return *value_; }
+
+ private:
+  Status status_;
+  std::optional<T> value_;
+};
+
+}  // namespace spnas
+
+#define SPNAS_CONCAT_INNER_(a, b) a##b
+#define SPNAS_CONCAT_(a, b) SPNAS_CONCAT_INNER_(a, b)
+
+#define SPNAS_RETURN_IF_ERROR(expr)         \
+  do {                                      \
+    ::spnas::Status spnas_status_ = (expr); \
+    if (!spnas_status_.ok()) return spnas_status_; \
+  } while (0)
+
+#define SPNAS_ASSIGN_OR_RETURN(lhs, expr) \
+  SPNAS_ASSIGN_OR_RETURN_IMPL_(SPNAS_CONCAT_(spnas_statusor_, __LINE__), lhs, expr)
+#define SPNAS_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                                 \
+  if (!tmp.ok()) return tmp.status();                \
+  lhs = std::move(tmp).value()
+
+#endif  // SPNAS_CORE_STATUS_H_

@@ -1,0 +1,135 @@
+#include "spnas/pipeline/pipeline.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include <glog/logging.h>
+
+#include "spnas/core/files.h"
+#include "spnas/core/record_store.h"
+#include "spnas/pipeline/pipe_step.h"
+
+namespace spnas {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr char kStepStatusFile[] = "step_status.json";
+constexpr char kResolvedConfigFile[] = "config.textproto";
+
+bool NonEmptyDir(const std::string& dir) {
+  std::error_code ec;
+  return fs::is_directory(dir, ec) && !fs::is_empty(dir, ec);
+}
+
+uint64_t StepSeed(uint64_t seed, int step_index) {
+  uint64_t z = seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(step_index) * 0xD1B54A32D192ED03ULL;
+  z = (z ^ (z >> 33)) * 0xFF51AFD7ED558CCDULL;
+  return z ^ (z >> 33);
+}
+
+}  // namespace
+
+void ValidatePipeline(const LoadedConfig& config, ConfigErrors* errors) {
+  CheckConfig(config, errors);
+  const auto& steps = config.config().step();
+  for (int s = 0; s < steps.size(); ++s) {
+    const PluginConfig& pipe_step = steps[s].pipe_step();
+    if (!PipeStepRegistry().Has(pipe_step.type())) continue;  // reported by CheckConfig
+    auto step = PipeStepRegistry().Create(pipe_step.type(), pipe_step.options());
+    if (step.ok()) (*step)->Validate(config, s, errors);
+  }
+}
+
+StatusOr<LoadedConfig> LoadAndValidate(const std::string& path, const ConfigLoadOptions& options) {
+  ConfigErrors errors;
+  StatusOr<LoadedConfig> config = LoadConfigFile(path, options, &errors);
+  if (config.ok()) ValidatePipeline(*config, &errors);
+  if (!errors.empty()) return errors.ToStatus();
+  return config;
+}
+
+Status RunPipeline(const LoadedConfig& config, const RunOptions& options) {
+  const auto& steps = config.config().step();
+  const std::string resolved = config.ResolvedText();
+
+  // Never overwrite an earlier run's results unless asked to.
+  std::vector<std::string> existing;
+  for (const StepConfig& step : steps) {
+    if (NonEmptyDir(config.OutputDir(step.name()))) existing.push_back(config.OutputDir(step.name()));
+  }
+  if (!existing.empty() && options.overwrite) {
+    for (const std::string& dir : existing) {
+      LOG(WARNING) << "--overwrite: deleting " << dir;
+      fs::remove_all(dir);
+    }
+  } else if (!existing.empty() && !options.resume) {
+    std::string list;
+    for (const auto& dir : existing) list += "\n  " + dir;
+    return FailedPreconditionError("output of an earlier run exists:", list,
+                                   "\nPass --resume to continue it, --overwrite to delete it, or "
+                                   "another --local_base_path.");
+  }
+
+  for (int s = 0; s < steps.size(); ++s) {
+    const StepConfig& step = steps[s];
+    StepContext context;
+    context.config = &config;
+    context.step = &step;
+    context.step_index = s;
+    context.output_dir = config.OutputDir(step.name());
+    context.input_dir = config.InputDir(step);
+    context.resume = options.resume;
+    context.seed = StepSeed(config.config().general().seed(), s);
+
+    const std::string status_path = (fs::path(context.output_dir) / kStepStatusFile).string();
+    const std::string config_path = (fs::path(context.output_dir) / kResolvedConfigFile).string();
+    if (options.resume && fs::exists(config_path)) {
+      StatusOr<std::string> previous = ReadFile(config_path);
+      if (previous.ok() && *previous != resolved) {
+        return FailedPreconditionError("step '", step.name(), "': the config differs from the one of the run "
+                                       "being resumed (", config_path, "); resuming would mix results. "
+                                       "Restore it, or pass --overwrite to start over.");
+      }
+    }
+    if (options.resume && fs::exists(status_path)) {
+      StepStatus done;
+      SPNAS_ASSIGN_OR_RETURN(std::string text, ReadFile(status_path));
+      SPNAS_RETURN_IF_ERROR(FromJson(text, status_path, &done));
+      if (done.finished()) {
+        LOG(INFO) << "[" << step.name() << "] finished in an earlier run; kept (" << done.trials() << " trials)";
+        continue;
+      }
+    }
+
+    SPNAS_RETURN_IF_ERROR(MakeDirs(context.output_dir));
+    SPNAS_RETURN_IF_ERROR(WriteFileAtomic(config_path, resolved));
+    LOG(INFO) << "[" << step.name() << "] step " << s + 1 << "/" << steps.size() << " ("
+              << step.pipe_step().type() << ") -> " << context.output_dir;
+    const auto start = std::chrono::steady_clock::now();
+    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<PipeStep> pipe_step,
+                           PipeStepRegistry().Create(step.pipe_step().type(), step.pipe_step().options()));
+    Status status = pipe_step->Run(context);
+    if (!status.ok()) {
+      return Status(status.code(), StrCat("step '", step.name(), "' failed: ", status.message()));
+    }
+
+    StepStatus done;
+    done.set_step(step.name());
+    done.set_finished(true);
+    done.set_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    SPNAS_ASSIGN_OR_RETURN(std::vector<Trial> outputs, RecordStore(context.output_dir).LoadAll());
+    std::string trials_dir = (fs::path(context.output_dir) / "trials").string();
+    SPNAS_ASSIGN_OR_RETURN(std::vector<Trial> trials,
+                           RecordStore(fs::exists(trials_dir) ? trials_dir : context.output_dir).LoadAll());
+    done.set_trials(static_cast<int>(trials.size()));
+    for (const Trial& t : trials) done.set_failed(done.failed() + (t.record.status() != FINISHED));
+    for (const Trial& t : outputs) done.add_output_ids(t.record.id());
+    SPNAS_RETURN_IF_ERROR(WriteFileAtomic(status_path, ToJson(done)));
+    LOG(INFO) << "[" << step.name() << "] done in " << done.seconds() << " s: " << done.trials()
+              << " trials, " << done.failed() << " failed, " << done.output_ids_size() << " output records";
+  }
+  return Status::Ok();
+}
+
+}  // namespace spnas

@@ -1,0 +1,30 @@
+// Validating and running a whole pipeline.
+#ifndef SPNAS_PIPELINE_PIPELINE_H_
+#define SPNAS_PIPELINE_PIPELINE_H_
+
+#include <string>
+
+#include "spnas/core/config.h"
+#include "spnas/core/status.h"
+
+namespace spnas {
+
+struct RunOptions {
+  // Keep finished steps and finished trials of an earlier, interrupted run.
+  bool resume = false;
+  // Delete the earlier output of this pipeline's steps and start over.
+  bool overwrite = false;
+};
+
+// Every check of the config (CheckConfig) plus each pipe step's contract; all errors together.
+void ValidatePipeline(const LoadedConfig& config, ConfigErrors* errors);
+
+// Loads, checks and returns the config, or an error listing every problem.
+StatusOr<LoadedConfig> LoadAndValidate(const std::string& path, const ConfigLoadOptions& options);
+
+// Runs the steps in order, each into {local_base_path}/output/<step>/.
+Status RunPipeline(const LoadedConfig& config, const RunOptions& options);
+
+}  // namespace spnas
+
+#endif  // SPNAS_PIPELINE_PIPELINE_H_

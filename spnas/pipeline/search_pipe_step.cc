@@ -1,0 +1,145 @@
+// SearchPipeStep: asks a search algorithm for candidates, trains each from its parent's weights,
+// records every trial under trials/, and outputs the algorithm's selection (e.g. the Pareto
+// front) as the step's records.
+#include <filesystem>
+#include <memory>
+#include <regex>
+
+#include <glog/logging.h>
+
+#include "spnas/pipeline/pipe_step.h"
+#include "spnas/pipeline/pipe_step_options.pb.h"
+#include "spnas/pipeline/trial_runner.h"
+#include "spnas/search/search_algorithm.h"
+
+namespace spnas {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Removes the records of an earlier selection, so the folder holds exactly the new one.
+void ClearRecords(const std::string& folder) {
+  const std::regex record("(desc|performance|model)_[0-9]+\\.(json|pth)");
+  std::error_code ec;
+  if (!fs::is_directory(folder)) return;
+  for (const auto& entry : fs::directory_iterator(folder)) {
+    if (std::regex_match(entry.path().filename().string(), record)) fs::remove(entry.path(), ec);
+  }
+}
+
+class SearchPipeStep : public PipeStep {
+ public:
+  using Options = SearchPipeStepOptions;
+  explicit SearchPipeStep(const Options& options) : options_(options) {}
+
+  void Validate(const LoadedConfig& config, int s, ConfigErrors* errors) const override {
+    const StepConfig& step = config.config().step(s);
+    if (!step.has_search_algorithm()) {
+      errors->Add(config.Where({{"step", s}}), StrCat("step '", step.name(), "' (SearchPipeStep) needs a `search_algorithm`"));
+    }
+    if (!step.has_trainer()) {
+      errors->Add(config.Where({{"step", s}}), StrCat("step '", step.name(), "' (SearchPipeStep) needs a `trainer`"));
+    }
+    if (!step.has_model() && step.models_folder().empty()) {
+      errors->Add(config.Where({{"step", s}}),
+                  StrCat("step '", step.name(), "' (SearchPipeStep) needs a `model` or a `models_folder`"));
+    }
+    // The search space's keys must exist in the model.
+    if (step.has_search_space() && step.has_model() &&
+        SearchSpaceRegistry().Has(step.search_space().type())) {
+      auto space = SearchSpaceRegistry().Create(step.search_space().type(), step.search_space().options());
+      if (space.ok()) {
+        std::mt19937_64 rng(0);
+        PluginConfig model = step.model();
+        Status applied = (*space)->Apply((*space)->Sample(rng), &model);
+        if (!applied.ok()) errors->Add(config.Where({{"step", s}, {"search_space", -1}}), applied.message());
+      }
+    }
+  }
+
+  Status Run(const StepContext& context) override {
+    const StepConfig& step = *context.step;
+    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer,
+                           TrainerRegistry().Create(step.trainer().type(), step.trainer().options()));
+    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<SearchAlgorithm> algorithm,
+                           SearchAlgorithmRegistry().Create(step.search_algorithm().type(),
+                                                            step.search_algorithm().options()));
+    std::unique_ptr<SearchSpace> space;
+    if (step.has_search_space()) {
+      SPNAS_ASSIGN_OR_RETURN(space, SearchSpaceRegistry().Create(step.search_space().type(),
+                                                                 step.search_space().options()));
+    }
+    SearchContext search;
+    search.space = space.get();
+    search.base_model = step.model();
+    if (!context.input_dir.empty()) {
+      SPNAS_ASSIGN_OR_RETURN(search.inputs, LoadInputs(context));
+    }
+    SPNAS_RETURN_IF_ERROR(algorithm->Init(search));
+
+    RecordStore trials_store((fs::path(context.output_dir) / "trials").string());
+    std::vector<Trial> history;
+    if (context.resume) {
+      SPNAS_ASSIGN_OR_RETURN(history, trials_store.LoadAll());
+      if (!history.empty()) {
+        LOG(INFO) << "[" << step.name() << "] resuming after " << history.size() << " finished trials";
+      }
+    }
+    TrialRunner runner(context, trainer.get(), trials_store, algorithm->Budget(),
+                       static_cast<int>(history.size()));
+    while (true) {
+      const int id = history.empty() ? 0 : history.back().record.id() + 1;
+      std::mt19937_64 rng(context.TrialSeed(id));
+      SPNAS_ASSIGN_OR_RETURN(std::optional<Candidate> candidate, algorithm->Propose(history, rng));
+      if (!candidate.has_value()) break;
+
+      TrainJob job;
+      job.trial_id = id;
+      job.model = candidate->model;
+      job.mutations = candidate->mutations;
+      job.seed = context.TrialSeed(id);
+      job.freeze_inherited = options_.freeze_swap_keys();
+      std::string parent_label;
+      if (candidate->parent >= 0) {
+        const std::vector<Trial>& pool = candidate->parent_is_input ? search.inputs : history;
+        if (candidate->parent >= static_cast<int>(pool.size())) {
+          return InternalError("search algorithm '", step.search_algorithm().type(),
+                               "' named parent index ", candidate->parent, " of ", pool.size());
+        }
+        const Trial& parent = pool[candidate->parent];
+        job.parent_model = parent.desc;
+        job.init_weights = parent.weights;
+        parent_label = RecordLabel(candidate->parent_is_input ? context.input_dir : trials_store.folder(),
+                                   parent.record.id());
+        if (!candidate->parent_is_input) parent_label = StrCat(step.name(), "/", parent.record.id());
+      } else if (!step.pretrained_model_file().empty()) {
+        job.init_weights = step.pretrained_model_file();
+      }
+      SPNAS_ASSIGN_OR_RETURN(Trial trial, runner.Run(job, parent_label, candidate->hyperparameters));
+      history.push_back(std::move(trial));
+    }
+    SPNAS_RETURN_IF_ERROR(trials_store.WriteSummary(history));
+
+    // Publish the selection as the step's records.
+    const std::vector<int> selected = algorithm->SelectOutputs(history);
+    RecordStore output(context.output_dir);
+    ClearRecords(context.output_dir);
+    std::vector<Trial> published;
+    for (const Trial& t : history) {
+      if (std::find(selected.begin(), selected.end(), t.record.id()) == selected.end()) continue;
+      SPNAS_RETURN_IF_ERROR(output.Import(t));
+      published.push_back(t);
+    }
+    LOG(INFO) << "[" << step.name() << "] " << history.size() << " trials, " << published.size()
+              << " selected as the step's output";
+    return output.WriteSummary(published);
+  }
+
+ private:
+  Options options_;
+};
+
+SPNAS_REGISTER_PLUGIN(PipeStepRegistry, SearchPipeStep);
+
+}  // namespace
+}  // namespace spnas

@@ -1,0 +1,28 @@
+// What a pipe step (and the plugins it runs) knows about its place in the pipeline.
+#ifndef SPNAS_PIPELINE_STEP_CONTEXT_H_
+#define SPNAS_PIPELINE_STEP_CONTEXT_H_
+
+#include <cstdint>
+#include <string>
+
+#include "spnas/core/config.h"
+
+namespace spnas {
+
+struct StepContext {
+  const LoadedConfig* config = nullptr;
+  const StepConfig* step = nullptr;
+  int step_index = 0;
+  std::string output_dir;  // {local_base_path}/output/<step>
+  std::string input_dir;   // models_folder resolved, or ""
+  bool resume = false;     // keep finished trials
+  uint64_t seed = 0;       // the step's seed, derived from general.seed
+
+  const GeneralConfig& general() const { return config->config().general(); }
+  // A seed for trial `trial_id`, the same in every run of this config.
+  uint64_t TrialSeed(int trial_id) const;
+};
+
+}  // namespace spnas
+
+#endif  // SPNAS_PIPELINE_STEP_CONTEXT_H_

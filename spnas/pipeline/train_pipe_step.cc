@@ -1,0 +1,117 @@
+// TrainPipeStep: trains the step's model, or each record of its models_folder (optionally the
+// best top_k), keeping each input record's id.
+#include <algorithm>
+#include <memory>
+#include <set>
+
+#include <glog/logging.h>
+
+#include "spnas/pipeline/pipe_step.h"
+#include "spnas/pipeline/pipe_step_options.pb.h"
+#include "spnas/pipeline/trial_runner.h"
+
+namespace spnas {
+namespace {
+
+bool IsCost(const std::string& metric) {
+  static const std::set<std::string> costs = {"params", "flops", "latency_ms", "memory_mb"};
+  return costs.count(metric) > 0;
+}
+
+class TrainPipeStep : public PipeStep {
+ public:
+  using Options = TrainPipeStepOptions;
+  explicit TrainPipeStep(const Options& options) : options_(options) {
+    if (options_.rank_by().empty()) options_.set_rank_by("mAP");
+  }
+
+  static Status ValidateOptions(const Options& options) {
+    if (options.top_k() < 0) return InvalidArgumentError("top_k must be >= 0, got ", options.top_k());
+    return Status::Ok();
+  }
+
+  void Validate(const LoadedConfig& config, int s, ConfigErrors* errors) const override {
+    const StepConfig& step = config.config().step(s);
+    if (!step.has_trainer()) {
+      errors->Add(config.Where({{"step", s}}), StrCat("step '", step.name(), "' (TrainPipeStep) needs a `trainer`"));
+    }
+    if (!step.has_model() && step.models_folder().empty()) {
+      errors->Add(config.Where({{"step", s}}),
+                  StrCat("step '", step.name(), "' (TrainPipeStep) needs a `model` or a `models_folder`"));
+    }
+    if (step.has_search_algorithm()) {
+      errors->Add(config.Where({{"step", s}, {"search_algorithm", -1}}),
+                  StrCat("step '", step.name(), "' (TrainPipeStep) does not search; use SearchPipeStep"));
+    }
+  }
+
+  Status Run(const StepContext& context) override {
+    const StepConfig& step = *context.step;
+    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer,
+                           TrainerRegistry().Create(step.trainer().type(), step.trainer().options()));
+    std::vector<TrainJob> jobs;
+    std::vector<std::string> parents;
+    std::vector<Point> hyperparameters;  // carried over from the input records
+    if (!context.input_dir.empty()) {
+      SPNAS_ASSIGN_OR_RETURN(std::vector<Trial> inputs, LoadInputs(context));
+      SelectTop(&inputs);
+      for (const Trial& input : inputs) {
+        TrainJob job;
+        job.trial_id = input.record.id();
+        job.model = input.desc;
+        job.parent_model = input.desc;
+        job.init_weights = input.weights;
+        jobs.push_back(job);
+        parents.push_back(RecordLabel(context.input_dir, input.record.id()));
+        hyperparameters.emplace_back(input.record.hyperparameters().begin(), input.record.hyperparameters().end());
+      }
+    } else {
+      TrainJob job;
+      job.model = step.model();
+      if (!step.pretrained_model_file().empty()) job.init_weights = step.pretrained_model_file();
+      jobs.push_back(job);
+      parents.push_back("");
+      hyperparameters.emplace_back();
+    }
+
+    RecordStore store(context.output_dir);
+    std::set<int> done;
+    std::vector<Trial> trials;
+    if (context.resume) {
+      SPNAS_ASSIGN_OR_RETURN(trials, store.LoadAll());
+      for (const Trial& t : trials) done.insert(t.record.id());
+    }
+    TrialRunner runner(context, trainer.get(), store, static_cast<int>(jobs.size()),
+                       static_cast<int>(done.size()));
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      if (done.count(jobs[i].trial_id)) continue;
+      jobs[i].seed = context.TrialSeed(jobs[i].trial_id);
+      SPNAS_ASSIGN_OR_RETURN(Trial trial, runner.Run(jobs[i], parents[i], hyperparameters[i]));
+      trials.push_back(std::move(trial));
+    }
+    std::sort(trials.begin(), trials.end(),
+              [](const Trial& a, const Trial& b) { return a.record.id() < b.record.id(); });
+    return store.WriteSummary(trials);
+  }
+
+ private:
+  void SelectTop(std::vector<Trial>* inputs) const {
+    if (options_.top_k() == 0 || options_.top_k() >= static_cast<int>(inputs->size())) return;
+    const std::string& key = options_.rank_by();
+    const double sign = IsCost(key) ? 1.0 : -1.0;  // ascending by sign * value
+    auto value = [&](const Trial& t) {
+      auto it = t.record.metrics().find(key);
+      return it == t.record.metrics().end() ? 1e300 : sign * it->second;
+    };
+    std::stable_sort(inputs->begin(), inputs->end(),
+                     [&](const Trial& a, const Trial& b) { return value(a) < value(b); });
+    inputs->resize(options_.top_k());
+  }
+
+  Options options_;
+};
+
+SPNAS_REGISTER_PLUGIN(PipeStepRegistry, TrainPipeStep);
+
+}  // namespace
+}  // namespace spnas

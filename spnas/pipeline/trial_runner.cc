@@ -1,0 +1,128 @@
+#include "spnas/pipeline/trial_runner.h"
+
+#include <chrono>
+#include <exception>
+#include <filesystem>
+
+#include <glog/logging.h>
+
+#include "spnas/core/files.h"
+
+namespace spnas {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string Duration(double seconds) {
+  const long s = static_cast<long>(seconds + 0.5);
+  if (s >= 3600) return StrCat(s / 3600, "h", (s % 3600) / 60, "m");
+  if (s >= 60) return StrCat(s / 60, "m", s % 60, "s");
+  return StrCat(s, "s");
+}
+
+}  // namespace
+
+uint64_t StepContext::TrialSeed(int trial_id) const {
+  // splitmix64 of (step seed, trial id): independent streams per trial.
+  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(trial_id + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+std::string RecordLabel(const std::string& folder, int id) {
+  return StrCat(fs::path(folder).lexically_normal().filename().string().empty()
+                    ? fs::path(folder).lexically_normal().parent_path().filename().string()
+                    : fs::path(folder).lexically_normal().filename().string(),
+                "/", id);
+}
+
+StatusOr<std::vector<Trial>> LoadInputs(const StepContext& context) {
+  const std::string& dir = context.input_dir;
+  SPNAS_ASSIGN_OR_RETURN(std::vector<Trial> inputs, RecordStore(dir).LoadAll());
+  std::vector<Trial> usable;
+  for (Trial& t : inputs) {
+    if (t.record.status() == FINISHED) usable.push_back(std::move(t));
+  }
+  if (usable.empty()) {
+    std::string producer = fs::path(dir).lexically_normal().filename().string();
+    return FailedPreconditionError("step '", context.step->name(), "': models_folder '", dir,
+                                   "' holds no finished records (performance_<id>.json); step '",
+                                   producer, "' should have written them. Run it first.");
+  }
+  return usable;
+}
+
+TrialRunner::TrialRunner(const StepContext& context, Trainer* trainer, RecordStore store, int budget,
+                         int done)
+    : context_(context), trainer_(trainer), store_(std::move(store)), budget_(budget), done_(done) {}
+
+StatusOr<Trial> TrialRunner::Run(TrainJob job, const std::string& parent_label,
+                                 const Point& hyperparameters) {
+  SPNAS_RETURN_IF_ERROR(MakeDirs(store_.folder()));
+  const int id = job.trial_id;
+  job.weights_out = store_.PendingWeightsPath(id);
+  job.step = &context_;
+  std::error_code ec;
+  fs::remove(job.weights_out, ec);
+
+  Trial trial;
+  TrialRecord& record = trial.record;
+  record.set_id(id);
+  record.set_parent(parent_label);
+  for (const auto& m : job.mutations) record.add_mutations(m);
+  for (const auto& [key, value] : hyperparameters) (*record.mutable_hyperparameters())[key] = value;
+  std::string what;
+  for (const auto& [key, value] : hyperparameters) what += StrCat(" ", key, "=", value);
+  if (what.empty()) what = " " + job.model.type();
+  LOG(INFO) << "[" << context_.step->name() << "] trial " << id << " starts:" << what
+            << (parent_label.empty() ? "" : " (from " + parent_label + ")");
+
+  const auto start = std::chrono::steady_clock::now();
+  TrainResult result;
+  try {
+    StatusOr<TrainResult> trained = trainer_->Train(job);
+    if (trained.ok()) {
+      result = std::move(trained).value();
+    } else {
+      result.status = FAILED;
+      result.error = trained.status().ToString();
+    }
+  } catch (const std::exception& e) {
+    result.status = FAILED;
+    result.error = StrCat("exception: ", e.what());
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  record.set_status(result.status);
+  record.set_error(result.error);
+  record.set_train_seconds(seconds);
+  for (const auto& [key, value] : result.metrics) (*record.mutable_metrics())[key] = value;
+  for (const auto& [key, value] : result.notes) (*record.mutable_notes())[key] = value;
+  const bool keep_weights = result.wrote_weights && result.status == FINISHED && fs::exists(job.weights_out);
+  if (!keep_weights) fs::remove(job.weights_out, ec);
+  record.set_has_weights(keep_weights);
+  trial.desc = result.model.type().empty() ? job.model : result.model;
+  SPNAS_RETURN_IF_ERROR(store_.Write(trial));
+  if (keep_weights) trial.weights = store_.WeightsPath(id);
+
+  ++run_;
+  seconds_ += seconds;
+  std::string metrics;
+  for (const auto& [key, value] : result.metrics) metrics += StrCat(" ", key, "=", value);
+  std::string progress = StrCat("trial ", id, " ", TrialStatus_Name(result.status), " in ", Duration(seconds));
+  if (budget_ > 0) {
+    const int finished = done_ + run_;
+    const int left = std::max(0, budget_ - finished);
+    progress += StrCat(" [", finished, "/", budget_, "], step ETA ", Duration(left * seconds_ / run_));
+  }
+  if (result.status == FINISHED) {
+    LOG(INFO) << "[" << context_.step->name() << "] " << progress << ":" << metrics;
+  } else {
+    LOG(WARNING) << "[" << context_.step->name() << "] " << progress << ": " << result.error
+                 << " (recorded; the step goes on)";
+  }
+  return trial;
+}
+
+}  // namespace spnas

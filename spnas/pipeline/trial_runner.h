@@ -1,0 +1,45 @@
+// Runs trials for a pipe step: trains, turns errors and exceptions into FAILED records, commits
+// each record atomically, and logs progress with an ETA.
+#ifndef SPNAS_PIPELINE_TRIAL_RUNNER_H_
+#define SPNAS_PIPELINE_TRIAL_RUNNER_H_
+
+#include <string>
+
+#include "spnas/core/record_store.h"
+#include "spnas/pipeline/step_context.h"
+#include "spnas/search/search_space.h"
+#include "spnas/trainers/trainer.h"
+
+namespace spnas {
+
+class TrialRunner {
+ public:
+  // `budget`: trials the step will run in all (-1 unknown); `done`: already finished ones.
+  TrialRunner(const StepContext& context, Trainer* trainer, RecordStore store, int budget, int done);
+
+  // Trains job.model and commits its record. Only an I/O failure is an error; a trial's own
+  // failure is recorded in the returned Trial.
+  StatusOr<Trial> Run(TrainJob job, const std::string& parent_label, const Point& hyperparameters);
+
+  const RecordStore& store() const { return store_; }
+
+ private:
+  const StepContext& context_;
+  Trainer* trainer_;
+  RecordStore store_;
+  int budget_;
+  int done_;
+  int run_ = 0;
+  double seconds_ = 0;
+};
+
+// Loads the records of a step's models_folder; an empty or missing folder is an error that
+// names the step that should have filled it.
+StatusOr<std::vector<Trial>> LoadInputs(const StepContext& context);
+
+// "<step or folder name>/<id>".
+std::string RecordLabel(const std::string& folder, int id);
+
+}  // namespace spnas
+
+#endif  // SPNAS_PIPELINE_TRIAL_RUNNER_H_

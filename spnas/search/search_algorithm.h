@@ -1,0 +1,55 @@
+// The search algorithm kind: proposes candidates one at a time from the trials so far.
+//
+// An algorithm must be a function of (history, rng): SearchPipeStep seeds `rng` per trial and
+// replays the finished trials on resume, so a resumed search proposes what the uninterrupted
+// one would have.
+#ifndef SPNAS_SEARCH_SEARCH_ALGORITHM_H_
+#define SPNAS_SEARCH_SEARCH_ALGORITHM_H_
+
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "spnas/core/pipeline_config.pb.h"
+#include "spnas/core/record_store.h"
+#include "spnas/core/registry.h"
+#include "spnas/core/status.h"
+#include "spnas/search/search_space.h"
+
+namespace spnas {
+
+struct SearchContext {
+  const SearchSpace* space = nullptr;  // null when the step has no search_space
+  PluginConfig base_model;             // the step's `model`
+  std::vector<Trial> inputs;           // records of the step's models_folder
+};
+
+struct Candidate {
+  PluginConfig model;
+  // Index into SearchContext::inputs or into the history (see `parent_is_input`); -1: none.
+  int parent = -1;
+  bool parent_is_input = false;
+  std::vector<std::string> mutations;
+  Point hyperparameters;
+};
+
+class SearchAlgorithm {
+ public:
+  virtual ~SearchAlgorithm() = default;
+  virtual Status Init(const SearchContext& context) = 0;
+  // The next candidate, or nullopt when the search is over. `history` holds every trial of this
+  // step so far, in id order, failed ones included.
+  virtual StatusOr<std::optional<Candidate>> Propose(const std::vector<Trial>& history,
+                                                     std::mt19937_64& rng) = 0;
+  // Ids of the trials the step outputs (e.g. the Pareto front). Default: every finished trial.
+  virtual std::vector<int> SelectOutputs(const std::vector<Trial>& history) const;
+  // Trials the search will run at most (for progress and ETA); -1 when unknown.
+  virtual int Budget() const { return -1; }
+};
+
+SPNAS_DECLARE_REGISTRY(SearchAlgorithmRegistry, SearchAlgorithm);
+
+}  // namespace spnas
+
+#endif  // SPNAS_SEARCH_SEARCH_ALGORITHM_H_

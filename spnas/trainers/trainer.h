@@ -1,0 +1,51 @@
+// The trainer kind: trains (or fine-tunes) one model description and measures it.
+#ifndef SPNAS_TRAINERS_TRAINER_H_
+#define SPNAS_TRAINERS_TRAINER_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "spnas/core/pipeline_config.pb.h"
+#include "spnas/core/records.pb.h"
+#include "spnas/core/registry.h"
+#include "spnas/core/status.h"
+#include "spnas/pipeline/step_context.h"
+
+namespace spnas {
+
+struct TrainJob {
+  int trial_id = 0;
+  PluginConfig model;         // the model to build
+  PluginConfig parent_model;  // the model `init_weights` belong to (type "" when none)
+  std::string init_weights;   // weights to start from; "" = fresh initialisation
+  std::vector<std::string> mutations;  // edits from parent_model to model
+  std::string weights_out;    // where to write the trained weights
+  // Train only what was not inherited unchanged from parent_model (freeze_swap_keys).
+  bool freeze_inherited = false;
+  uint64_t seed = 0;
+  const StepContext* step = nullptr;
+};
+
+struct TrainResult {
+  TrialStatus status = FINISHED;
+  std::string error;
+  std::map<std::string, double> metrics;
+  bool wrote_weights = false;
+  // The trained model's description when it differs from the job's (e.g. a reignition count).
+  PluginConfig model;
+  std::map<std::string, std::string> notes;
+};
+
+class Trainer {
+ public:
+  virtual ~Trainer() = default;
+  // An error Status (or an exception) marks the trial FAILED; the step goes on.
+  virtual StatusOr<TrainResult> Train(const TrainJob& job) = 0;
+};
+
+SPNAS_DECLARE_REGISTRY(TrainerRegistry, Trainer);
+
+}  // namespace spnas
+
+#endif  // SPNAS_TRAINERS_TRAINER_H_

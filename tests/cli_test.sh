@@ -1,0 +1,36 @@
+#!/bin/bash
+# The spnas command line: list, validate (errors with file:line:column, exit status), and
+# paths resolved against the directory the user ran the command from.
+set -u
+SPNAS="$1"
+failures=0
+check() {  # check <description> <command...>: the command must succeed
+  local what="$1"; shift
+  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
+}
+
+out=$("$SPNAS" list 2>&1)
+check "list exits 0" test $? -eq 0
+check "list shows kinds and plugins" grep -q "^pipe_step:" <<<"$out"
+check "list shows SearchPipeStep" grep -q "  SearchPipeStep  (options: spnas.SearchPipeStepOptions)" <<<"$out"
+
+out=$("$SPNAS" validate --config=tests/testdata/typo.textproto 2>&1); status=$?
+check "validate fails on a typo" test $status -ne 0
+check "typo reported with file:line:column and field" \
+  grep -q "tests/testdata/typo.textproto:7:65: .*no field named \"max_samples\"" <<<"$out"
+
+# Under `bazel run`, relative paths are taken from BUILD_WORKING_DIRECTORY.
+dir=$(mktemp -d)
+mkdir -p "$dir/sub"
+cp tests/testdata/typo.textproto "$dir/sub/pipe.textproto"
+out=$(cd / && BUILD_WORKING_DIRECTORY="$dir" "$OLDPWD/$SPNAS" validate --config=sub/pipe.textproto 2>&1)
+check "relative config path resolved against BUILD_WORKING_DIRECTORY" grep -q "  $dir/sub/pipe.textproto:7:65" <<<"$out"
+
+out=$("$SPNAS" run 2>&1); status=$?
+check "run without --config fails" test $status -ne 0
+check "run without --config says so" grep -q -- "--config=FILE is required" <<<"$out"
+out=$("$SPNAS" frobnicate 2>&1); status=$?
+check "unknown command fails with usage" test $status -eq 2
+
+echo "$failures failures"
+exit $((failures > 0))

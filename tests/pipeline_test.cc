@@ -1,0 +1,218 @@
+// A two-step pipeline (random search, then training of the best records) with test plugins:
+// records, failure handling, refusal to overwrite, and resume after SIGKILL.
+#include "spnas/pipeline/pipeline.h"
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "spnas/core/files.h"
+#include "spnas/core/record_store.h"
+#include "tests/test_plugins.h"
+
+namespace spnas {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+constexpr char kPipeline[] = R"pb(
+general { seed: 11 }
+step {
+  name: "search"
+  pipe_step { type: "SearchPipeStep" }
+  search_algorithm {
+    type: "RandomSearch"
+    options { [type.googleapis.com/spnas.RandomSearchOptions] { max_sample: 6 } }
+  }
+  search_space {
+    type: "HyperparameterSpace"
+    options {
+      [type.googleapis.com/spnas.HyperparameterSpaceOptions] {
+        hyperparameter {
+          key: "network.hidden" type: CATEGORY
+          range: "8" range: "16" range: "24" range: "7" range: "32" range: "40"
+        }
+      }
+    }
+  }
+  model { type: "TinyMlp" options { [type.googleapis.com/spnas.testing.TinyMlpOptions] { hidden: 1 } } }
+  trainer {
+    type: "AnalyticTrainer"
+    options { [type.googleapis.com/spnas.testing.AnalyticTrainerOptions] { best_hidden: 24 fail_hidden: 7 } }
+  }
+}
+step {
+  name: "train"
+  pipe_step {
+    type: "TrainPipeStep"
+    options { [type.googleapis.com/spnas.TrainPipeStepOptions] { top_k: 2 rank_by: "score" } }
+  }
+  trainer { ref: "search.trainer" }
+  models_folder: "search"
+}
+)pb";
+
+std::string TempDir(const std::string& name) {
+  const char* root = std::getenv("TEST_TMPDIR");
+  const std::string dir = std::string(root ? root : "/tmp") + "/" + name;
+  return dir;
+}
+
+LoadedConfig Load(const std::string& base) {
+  ConfigErrors errors;
+  ConfigLoadOptions options;
+  options.local_base_path = base;
+  StatusOr<LoadedConfig> config = ParseConfig(kPipeline, "pipeline.textproto", options, &errors);
+  if (config.ok()) ValidatePipeline(*config, &errors);
+  EXPECT_TRUE(errors.empty()) << errors.ToStatus();
+  return std::move(config).value();
+}
+
+Status RunAt(const std::string& base, bool resume, bool overwrite = false) {
+  RunOptions options;
+  options.resume = resume;
+  options.overwrite = overwrite;
+  return RunPipeline(Load(base), options);
+}
+
+// Trial id -> (hidden, status, score) of a records folder.
+std::map<int, std::string> Summary(const std::string& folder) {
+  std::map<int, std::string> out;
+  auto trials = RecordStore(folder).LoadAll();
+  EXPECT_TRUE(trials.ok()) << trials.status();
+  for (const Trial& t : *trials) {
+    const auto& m = t.record.metrics();
+    out[t.record.id()] = StrCat(t.record.hyperparameters().at("network.hidden"), " ",
+                                TrialStatus_Name(t.record.status()), " ",
+                                m.count("score") ? m.at("score") : 999.0);
+  }
+  return out;
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+TEST_F(PipelineTest, RunsBothStepsAndWritesRecords) {
+  const std::string base = TempDir("full");
+  fs::remove_all(base);
+  ASSERT_TRUE(RunAt(base, false).ok());
+  const std::string search = base + "/output/search";
+
+  auto trials = Summary(search + "/trials");
+  ASSERT_EQ(trials.size(), 6u);
+  std::multiset<std::string> hidden;
+  for (const auto& [id, s] : trials) hidden.insert(s.substr(0, s.find(' ')));
+  EXPECT_EQ(hidden, (std::multiset<std::string>{"16", "24", "32", "40", "7", "8"}));  // no duplicates
+
+  // The failing candidate is recorded as failed with its message; the others finished.
+  auto all = RecordStore(search + "/trials").LoadAll().value();
+  int failed = 0;
+  for (const Trial& t : all) {
+    if (t.record.status() == FAILED) {
+      ++failed;
+      EXPECT_THAT(t.record.error(), HasSubstr("test failure for hidden=7"));
+      EXPECT_FALSE(t.record.has_weights());
+    } else {
+      EXPECT_EQ(t.record.status(), FINISHED);
+      EXPECT_TRUE(fs::exists(t.weights));
+      EXPECT_EQ(t.desc.type(), "TinyMlp");
+    }
+  }
+  EXPECT_EQ(failed, 1);
+
+  // The search publishes its finished trials; the train step trains the best two by score.
+  EXPECT_EQ(Summary(search).size(), 5u);
+  auto trained = RecordStore(base + "/output/train").LoadAll().value();
+  ASSERT_EQ(trained.size(), 2u);
+  std::set<std::string> best;
+  for (const Trial& t : trained) {
+    best.insert(*ReadFile(t.weights));
+    EXPECT_THAT(t.record.parent(), HasSubstr("search/"));
+  }
+  EXPECT_THAT(*best.begin() + *best.rbegin(), HasSubstr("output/search/model_"));
+
+  for (const std::string step : {"search", "train"}) {
+    for (const std::string file : {"config.textproto", "summary.csv", "step_status.json"}) {
+      EXPECT_TRUE(fs::exists(base + "/output/" + step + "/" + file)) << step << "/" << file;
+    }
+  }
+  EXPECT_THAT(*ReadFile(search + "/config.textproto"), HasSubstr("local_base_path: \"" + base + "\""));
+  EXPECT_THAT(*ReadFile(search + "/trials/summary.csv"), HasSubstr("id,status,parent,model,params,score"));
+
+  // An earlier run's output is never overwritten silently.
+  Status again = RunAt(base, false);
+  EXPECT_EQ(again.code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(again.message(), HasSubstr("Pass --resume to continue it, --overwrite to delete it"));
+  ASSERT_TRUE(RunAt(base, false, /*overwrite=*/true).ok());
+  EXPECT_EQ(Summary(search + "/trials"), trials);  // same seed, same results
+}
+
+TEST_F(PipelineTest, ResumesAfterSigkillWithoutRedoingFinishedTrials) {
+  const std::string reference = TempDir("reference");
+  const std::string base = TempDir("killed");
+  fs::remove_all(reference);
+  fs::remove_all(base);
+  ASSERT_TRUE(RunAt(reference, false).ok());
+
+  EXPECT_EXIT(
+      {
+        setenv("SPNAS_TEST_KILL_AT_TRIAL", "3", 1);
+        (void)RunAt(base, false);
+        std::exit(0);
+      },
+      ::testing::KilledBySignal(SIGKILL), "");
+
+  const std::string trials_dir = base + "/output/search/trials";
+  auto before = Summary(trials_dir);
+  ASSERT_EQ(before.size(), 3u);  // trials 0, 1, 2 finished before the kill
+  std::map<int, std::string> files_before;
+  for (int id = 0; id < 3; ++id) files_before[id] = *ReadFile(RecordStore(trials_dir).PerformancePath(id));
+  EXPECT_FALSE(fs::exists(base + "/output/search/step_status.json"));
+
+  const int calls = testing::TrainCalls().load();
+  ASSERT_TRUE(RunAt(base, /*resume=*/true).ok());
+  EXPECT_EQ(testing::TrainCalls().load() - calls, 3 + 2);  // trials 3..5, then the train step's two
+
+  for (int id = 0; id < 3; ++id) {
+    EXPECT_EQ(*ReadFile(RecordStore(trials_dir).PerformancePath(id)), files_before[id]) << "trial " << id;
+  }
+  EXPECT_EQ(Summary(trials_dir), Summary(reference + "/output/search/trials"));
+  EXPECT_EQ(Summary(base + "/output/train"), Summary(reference + "/output/train"));
+
+  // Everything finished: resuming again runs nothing.
+  const int calls_after = testing::TrainCalls().load();
+  ASSERT_TRUE(RunAt(base, true).ok());
+  EXPECT_EQ(testing::TrainCalls().load(), calls_after);
+}
+
+TEST_F(PipelineTest, EmptyInputFolderNamesTheStepThatShouldHaveFilledIt) {
+  const std::string base = TempDir("empty_input");
+  fs::remove_all(base);
+  fs::create_directories(base + "/output/search");
+  std::string text = kPipeline;
+  ConfigErrors errors;
+  ConfigLoadOptions options;
+  options.local_base_path = base;
+  // Only the train step, reading a folder that exists but holds nothing.
+  text = text.substr(text.find("step {\n  name: \"train\""));
+  text.replace(text.find("ref: \"search.trainer\""), 21, "type: \"AnalyticTrainer\"");
+  text.replace(text.find("models_folder: \"search\""), 23, "models_folder: \"{local_base_path}/output/search\"");
+  StatusOr<LoadedConfig> config = ParseConfig(text, "train_only.textproto", options, &errors);
+  ASSERT_TRUE(config.ok() && errors.empty()) << errors.ToStatus();
+  ValidatePipeline(*config, &errors);
+  ASSERT_TRUE(errors.empty()) << errors.ToStatus();
+  Status status = RunPipeline(*config, RunOptions());
+  EXPECT_THAT(status.message(), HasSubstr("step 'train' failed: step 'train': models_folder '" + base +
+                                          "/output/search' holds no finished records"));
+  EXPECT_THAT(status.message(), HasSubstr("step 'search' should have written them"));
+}
+
+}  // namespace
+}  // namespace spnas
