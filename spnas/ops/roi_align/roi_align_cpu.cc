@@ -1,0 +1,215 @@
+// CPU kernels. Sampling points and bilinear weights follow torchvision's roi_align_kernel.cpp
+// exactly (same arithmetic order, so results agree to rounding). Both directions run in
+// parallel: the forward over RoIs, the backward over channels, where each thread owns whole
+// channel planes of the gradient and so needs no atomics.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <cmath>
+#include <vector>
+
+#include "spnas/ops/roi_align/roi_align.h"
+
+namespace spnas::ops {
+namespace {
+
+template <typename T>
+struct Sample {
+  int64_t pos1, pos2, pos3, pos4;  // offsets into one H x W plane
+  T w1, w2, w3, w4;
+};
+
+struct RoiGeometry {
+  int64_t batch_index;
+  int64_t grid_h, grid_w;
+  double count;
+};
+
+// Bilinear sample points of one RoI, bin by bin: pooled_h * pooled_w * grid_h * grid_w entries.
+template <typename T>
+RoiGeometry PrecomputeSamples(const T* roi, double spatial_scale, int64_t pooled_height, int64_t pooled_width,
+                              int64_t sampling_ratio, bool aligned, int64_t height, int64_t width,
+                              std::vector<Sample<T>>* samples) {
+  RoiGeometry g;
+  g.batch_index = static_cast<int64_t>(roi[0]);
+  const T offset = aligned ? static_cast<T>(0.5) : static_cast<T>(0.0);
+  const T roi_start_w = roi[1] * spatial_scale - offset;
+  const T roi_start_h = roi[2] * spatial_scale - offset;
+  const T roi_end_w = roi[3] * spatial_scale - offset;
+  const T roi_end_h = roi[4] * spatial_scale - offset;
+  T roi_width = roi_end_w - roi_start_w;
+  T roi_height = roi_end_h - roi_start_h;
+  if (!aligned) {
+    roi_width = std::max(roi_width, static_cast<T>(1.));
+    roi_height = std::max(roi_height, static_cast<T>(1.));
+  }
+  const T bin_size_h = static_cast<T>(roi_height) / static_cast<T>(pooled_height);
+  const T bin_size_w = static_cast<T>(roi_width) / static_cast<T>(pooled_width);
+  g.grid_h = sampling_ratio > 0 ? sampling_ratio : static_cast<int64_t>(std::ceil(roi_height / pooled_height));
+  g.grid_w = sampling_ratio > 0 ? sampling_ratio : static_cast<int64_t>(std::ceil(roi_width / pooled_width));
+  g.count = std::max(g.grid_h * g.grid_w, static_cast<int64_t>(1));
+
+  samples->resize(pooled_height * pooled_width * g.grid_h * g.grid_w);
+  int64_t index = 0;
+  for (int64_t ph = 0; ph < pooled_height; ++ph) {
+    for (int64_t pw = 0; pw < pooled_width; ++pw) {
+      for (int64_t iy = 0; iy < g.grid_h; ++iy) {
+        const T yy = roi_start_h + ph * bin_size_h +
+                     static_cast<T>(iy + .5f) * bin_size_h / static_cast<T>(g.grid_h);
+        for (int64_t ix = 0; ix < g.grid_w; ++ix) {
+          const T xx = roi_start_w + pw * bin_size_w +
+                       static_cast<T>(ix + .5f) * bin_size_w / static_cast<T>(g.grid_w);
+          Sample<T>& s = (*samples)[index++];
+          T x = xx, y = yy;
+          if (y < -1.0 || y > height || x < -1.0 || x > width) {  // outside the feature map
+            s = Sample<T>{0, 0, 0, 0, 0, 0, 0, 0};
+            continue;
+          }
+          if (y <= 0) y = 0;
+          if (x <= 0) x = 0;
+          int64_t y_low = static_cast<int64_t>(y), x_low = static_cast<int64_t>(x), y_high, x_high;
+          if (y_low >= height - 1) {
+            y_high = y_low = height - 1;
+            y = static_cast<T>(y_low);
+          } else {
+            y_high = y_low + 1;
+          }
+          if (x_low >= width - 1) {
+            x_high = x_low = width - 1;
+            x = static_cast<T>(x_low);
+          } else {
+            x_high = x_low + 1;
+          }
+          const T ly = y - y_low, lx = x - x_low;
+          const T hy = 1. - ly, hx = 1. - lx;
+          s = Sample<T>{y_low * width + x_low, y_low * width + x_high, y_high * width + x_low,
+                        y_high * width + x_high, hy * hx, hy * lx, ly * hx, ly * lx};
+        }
+      }
+    }
+  }
+  return g;
+}
+
+template <typename T>
+void ForwardKernel(const T* input, const T* rois, int64_t num_rois, double spatial_scale, int64_t channels,
+                   int64_t height, int64_t width, int64_t pooled_height, int64_t pooled_width,
+                   int64_t sampling_ratio, bool aligned, T* output) {
+  at::parallel_for(0, num_rois, 1, [&](int64_t begin, int64_t end) {
+    std::vector<Sample<T>> samples;
+    for (int64_t n = begin; n < end; ++n) {
+      const RoiGeometry g = PrecomputeSamples(rois + n * 5, spatial_scale, pooled_height, pooled_width,
+                                              sampling_ratio, aligned, height, width, &samples);
+      const int64_t per_bin = g.grid_h * g.grid_w;
+      for (int64_t c = 0; c < channels; ++c) {
+        const T* plane = input + (g.batch_index * channels + c) * height * width;
+        T* out = output + (n * channels + c) * pooled_height * pooled_width;
+        const Sample<T>* s = samples.data();
+        for (int64_t bin = 0; bin < pooled_height * pooled_width; ++bin) {
+          T value = 0.;
+          for (int64_t k = 0; k < per_bin; ++k, ++s) {
+            value += s->w1 * plane[s->pos1] + s->w2 * plane[s->pos2] + s->w3 * plane[s->pos3] +
+                     s->w4 * plane[s->pos4];
+          }
+          out[bin] = value / g.count;
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void BackwardKernel(const T* grad_output, const T* rois, int64_t num_rois, double spatial_scale,
+                    int64_t channels, int64_t height, int64_t width, int64_t pooled_height,
+                    int64_t pooled_width, int64_t sampling_ratio, bool aligned, int64_t stride_n,
+                    int64_t stride_c, int64_t stride_h, int64_t stride_w, T* grad_input) {
+  // Sample points are shared by all channels: compute them once per RoI.
+  std::vector<std::vector<Sample<T>>> samples(num_rois);
+  std::vector<RoiGeometry> geometry(num_rois);
+  at::parallel_for(0, num_rois, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      geometry[n] = PrecomputeSamples(rois + n * 5, spatial_scale, pooled_height, pooled_width, sampling_ratio,
+                                      aligned, height, width, &samples[n]);
+    }
+  });
+  at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
+    for (int64_t n = 0; n < num_rois; ++n) {
+      const RoiGeometry& g = geometry[n];
+      const int64_t per_bin = g.grid_h * g.grid_w;
+      for (int64_t c = c_begin; c < c_end; ++c) {
+        T* plane = grad_input + (g.batch_index * channels + c) * height * width;
+        const T* grad = grad_output + n * stride_n + c * stride_c;
+        const Sample<T>* s = samples[n].data();
+        for (int64_t ph = 0; ph < pooled_height; ++ph) {
+          for (int64_t pw = 0; pw < pooled_width; ++pw) {
+            const T g_bin = grad[ph * stride_h + pw * stride_w] / static_cast<T>(g.count);
+            for (int64_t k = 0; k < per_bin; ++k, ++s) {
+              if (s->w1 == 0 && s->w2 == 0 && s->w3 == 0 && s->w4 == 0) continue;
+              plane[s->pos1] += g_bin * s->w1;
+              plane[s->pos2] += g_bin * s->w2;
+              plane[s->pos3] += g_bin * s->w3;
+              plane[s->pos4] += g_bin * s->w4;
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+void CheckRois(const at::Tensor& rois) {
+  TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "roi_align: rois should be a [K, 5] tensor of "
+              "(batch index, x1, y1, x2, y2), got ", rois.sizes());
+}
+
+}  // namespace
+
+at::Tensor RoiAlignForward(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
+                           int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio, bool aligned) {
+  TORCH_CHECK(input.dim() == 4, "roi_align: input should be a [N, C, H, W] tensor, got ", input.sizes());
+  CheckRois(rois);
+  TORCH_CHECK(input.scalar_type() == rois.scalar_type(), "roi_align: input and rois should have the same dtype, got ",
+              input.scalar_type(), " and ", rois.scalar_type());
+  TORCH_CHECK(input.device() == rois.device(), "roi_align: input and rois should be on the same device, got ",
+              input.device(), " and ", rois.device());
+  TORCH_CHECK(pooled_height > 0 && pooled_width > 0, "roi_align: output size should be positive, got ",
+              pooled_height, "x", pooled_width);
+  TORCH_CHECK(input.device().is_cpu(), "roi_align: only CPU tensors are supported by this build, got ",
+              input.device());
+  const int64_t channels = input.size(1), height = input.size(2), width = input.size(3);
+  at::Tensor output = at::zeros({rois.size(0), channels, pooled_height, pooled_width}, input.options());
+  if (output.numel() == 0) return output;
+  const at::Tensor input_c = input.contiguous();
+  const at::Tensor rois_c = rois.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "roi_align_forward", [&] {
+    ForwardKernel<scalar_t>(input_c.data_ptr<scalar_t>(), rois_c.data_ptr<scalar_t>(), rois.size(0), spatial_scale,
+                            channels, height, width, pooled_height, pooled_width, sampling_ratio, aligned,
+                            output.data_ptr<scalar_t>());
+  });
+  return output;
+}
+
+at::Tensor RoiAlignBackward(const at::Tensor& grad_output, const at::Tensor& rois, double spatial_scale,
+                            int64_t pooled_height, int64_t pooled_width, int64_t batch_size, int64_t channels,
+                            int64_t height, int64_t width, int64_t sampling_ratio, bool aligned) {
+  CheckRois(rois);
+  TORCH_CHECK(grad_output.dim() == 4 && grad_output.size(0) == rois.size(0) && grad_output.size(1) == channels &&
+                  grad_output.size(2) == pooled_height && grad_output.size(3) == pooled_width,
+              "roi_align backward: grad_output should be [", rois.size(0), ", ", channels, ", ", pooled_height,
+              ", ", pooled_width, "], got ", grad_output.sizes());
+  TORCH_CHECK(grad_output.scalar_type() == rois.scalar_type(), "roi_align backward: grad_output and rois should "
+              "have the same dtype, got ", grad_output.scalar_type(), " and ", rois.scalar_type());
+  at::Tensor grad_input = at::zeros({batch_size, channels, height, width}, grad_output.options());
+  if (grad_output.numel() == 0) return grad_input;
+  const at::Tensor rois_c = rois.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(grad_output.scalar_type(), "roi_align_backward", [&] {
+    BackwardKernel<scalar_t>(grad_output.data_ptr<scalar_t>(), rois_c.data_ptr<scalar_t>(), rois.size(0),
+                             spatial_scale, channels, height, width, pooled_height, pooled_width, sampling_ratio,
+                             aligned, grad_output.stride(0), grad_output.stride(1), grad_output.stride(2),
+                             grad_output.stride(3), grad_input.data_ptr<scalar_t>());
+  });
+  return grad_input;
+}
+
+}  // namespace spnas::ops

@@ -1,0 +1,29 @@
+// Loads a golden fixture written by tools/golden/*.py (a plain dict of tensors, zip format).
+#ifndef SPNAS_TESTS_FIXTURE_H_
+#define SPNAS_TESTS_FIXTURE_H_
+
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <torch/serialize.h>
+
+namespace spnas::testing {
+
+inline std::map<std::string, at::Tensor> LoadFixture(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("fixture not found: " + path);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const c10::IValue value = torch::pickle_load(bytes);
+  std::map<std::string, at::Tensor> out;
+  for (const auto& entry : value.toGenericDict()) {
+    out[entry.key().toStringRef()] = entry.value().toTensor();
+  }
+  return out;
+}
+
+}  // namespace spnas::testing
+
+#endif  // SPNAS_TESTS_FIXTURE_H_
