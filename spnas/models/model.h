@@ -4,6 +4,8 @@
 #define SPNAS_MODELS_MODEL_H_
 
 #include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -19,33 +21,74 @@ class Model : public torch::nn::Module {
   ~Model() override = default;
 };
 
-// Image tensor [N, 3, H, W] -> feature levels, finest first.
+// Ground truth of one image: boxes [K, 4] (x1, y1, x2, y2, pixels), labels [K] int64 (1..C-1).
+struct Target {
+  at::Tensor boxes;
+  at::Tensor labels;
+};
+
+struct Detections {
+  at::Tensor boxes;   // [D, 4] in the input image's pixels
+  at::Tensor scores;  // [D]
+  at::Tensor labels;  // [D] int64
+};
+
+struct DetectorOutput {
+  // Training: loss_objectness, loss_rpn_box_reg, loss_classifier, loss_box_reg.
+  std::map<std::string, at::Tensor> losses;
+  // Evaluation: one entry per image.
+  std::vector<Detections> detections;
+};
+
+// Images: float [3, H, W] in [0, 1], any sizes. Targets are required in training mode.
+class Detector : public Model {
+ public:
+  virtual DetectorOutput Forward(const std::vector<at::Tensor>& images,
+                                 const std::vector<Target>* targets = nullptr) = 0;
+  virtual int64_t NumClasses() const = 0;
+};
+
+// Images [N, C, H, W] -> logits [N, num_classes].
+class Classifier : public Model {
+ public:
+  virtual at::Tensor Forward(const at::Tensor& images) = 0;
+};
+
+// What a backbone computes: the stem output (C_0) and each stage's output (C_1..C_L).
+struct BackboneFeatures {
+  at::Tensor stem;
+  std::vector<at::Tensor> stages;
+};
+
 class Backbone : public torch::nn::Module {
  public:
-  ~Backbone() override = default;
-  virtual std::vector<at::Tensor> Features(const at::Tensor& images) = 0;
-  virtual std::vector<int64_t> FeatureChannels() const = 0;
+  virtual BackboneFeatures Forward(const at::Tensor& images) = 0;
+  virtual int64_t StemChannels() const = 0;
+  virtual std::vector<int64_t> StageChannels() const = 0;
 };
 
-// Backbone feature levels -> the levels the heads read (e.g. FPN P2..P6).
+// Backbone features -> the feature levels the heads read (e.g. FPN P2..P6), finest first.
 class Neck : public torch::nn::Module {
  public:
-  ~Neck() override = default;
-  virtual std::vector<at::Tensor> Levels(const std::vector<at::Tensor>& features) = 0;
+  virtual std::vector<at::Tensor> Forward(const BackboneFeatures& features) = 0;
   virtual int64_t OutChannels() const = 0;
+  // Levels pooled by RoI heads (the rest, e.g. an extra max-pooled level, feed the RPN only).
+  virtual int64_t NumRoiLevels() const = 0;
 };
 
-// A head reads the neck's levels; its outputs depend on the model that owns it.
+// A head that maps pooled features [N, ...] to a representation [N, OutFeatures()].
 class Head : public torch::nn::Module {
  public:
-  ~Head() override = default;
+  virtual at::Tensor Forward(const at::Tensor& x) = 0;
+  virtual int64_t OutFeatures() const = 0;
 };
 
 SPNAS_DECLARE_REGISTRY(ModelRegistry, Model);
-// Backbones know nothing else; necks are told the backbone's channels per level.
 SPNAS_DECLARE_REGISTRY(BackboneRegistry, Backbone);
-SPNAS_DECLARE_REGISTRY(NeckRegistry, Neck, const std::vector<int64_t>&);
-SPNAS_DECLARE_REGISTRY(HeadRegistry, Head, int64_t);
+// A neck is built for a given backbone (its channels, and its stages for parallel necks).
+SPNAS_DECLARE_REGISTRY(NeckRegistry, Neck, const Backbone&);
+// A head is built for a given input size: channels x height x width of the pooled features.
+SPNAS_DECLARE_REGISTRY(HeadRegistry, Head, int64_t, int64_t, int64_t);
 
 }  // namespace spnas
 

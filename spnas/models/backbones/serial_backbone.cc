@@ -1,0 +1,242 @@
+#include "spnas/models/backbones/serial_backbone.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/functional/pooling.h>
+#include <torch/nn/init.h>
+
+namespace spnas {
+
+namespace F = torch::nn::functional;
+
+Status CheckSerialCode(const std::string& code) {
+  if (code.empty()) return InvalidArgumentError("serial code is empty");
+  for (char c : code) {
+    if (c != '1' && c != '2' && c != '-') {
+      return InvalidArgumentError("serial code '", code, "' has '", std::string(1, c),
+                                  "': only '1' (a block), '2' (a block that doubles the width) and '-' "
+                                  "(a new stage) are allowed");
+    }
+  }
+  if (code.front() == '-' || code.back() == '-' || code.find("--") != std::string::npos) {
+    return InvalidArgumentError("serial code '", code, "' has an empty stage: every stage needs a block");
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::vector<std::string>> ParseSerialCode(const std::string& code) {
+  SPNAS_RETURN_IF_ERROR(CheckSerialCode(code));
+  std::vector<std::string> stages(1);
+  int blocks = 0;
+  for (char c : code) {
+    if (c == '-') {
+      stages.emplace_back();
+    } else {
+      stages.back() += c;
+      ++blocks;
+    }
+  }
+  if (stages.size() < 4 || stages.size() > 7) {
+    return InvalidArgumentError("serial code '", code, "' has ", stages.size(), " stages; 4 to 7 are allowed");
+  }
+  if (blocks < 8 || blocks > 60) {
+    return InvalidArgumentError("serial code '", code, "' has ", blocks, " blocks; 8 to 60 are allowed");
+  }
+  return stages;
+}
+
+namespace {
+
+torch::nn::Conv2d Conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
+                       int64_t groups = 1) {
+  return torch::nn::Conv2d(
+      torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).groups(groups).bias(false));
+}
+
+}  // namespace
+
+ResidualBlockImpl::ResidualBlockImpl(const BlockConfig& config, const BlockSpec& spec)
+    : bottleneck_(config.type != BASIC), out_channels_(spec.planes * config.expansion()) {
+  if (bottleneck_) {
+    const int64_t width = static_cast<int64_t>(spec.planes * (config.base_width / 64.0)) * config.groups;
+    conv1_ = register_module("conv1", Conv(spec.in_channels, width, 1, 1, 0));
+    bn1_ = register_module("bn1", torch::nn::BatchNorm2d(width));
+    conv2_ = register_module("conv2", Conv(width, width, 3, spec.stride, 1, config.groups));
+    bn2_ = register_module("bn2", torch::nn::BatchNorm2d(width));
+    conv3_ = register_module("conv3", Conv(width, out_channels_, 1, 1, 0));
+    bn3_ = register_module("bn3", torch::nn::BatchNorm2d(out_channels_));
+  } else {
+    conv1_ = register_module("conv1", Conv(spec.in_channels, spec.planes, 3, spec.stride, 1));
+    bn1_ = register_module("bn1", torch::nn::BatchNorm2d(spec.planes));
+    conv2_ = register_module("conv2", Conv(spec.planes, spec.planes, 3, 1, 1));
+    bn2_ = register_module("bn2", torch::nn::BatchNorm2d(spec.planes));
+  }
+  if (spec.stride != 1 || spec.in_channels != out_channels_) {
+    downsample_ = register_module(
+        "downsample", torch::nn::Sequential(Conv(spec.in_channels, out_channels_, 1, spec.stride, 0),
+                                            torch::nn::BatchNorm2d(out_channels_)));
+  }
+}
+
+at::Tensor ResidualBlockImpl::forward(const at::Tensor& x) {
+  at::Tensor out = bn1_->forward(conv1_->forward(x)).relu_();
+  out = bn2_->forward(conv2_->forward(out));
+  if (bottleneck_) out = bn3_->forward(conv3_->forward(out.relu_()));
+  const at::Tensor identity = downsample_ ? downsample_->forward(x) : x;
+  return (out + identity).relu_();
+}
+
+torch::nn::Sequential MakeStage(const BlockConfig& config, const std::vector<BlockSpec>& blocks) {
+  torch::nn::Sequential stage;
+  for (const BlockSpec& spec : blocks) stage->push_back(ResidualBlock(config, spec));
+  return stage;
+}
+
+void InitResNetWeights(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& m : module.modules(/*include_self=*/false)) {
+    if (auto* conv = m->as<torch::nn::Conv2d>()) {
+      torch::nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut, torch::kReLU);
+    } else if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
+      torch::nn::init::ones_(bn->weight);
+      torch::nn::init::zeros_(bn->bias);
+    }
+  }
+}
+
+Status SerialBackbone::ValidateOptions(const Options& options) {
+  SPNAS_RETURN_IF_ERROR(ParseSerialCode(options.code()).status());
+  if (options.has_stem_width() && options.stem_width() <= 0) {
+    return InvalidArgumentError("stem_width must be > 0, got ", options.stem_width());
+  }
+  if ((options.has_groups() || options.has_base_width()) && options.block() != RESNEXT) {
+    return InvalidArgumentError("groups and base_width apply to block RESNEXT only");
+  }
+  if (options.has_groups() && options.groups() <= 0) return InvalidArgumentError("groups must be > 0");
+  if (options.has_base_width() && options.base_width() <= 0) return InvalidArgumentError("base_width must be > 0");
+  if (options.has_trainable_stages() && options.trainable_stages() < 0) {
+    return InvalidArgumentError("trainable_stages must be >= 0");
+  }
+  return Status::Ok();
+}
+
+SerialBackbone::SerialBackbone(const Options& options)
+    : code_(options.code()),
+      frozen_norm_(options.norm() == FROZEN_BATCH_NORM),
+      stem_width_(options.has_stem_width() ? options.stem_width() : 64) {
+  block_.type = options.block();
+  if (block_.type == RESNEXT) {
+    block_.groups = options.has_groups() ? options.groups() : 32;
+    block_.base_width = options.has_base_width() ? options.base_width() : 4;
+  }
+  const std::vector<std::string> stages = ParseSerialCode(code_).value();
+  conv1_ = register_module("conv1", Conv(3, stem_width_, 7, 2, 3));
+  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(stem_width_));
+  int64_t in_channels = stem_width_;
+  int64_t planes = stem_width_;
+  for (size_t s = 0; s < stages.size(); ++s) {
+    std::vector<BlockSpec> blocks;
+    for (size_t b = 0; b < stages[s].size(); ++b) {
+      if (stages[s][b] == '2') planes *= 2;
+      blocks.push_back(BlockSpec{in_channels, planes, (s > 0 && b == 0) ? 2 : 1});
+      in_channels = planes * block_.expansion();
+    }
+    stage_blocks_.push_back(blocks);
+    stage_channels_.push_back(in_channels);
+    stages_.push_back(register_module("layer" + std::to_string(s + 1), MakeStage(block_, blocks)));
+  }
+  InitResNetWeights(*this);
+
+  // Freeze the stem and the first stages when only the top ones train (torchvision's
+  // trainable_layers); frozen BatchNorm freezes every BatchNorm.
+  const int num_stages = static_cast<int>(stages_.size());
+  const int trainable = options.has_trainable_stages() ? std::min(options.trainable_stages(), num_stages + 1)
+                                                       : num_stages + 1;
+  for (auto& item : named_parameters()) {
+    const std::string& name = item.key();
+    bool train = false;
+    for (int s = num_stages - trainable + 1; s <= num_stages; ++s) {
+      train |= name.rfind("layer" + std::to_string(s) + ".", 0) == 0;
+    }
+    if (trainable == num_stages + 1) train |= name.rfind("conv1.", 0) == 0 || name.rfind("bn1.", 0) == 0;
+    if (frozen_norm_ && name.find("bn") != std::string::npos) train = false;
+    if (frozen_norm_ && name.find("downsample.1.") != std::string::npos) train = false;
+    item.value().set_requires_grad(train);
+  }
+  train(true);
+}
+
+void SerialBackbone::train(bool on) {
+  Backbone::train(on);
+  if (!frozen_norm_) return;
+  for (auto& m : modules(/*include_self=*/false)) {
+    if (auto* bn = m->as<torch::nn::BatchNorm2d>()) bn->eval();
+  }
+}
+
+BackboneFeatures SerialBackbone::Forward(const at::Tensor& images) {
+  BackboneFeatures features;
+  at::Tensor x = bn1_->forward(conv1_->forward(images)).relu_();
+  features.stem = F::max_pool2d(x, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
+  x = features.stem;
+  for (auto& stage : stages_) {
+    x = stage->forward(x);
+    features.stages.push_back(x);
+  }
+  return features;
+}
+
+StatusOr<std::pair<std::string, BlockType>> ResNetCode(int depth) {
+  auto stage = [](char first, int blocks) { return std::string(1, first) + std::string(blocks - 1, '1'); };
+  auto code = [&](int a, int b, int c, int d) {
+    return stage('1', a) + "-" + stage('2', b) + "-" + stage('2', c) + "-" + stage('2', d);
+  };
+  switch (depth) {
+    case 18: return std::make_pair(code(2, 2, 2, 2), BASIC);
+    case 34: return std::make_pair(code(3, 4, 6, 3), BASIC);
+    case 50: return std::make_pair(code(3, 4, 6, 3), BOTTLENECK);
+    case 101: return std::make_pair(code(3, 4, 23, 3), BOTTLENECK);
+    case 152: return std::make_pair(code(3, 8, 36, 3), BOTTLENECK);
+    default: return InvalidArgumentError("ResNet depth must be 18, 34, 50, 101 or 152, got ", depth);
+  }
+}
+
+namespace {
+
+// A torchvision ResNet by depth: SerialBackbone with the depth's code.
+class ResNet : public SerialBackbone {
+ public:
+  using Options = ResNetOptions;
+  explicit ResNet(const Options& options) : SerialBackbone(ToSerial(options)) {}
+
+  static Status ValidateOptions(const Options& options) {
+    SPNAS_RETURN_IF_ERROR(ResNetCode(options.depth()).status());
+    if ((options.has_groups() || options.has_base_width()) && options.depth() < 50) {
+      return InvalidArgumentError("groups and base_width (ResNeXt) need depth 50 or more, got ", options.depth());
+    }
+    return SerialBackbone::ValidateOptions(ToSerial(options));
+  }
+
+ private:
+  static SerialBackboneOptions ToSerial(const Options& options) {
+    SerialBackboneOptions serial;
+    auto code = ResNetCode(options.depth());
+    if (code.ok()) {
+      serial.set_code(code->first);
+      serial.set_block(code->second);
+    }
+    if (options.has_groups() || options.has_base_width()) {
+      serial.set_block(RESNEXT);
+      if (options.has_groups()) serial.set_groups(options.groups());
+      if (options.has_base_width()) serial.set_base_width(options.base_width());
+    }
+    serial.set_norm(options.norm());
+    if (options.has_trainable_stages()) serial.set_trainable_stages(options.trainable_stages());
+    return serial;
+  }
+};
+
+SPNAS_REGISTER_PLUGIN(BackboneRegistry, SerialBackbone);
+SPNAS_REGISTER_PLUGIN(BackboneRegistry, ResNet);
+
+}  // namespace
+}  // namespace spnas

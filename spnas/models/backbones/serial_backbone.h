@@ -1,0 +1,92 @@
+// SerialBackbone: a ResNet-like network described by a serial code (spnas.md §2), with
+// torchvision's ResNet layout and parameter names (conv1, bn1, layer{i}.{j}.conv1, ...).
+#ifndef SPNAS_MODELS_BACKBONES_SERIAL_BACKBONE_H_
+#define SPNAS_MODELS_BACKBONES_SERIAL_BACKBONE_H_
+
+#include <string>
+#include <vector>
+
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+
+#include "spnas/core/status.h"
+#include "spnas/models/model.h"
+#include "spnas/models/model_options.pb.h"
+
+namespace spnas {
+
+// The stages of a serial code ("111-2111" -> {"111", "2111"}), or an error naming the code and
+// the rule it breaks: only '1', '2' and '-'; no empty stage; 4-7 stages; 8-60 blocks.
+StatusOr<std::vector<std::string>> ParseSerialCode(const std::string& code);
+// The same check for a code with any number of stages and blocks (used for child codes).
+Status CheckSerialCode(const std::string& code);
+
+struct BlockSpec {
+  int64_t in_channels;
+  int64_t planes;  // width before expansion
+  int64_t stride;
+};
+
+struct BlockConfig {
+  BlockType type = BOTTLENECK;
+  int64_t groups = 1;
+  int64_t base_width = 64;
+  int64_t expansion() const { return type == BASIC ? 1 : 4; }
+};
+
+// One residual block, torchvision BasicBlock/Bottleneck layout (stride on the 3x3 conv).
+class ResidualBlockImpl : public torch::nn::Module {
+ public:
+  ResidualBlockImpl(const BlockConfig& config, const BlockSpec& spec);
+  at::Tensor forward(const at::Tensor& x);
+  int64_t out_channels() const { return out_channels_; }
+
+ private:
+  bool bottleneck_;
+  int64_t out_channels_;
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
+  torch::nn::Sequential downsample_{nullptr};
+};
+TORCH_MODULE(ResidualBlock);
+
+// The blocks of one stage; `in_channels` is the stage input's width.
+torch::nn::Sequential MakeStage(const BlockConfig& config, const std::vector<BlockSpec>& blocks);
+
+class SerialBackbone : public Backbone {
+ public:
+  using Options = SerialBackboneOptions;
+  explicit SerialBackbone(const Options& options);
+  static Status ValidateOptions(const Options& options);
+
+  BackboneFeatures Forward(const at::Tensor& images) override;
+  int64_t StemChannels() const override { return stem_width_; }
+  std::vector<int64_t> StageChannels() const override { return stage_channels_; }
+  void train(bool on = true) override;
+
+  const std::string& code() const { return code_; }
+  const BlockConfig& block_config() const { return block_; }
+  const std::vector<std::vector<BlockSpec>>& stage_blocks() const { return stage_blocks_; }
+
+ private:
+  std::string code_;
+  BlockConfig block_;
+  bool frozen_norm_;
+  int64_t stem_width_;
+  std::vector<std::vector<BlockSpec>> stage_blocks_;
+  std::vector<int64_t> stage_channels_;
+  torch::nn::Conv2d conv1_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr};
+  std::vector<torch::nn::Sequential> stages_;
+};
+
+// Initialises like torchvision's ResNet: He-normal (fan_out) convs, BatchNorm weight 1, bias 0.
+void InitResNetWeights(torch::nn::Module& module);
+
+// The serial code and block type of a torchvision ResNet depth (18, 34, 50, 101, 152).
+StatusOr<std::pair<std::string, BlockType>> ResNetCode(int depth);
+
+}  // namespace spnas
+
+#endif  // SPNAS_MODELS_BACKBONES_SERIAL_BACKBONE_H_

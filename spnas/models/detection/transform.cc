@@ -1,0 +1,77 @@
+#include "spnas/models/detection/transform.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+#include <torch/nn/functional/upsampling.h>
+
+#include <cmath>
+
+namespace spnas {
+
+namespace F = torch::nn::functional;
+
+at::Tensor ResizeBoxes(const at::Tensor& boxes, std::pair<int64_t, int64_t> from, std::pair<int64_t, int64_t> to) {
+  // Ratios in float32, as torchvision computes them with float tensors.
+  const float ratio_h = static_cast<float>(to.first) / static_cast<float>(from.first);
+  const float ratio_w = static_cast<float>(to.second) / static_cast<float>(from.second);
+  const auto scalar = boxes.options();
+  const at::Tensor rh = at::scalar_tensor(ratio_h, scalar.dtype(at::kFloat));
+  const at::Tensor rw = at::scalar_tensor(ratio_w, scalar.dtype(at::kFloat));
+  auto parts = boxes.unbind(1);
+  return at::stack({parts[0] * rw, parts[1] * rh, parts[2] * rw, parts[3] * rh}, 1);
+}
+
+ImageBatch DetectionTransform::operator()(const std::vector<at::Tensor>& images, std::vector<Target>* targets,
+                                          bool training) const {
+  TORCH_CHECK(!images.empty(), "detector: no images given");
+  ImageBatch batch;
+  std::vector<at::Tensor> resized;
+  for (size_t i = 0; i < images.size(); ++i) {
+    const at::Tensor& image = images[i];
+    TORCH_CHECK(image.dim() == 3 && image.size(0) == 3, "detector: image ", i,
+                " should be a [3, H, W] tensor, got ", image.sizes());
+    TORCH_CHECK(image.is_floating_point(), "detector: image ", i, " should be floating point in [0, 1], got ",
+                image.scalar_type());
+    TORCH_CHECK(image.size(1) > 0 && image.size(2) > 0, "detector: image ", i, " is empty: ", image.sizes());
+    const at::Tensor mean = at::tensor(options_.mean, image.options()).view({3, 1, 1});
+    const at::Tensor std = at::tensor(options_.std, image.options()).view({3, 1, 1});
+    at::Tensor x = (image - mean) / std;
+
+    float size = static_cast<float>(options_.min_size.back());
+    if (training) {
+      // torchvision's torch_choice: one uniform draw per image, even with a single size.
+      const double u = at::empty({1}).uniform_(0.0, static_cast<double>(options_.min_size.size())).item<double>();
+      size = static_cast<float>(options_.min_size[static_cast<size_t>(u)]);
+    }
+    const int64_t h = x.size(1), w = x.size(2);
+    const float min_side = static_cast<float>(std::min(h, w));
+    const float max_side = static_cast<float>(std::max(h, w));
+    const float scale = std::min(size / min_side, static_cast<float>(options_.max_size) / max_side);
+    x = F::interpolate(x.unsqueeze(0), F::InterpolateFuncOptions()
+                                           .scale_factor(std::vector<double>{scale, scale})
+                                           .mode(torch::kBilinear)
+                                           .align_corners(false)
+                                           .recompute_scale_factor(true))
+            .squeeze(0);
+    if (targets != nullptr) {
+      (*targets)[i].boxes = ResizeBoxes((*targets)[i].boxes, {h, w}, {x.size(1), x.size(2)});
+    }
+    batch.sizes.emplace_back(x.size(1), x.size(2));
+    resized.push_back(x);
+  }
+  int64_t max_h = 0, max_w = 0;
+  for (const auto& x : resized) {
+    max_h = std::max(max_h, x.size(1));
+    max_w = std::max(max_w, x.size(2));
+  }
+  const double stride = static_cast<double>(options_.size_divisible);
+  max_h = static_cast<int64_t>(std::ceil(max_h / stride) * stride);
+  max_w = static_cast<int64_t>(std::ceil(max_w / stride) * stride);
+  batch.tensors = at::zeros({static_cast<int64_t>(resized.size()), 3, max_h, max_w}, resized[0].options());
+  for (size_t i = 0; i < resized.size(); ++i) {
+    batch.tensors[i].narrow(1, 0, resized[i].size(1)).narrow(2, 0, resized[i].size(2)).copy_(resized[i]);
+  }
+  return batch;
+}
+
+}  // namespace spnas

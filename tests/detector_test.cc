@@ -1,0 +1,193 @@
+// The FasterRCNN against torchvision (tests/fixtures/detector.pt, made by
+// tools/golden/make_detector_fixtures.py): anchors, box coder, FPN, proposals, detections in
+// eval mode, and the four losses in train mode with the samplers seeded alike.
+#include <ATen/ATen.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "spnas/models/detection/anchors.h"
+#include "spnas/models/detection/box_coder.h"
+#include "spnas/models/detection/faster_rcnn.h"
+#include "spnas/models/state_dict.h"
+#include "tests/fixture.h"
+
+namespace spnas {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The tiny detector of the fixture: ResNet-18 layout at width 8, FPN of 32 channels.
+FasterRCNNOptions TinyOptions() {
+  FasterRCNNOptions o;
+  SerialBackboneOptions body;
+  body.set_code("11-21-21-21");
+  body.set_block(BASIC);
+  body.set_stem_width(8);
+  o.mutable_backbone()->set_type("SerialBackbone");
+  o.mutable_backbone()->mutable_options()->PackFrom(body);
+  FPNOptions fpn;
+  fpn.set_out_channels(32);
+  o.mutable_neck()->set_type("FPN");
+  o.mutable_neck()->mutable_options()->PackFrom(fpn);
+  TwoMLPHeadOptions head;
+  head.set_representation_size(64);
+  o.mutable_box_head()->set_type("TwoMLPHead");
+  o.mutable_box_head()->mutable_options()->PackFrom(head);
+  o.set_num_classes(5);
+  o.add_min_size(128);
+  o.set_max_size(192);
+  for (int s : {16, 32, 64, 128, 256}) o.add_anchor_sizes(s);
+  o.set_rpn_pre_nms_top_n_train(300);
+  o.set_rpn_pre_nms_top_n_test(200);
+  o.set_rpn_post_nms_top_n_train(150);
+  o.set_rpn_post_nms_top_n_test(100);
+  o.set_box_batch_size_per_image(64);
+  o.set_rpn_batch_size_per_image(64);
+  return o;
+}
+
+class DetectorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { fixture_ = new auto(testing::LoadFixture("tests/fixtures/detector.pt")); }
+  static const at::Tensor& F(const std::string& key) { return fixture_->at(key); }
+
+  void SetUp() override {
+    model_ = std::make_shared<FasterRCNN>(TinyOptions());
+    StateDict state;
+    for (const auto& [key, value] : *fixture_) {
+      if (key.rfind("model.", 0) == 0) state[key.substr(6)] = value;
+    }
+    const LoadReport report = LoadStateDict(*model_, state);
+    ASSERT_TRUE(report.missing.empty() && report.unexpected.empty() && report.mismatched.empty())
+        << report.Summary();
+    images_ = {F("image0"), F("image1")};
+  }
+
+  std::vector<Target> Targets() const {
+    return {{F("target0.boxes"), F("target0.labels")}, {F("target1.boxes"), F("target1.labels")}};
+  }
+
+  static double MaxDiff(const at::Tensor& a, const at::Tensor& b) {
+    EXPECT_EQ(a.sizes(), b.sizes());
+    if (a.sizes() != b.sizes()) return 1e9;
+    return a.numel() == 0 ? 0.0 : (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+  }
+
+  static std::map<std::string, at::Tensor>* fixture_;
+  std::shared_ptr<FasterRCNN> model_;
+  std::vector<at::Tensor> images_;
+};
+std::map<std::string, at::Tensor>* DetectorTest::fixture_ = nullptr;
+
+TEST_F(DetectorTest, ParameterNamesAndCountMatchTorchvision) {
+  int64_t expected = 0, ours = 0;
+  for (const auto& [key, value] : *fixture_) {
+    if (key.rfind("model.", 0) == 0 && key.find("running_") == std::string::npos &&
+        key.find("num_batches_tracked") == std::string::npos) {
+      expected += value.numel();
+    }
+  }
+  for (const auto& p : model_->parameters()) ours += p.numel();
+  EXPECT_EQ(ours, expected);
+}
+
+TEST_F(DetectorTest, BoxCoderMatchesTorchvision) {
+  BoxCoder coder({10, 10, 5, 5});
+  EXPECT_LT(MaxDiff(coder.Encode(F("coder.reference"), F("coder.proposals")), F("coder.encoded")), 1e-5);
+  EXPECT_LT(MaxDiff(coder.Decode(F("coder.rel_codes"), F("coder.proposals")), F("coder.decoded")), 1e-5);
+}
+
+TEST_F(DetectorTest, FeaturesAnchorsAndProposalsMatchTorchvision) {
+  model_->eval();
+  torch::NoGradGuard no_grad;
+  const std::vector<at::Tensor> features = model_->backbone()->forward(F("batch.tensors"));
+  ASSERT_EQ(features.size(), 5u);
+  for (size_t i = 0; i < features.size(); ++i) {
+    EXPECT_LT(MaxDiff(features[i], F("features." + std::to_string(i))), 1e-5) << "level " << i;
+  }
+  AnchorGenerator anchors({{16}, {32}, {64}, {128}, {256}}, std::vector<std::vector<double>>(5, {0.5, 1.0, 2.0}));
+  const at::Tensor batch = F("batch.tensors");
+  EXPECT_LT(MaxDiff(anchors(batch.size(2), batch.size(3), features), F("anchors")), 1e-5);
+}
+
+TEST_F(DetectorTest, EvalDetectionsMatchTorchvision) {
+  model_->eval();
+  torch::NoGradGuard no_grad;
+  const DetectorOutput out = model_->Forward(images_);
+  ASSERT_EQ(out.detections.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const std::string k = "detections." + std::to_string(i) + ".";
+    SCOPED_TRACE(k);
+    EXPECT_TRUE(at::equal(out.detections[i].labels, F(k + "labels")));
+    EXPECT_LT(MaxDiff(out.detections[i].boxes, F(k + "boxes")), 1e-4);
+    EXPECT_LT(MaxDiff(out.detections[i].scores, F(k + "scores")), 1e-4);
+  }
+}
+
+TEST_F(DetectorTest, TrainLossesMatchTorchvisionWithTheSameSamplerSeed) {
+  model_->train();
+  torch::manual_seed(123);
+  const std::vector<Target> targets = Targets();
+  const DetectorOutput out = model_->Forward(images_, &targets);
+  for (const char* name : {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"}) {
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(out.losses.count(name));
+    EXPECT_NEAR(out.losses.at(name).item<double>(), F(std::string("losses.") + name).item<double>(), 1e-4);
+  }
+  // Gradients flow back into every trainable parameter.
+  at::Tensor total = at::zeros({});
+  for (const auto& [name, loss] : out.losses) total = total + loss;
+  total.backward();
+  for (const auto& item : model_->named_parameters()) {
+    EXPECT_TRUE(item.value().grad().defined()) << item.key();
+  }
+}
+
+TEST_F(DetectorTest, NegativeImageTrainsAsInTorchvision) {
+  model_->train();
+  torch::manual_seed(7);
+  const std::vector<Target> targets = {{at::zeros({0, 4}), at::zeros({0}, at::kLong)}};
+  const DetectorOutput out = model_->Forward({images_[1]}, &targets);
+  for (const char* name : {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"}) {
+    SCOPED_TRACE(name);
+    EXPECT_NEAR(out.losses.at(name).item<double>(), F(std::string("negative_losses.") + name).item<double>(), 1e-4);
+  }
+}
+
+std::string ErrorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  }
+  return "no error";
+}
+
+TEST_F(DetectorTest, BadInputsGiveClearErrors) {
+  model_->train();
+  std::vector<Target> degenerate = {{at::tensor({10.0f, 10.0f, 5.0f, 20.0f}).view({1, 4}), at::tensor({1}, at::kLong)}};
+  EXPECT_THAT(ErrorOf([&] { model_->Forward({images_[0]}, &degenerate); }),
+              HasSubstr("all boxes need positive height and width; target 0 box 0"));
+  std::vector<Target> bad_label = {{at::tensor({1.0f, 1.0f, 5.0f, 20.0f}).view({1, 4}), at::tensor({7}, at::kLong)}};
+  EXPECT_THAT(ErrorOf([&] { model_->Forward({images_[0]}, &bad_label); }), HasSubstr("labels outside 1..4"));
+  std::vector<Target> double_boxes = {{at::tensor({1.0, 1.0, 5.0, 20.0}).view({1, 4}), at::tensor({1}, at::kLong)}};
+  EXPECT_THAT(ErrorOf([&] { model_->Forward({images_[0]}, &double_boxes); }), HasSubstr("Double"));
+  EXPECT_THAT(ErrorOf([&] { model_->Forward({images_[0]}); }), HasSubstr("targets are required in training mode"));
+  model_->eval();
+  EXPECT_THAT(ErrorOf([&] { model_->Forward({at::rand({1, 20, 20})}); }),
+              HasSubstr("image 0 should be a [3, H, W] tensor, got [1, 20, 20]"));
+  EXPECT_THAT(ErrorOf([&] { model_->Forward({at::zeros({3, 20, 20}, at::kByte)}); }),
+              HasSubstr("should be floating point"));
+}
+
+TEST_F(DetectorTest, TinyImagesStillGiveDetectionsOrAClearError) {
+  // A 2x2 image is resized up to min_size, so it works like any other.
+  model_->eval();
+  torch::NoGradGuard no_grad;
+  const DetectorOutput out = model_->Forward({at::rand({3, 2, 2})});
+  EXPECT_EQ(out.detections.size(), 1u);
+}
+
+}  // namespace
+}  // namespace spnas
