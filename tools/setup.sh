@@ -10,6 +10,7 @@ PACKAGES=(
   # libraries
   libtorch-dev libopenblas0-pthread libgflags-dev libgoogle-glog-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev libopencv-dev nlohmann-json3-dev zlib1g-dev
+  libsimdjson-dev libtinyxml2-dev
   # the embedded dataset
   dataset-fashion-mnist
   # reference implementation for golden tests and benchmarks

@@ -46,6 +46,8 @@ class Detector : public Model {
   virtual DetectorOutput Forward(const std::vector<at::Tensor>& images,
                                  const std::vector<Target>* targets = nullptr) = 0;
   virtual int64_t NumClasses() const = 0;
+  // The feature levels of the backbone and neck for a batch [N, 3, H, W] (no resizing).
+  virtual std::vector<at::Tensor> Features(const at::Tensor& batch) = 0;
 };
 
 // Images [N, C, H, W] -> logits [N, num_classes].

@@ -1,0 +1,168 @@
+// The general callbacks: ProgressLogger, ModelCheckpoint, MetricsEvaluator, EarlyStopping.
+#include <glog/logging.h>
+
+#include <cmath>
+
+#include "spnas/callbacks/callback.h"
+#include "spnas/callbacks/callback_options.pb.h"
+#include "spnas/models/checkpoint.h"
+
+namespace spnas {
+
+SPNAS_DEFINE_REGISTRY(CallbackRegistry, "callback", Callback);
+
+namespace {
+
+std::string Duration(double seconds) {
+  const long s = static_cast<long>(seconds + 0.5);
+  if (s >= 3600) return StrCat(s / 3600, "h", (s % 3600) / 60, "m");
+  return s >= 60 ? StrCat(s / 60, "m", s % 60, "s") : StrCat(s, "s");
+}
+
+bool IsCost(const std::string& metric) {
+  return metric == "params" || metric == "flops" || metric == "latency_ms" || metric.rfind("loss", 0) == 0;
+}
+
+class ProgressLogger : public Callback {
+ public:
+  using Options = ProgressLoggerOptions;
+  explicit ProgressLogger(const Options& o) : every_(o.has_every() ? o.every() : 20) {}
+  static Status ValidateOptions(const Options& o) {
+    if (o.has_every() && o.every() <= 0) return InvalidArgumentError("every must be > 0");
+    return Status::Ok();
+  }
+  int Priority() const override { return 900; }  // after the others have updated the context
+
+  void AfterIteration(TrainContext& ctx) override {
+    if (ctx.iteration % every_ != 0 && ctx.iteration != ctx.total_iterations) return;
+    LOG(INFO) << Prefix(ctx) << "iteration " << ctx.iteration << "/" << ctx.total_iterations << " (epoch "
+              << ctx.epoch + 1 << "/" << ctx.epochs << ") lr " << ctx.lr << Losses(ctx) << ", ETA " << Eta(ctx);
+  }
+  Status AfterEpoch(TrainContext& ctx) override {
+    LOG(INFO) << Prefix(ctx) << "epoch " << ctx.epoch + 1 << "/" << ctx.epochs << " done in " << Duration(ctx.seconds)
+              << Losses(ctx) << ", ETA " << Eta(ctx);
+    return Status::Ok();
+  }
+
+ private:
+  static std::string Prefix(const TrainContext& ctx) {
+    return StrCat("[", ctx.job->step->step->name(), "] trial ", ctx.job->trial_id, ": ");
+  }
+  static std::string Losses(const TrainContext& ctx) {
+    std::string s;
+    double total = 0;
+    for (const auto& [name, v] : ctx.losses) total += v;
+    s += StrCat(", loss ", total);
+    return s;
+  }
+  static std::string Eta(const TrainContext& ctx) {
+    if (ctx.iteration == 0) return "?";
+    return Duration(ctx.seconds / ctx.iteration * (ctx.total_iterations - ctx.iteration));
+  }
+  int every_;
+};
+
+class ModelCheckpoint : public Callback {
+ public:
+  using Options = ModelCheckpointOptions;
+  explicit ModelCheckpoint(const Options& o) : options_(o) {
+    if (!options_.has_monitor()) options_.set_monitor("mAP");
+  }
+  int Priority() const override { return 500; }
+
+  Status AfterEpoch(TrainContext& ctx) override {
+    SPNAS_RETURN_IF_ERROR(ctx.save_weights(ctx.job->weights_out + ".last"));
+    auto it = ctx.metrics.find(options_.monitor());
+    if (it == ctx.metrics.end()) return Status::Ok();
+    const double value = IsCost(options_.monitor()) ? -it->second : it->second;
+    if (value > best_) {
+      best_ = value;
+      best_metrics_ = ctx.metrics;
+      SPNAS_RETURN_IF_ERROR(ctx.save_weights(ctx.job->weights_out + ".best"));
+      LOG(INFO) << "checkpoint: new best " << options_.monitor() << " = " << it->second << " at epoch " << ctx.epoch + 1;
+    }
+    return Status::Ok();
+  }
+
+  Status AfterTrain(TrainContext& ctx) override {
+    if (!options_.use_best() || best_ == -INFINITY) return Status::Ok();
+    // The trial keeps the best epoch's weights and metrics.
+    auto it = ctx.metrics.find(options_.monitor());
+    const double final_value = it == ctx.metrics.end() ? -INFINITY : (IsCost(options_.monitor()) ? -it->second : it->second);
+    if (final_value >= best_) return Status::Ok();
+    SPNAS_ASSIGN_OR_RETURN(StateDict best, LoadWeights(ctx.job->weights_out + ".best"));
+    const LoadReport report = LoadStateDict(*ctx.model, best);
+    if (!report.missing.empty() || !report.mismatched.empty()) {
+      return InternalError("checkpoint: the best weights do not fit the model: ", report.Summary());
+    }
+    ctx.notes["checkpoint"] = "best epoch's weights by " + options_.monitor();
+    for (const auto& [k, v] : best_metrics_) ctx.metrics[k] = v;
+    return Status::Ok();
+  }
+
+ private:
+  Options options_;
+  double best_ = -INFINITY;
+  std::map<std::string, double> best_metrics_;
+};
+
+class MetricsEvaluator : public Callback {
+ public:
+  using Options = MetricsEvaluatorOptions;
+  explicit MetricsEvaluator(const Options& o) : every_(o.has_every() ? o.every() : 1) {}
+  static Status ValidateOptions(const Options& o) {
+    if (o.has_every() && o.every() <= 0) return InvalidArgumentError("every must be > 0");
+    return Status::Ok();
+  }
+  int Priority() const override { return 300; }
+  Status AfterEpoch(TrainContext& ctx) override {
+    if ((ctx.epoch + 1) % every_ == 0 && ctx.epoch + 1 < ctx.epochs) ctx.evaluate();
+    return Status::Ok();
+  }
+
+ private:
+  int every_;
+};
+
+class EarlyStopping : public Callback {
+ public:
+  using Options = EarlyStoppingOptions;
+  explicit EarlyStopping(const Options& o) : options_(o) {
+    if (!options_.has_monitor()) options_.set_monitor("mAP");
+    if (!options_.has_patience()) options_.set_patience(3);
+  }
+  static Status ValidateOptions(const Options& o) {
+    if (o.has_patience() && o.patience() <= 0) return InvalidArgumentError("patience must be > 0");
+    if (o.min_delta() < 0) return InvalidArgumentError("min_delta must be >= 0");
+    return Status::Ok();
+  }
+  int Priority() const override { return 600; }
+  Status AfterEpoch(TrainContext& ctx) override {
+    auto it = ctx.metrics.find(options_.monitor());
+    if (it == ctx.metrics.end() || seen_evaluations_ == ctx.evaluations) return Status::Ok();
+    seen_evaluations_ = ctx.evaluations;
+    const double value = IsCost(options_.monitor()) ? -it->second : it->second;
+    if (value > best_ + options_.min_delta()) {
+      best_ = value;
+      bad_ = 0;
+    } else if (++bad_ >= options_.patience()) {
+      LOG(INFO) << "early stopping: " << options_.monitor() << " has not improved for " << bad_ << " evaluations";
+      ctx.notes["early_stopped_epoch"] = std::to_string(ctx.epoch + 1);
+      ctx.stop = true;
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Options options_;
+  double best_ = -INFINITY;
+  int bad_ = 0, seen_evaluations_ = 0;
+};
+
+SPNAS_REGISTER_PLUGIN(CallbackRegistry, ProgressLogger);
+SPNAS_REGISTER_PLUGIN(CallbackRegistry, ModelCheckpoint);
+SPNAS_REGISTER_PLUGIN(CallbackRegistry, MetricsEvaluator);
+SPNAS_REGISTER_PLUGIN(CallbackRegistry, EarlyStopping);
+
+}  // namespace
+}  // namespace spnas

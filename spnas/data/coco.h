@@ -1,0 +1,30 @@
+// COCO-format detection datasets: reading (CocoDetection) and writing (ExportCoco).
+#ifndef SPNAS_DATA_COCO_H_
+#define SPNAS_DATA_COCO_H_
+
+#include <string>
+#include <vector>
+
+#include "spnas/data/dataset.h"
+#include "spnas/models/model.h"
+
+namespace spnas {
+
+// Writes `dataset` as <dir>/annotations.json + <dir>/images/<id>.png (the first `limit`
+// images; 0 = all).
+Status ExportCoco(const DetectionDataset& dataset, const std::string& dir, int64_t limit = 0);
+
+// One detection in the COCO results format.
+struct CocoResult {
+  int64_t image_id;
+  int64_t category_id;
+  std::array<double, 4> bbox;  // x, y, w, h
+  double score;
+};
+// [{"image_id", "category_id", "bbox", "score"}, ...]
+std::string CocoResultsJson(const std::vector<CocoResult>& results);
+StatusOr<std::vector<CocoResult>> ReadCocoResults(const std::string& path);
+
+}  // namespace spnas
+
+#endif  // SPNAS_DATA_COCO_H_

@@ -1,0 +1,134 @@
+// Batches of a dataset, made by worker threads ahead of the training loop. The order and the
+// augmentations are a function of (seed, epoch), so a run is reproducible.
+#ifndef SPNAS_DATA_LOADER_H_
+#define SPNAS_DATA_LOADER_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "spnas/data/dataset.h"
+
+namespace spnas {
+
+// Runs make(i) for i = 0..n-1 on `workers` threads, at most `prefetch` ahead of the consumer,
+// and hands the results out in order. An exception in make() is rethrown by Next().
+template <typename Batch>
+class PrefetchLoader {
+ public:
+  PrefetchLoader(int64_t n, std::function<Batch(int64_t)> make, int workers, int prefetch)
+      : n_(n), make_(std::move(make)), prefetch_(std::max(1, prefetch)) {
+    for (int w = 0; w < std::max(1, workers); ++w) threads_.emplace_back([this] { Work(); });
+  }
+  ~PrefetchLoader() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  // The next batch in order; false after the last.
+  bool Next(Batch* batch) {
+    if (consumed_ >= n_) return false;
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return ready_.count(consumed_) > 0 || errors_.count(consumed_) > 0; });
+    if (errors_.count(consumed_)) std::rethrow_exception(errors_[consumed_]);
+    *batch = std::move(ready_[consumed_]);
+    ready_.erase(consumed_++);
+    lock.unlock();
+    cv_.notify_all();
+    return true;
+  }
+
+ private:
+  void Work() {
+    while (true) {
+      int64_t i;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || (next_ < n_ && next_ < consumed_ + prefetch_); });
+        if (stop_ || next_ >= n_) return;
+        i = next_++;
+      }
+      try {
+        Batch b = make_(i);
+        std::lock_guard<std::mutex> lock(mu_);
+        ready_[i] = std::move(b);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu_);
+        errors_[i] = std::current_exception();
+      }
+      cv_.notify_all();
+    }
+  }
+
+  int64_t n_;
+  std::function<Batch(int64_t)> make_;
+  int prefetch_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<int64_t, Batch> ready_;
+  std::map<int64_t, std::exception_ptr> errors_;
+  int64_t next_ = 0, consumed_ = 0;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+struct DetectionBatch {
+  std::vector<DetectionSample> samples;
+  std::vector<at::Tensor> images;
+  std::vector<Target> targets;
+};
+
+struct ClassificationBatch {
+  at::Tensor images;  // [N, C, H, W]
+  at::Tensor labels;  // [N]
+};
+
+struct LoaderOptions {
+  int64_t batch_size = 2;
+  bool shuffle = false;
+  bool horizontal_flip = false;  // with probability 0.5 per sample
+  bool drop_last = false;
+  uint64_t seed = 0;
+  int workers = 1;
+  int64_t max_samples = 0;  // 0 = the whole dataset
+};
+
+// The sample order of `epoch`: 0..n-1, or a permutation drawn from (seed, epoch).
+std::vector<int64_t> EpochOrder(int64_t n, const LoaderOptions& options, int epoch);
+
+class DetectionLoader {
+ public:
+  DetectionLoader(const DetectionDataset& dataset, LoaderOptions options) : dataset_(dataset), options_(options) {}
+  int64_t NumBatches() const;
+  std::unique_ptr<PrefetchLoader<DetectionBatch>> Epoch(int epoch) const;
+
+ private:
+  const DetectionDataset& dataset_;
+  LoaderOptions options_;
+};
+
+class ClassificationLoader {
+ public:
+  ClassificationLoader(const ClassificationDataset& dataset, LoaderOptions options)
+      : dataset_(dataset), options_(options) {}
+  int64_t NumBatches() const;
+  std::unique_ptr<PrefetchLoader<ClassificationBatch>> Epoch(int epoch) const;
+
+ private:
+  const ClassificationDataset& dataset_;
+  LoaderOptions options_;
+};
+
+// Flips an image [3, H, W] and its boxes left-right.
+void FlipHorizontal(DetectionSample* sample);
+
+}  // namespace spnas
+
+#endif  // SPNAS_DATA_LOADER_H_

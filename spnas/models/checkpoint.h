@@ -1,0 +1,22 @@
+// Weights files: what spnas writes (a dict of tensors that Python's torch.load reads) and what
+// it reads (its own files, and files written by Python's torch.save: see torch_unpickler.h).
+#ifndef SPNAS_MODELS_CHECKPOINT_H_
+#define SPNAS_MODELS_CHECKPOINT_H_
+
+#include <string>
+
+#include "spnas/core/status.h"
+#include "spnas/models/state_dict.h"
+
+namespace spnas {
+
+// Writes `state` atomically as a PyTorch zip file holding a dict name -> tensor.
+Status SaveWeights(const std::string& path, const StateDict& state);
+
+// Reads a state dict from a file of spnas or of torch.save (zip or legacy format, plain dict,
+// OrderedDict with _metadata, or nested under "state_dict" / "model").
+StatusOr<StateDict> LoadWeights(const std::string& path);
+
+}  // namespace spnas
+
+#endif  // SPNAS_MODELS_CHECKPOINT_H_

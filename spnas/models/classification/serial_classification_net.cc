@@ -1,0 +1,45 @@
+// SerialClassificationNet: a backbone + global average pooling + a linear classifier (fc).
+// The backbone's parameters sit at the top level (conv1, layer1, ...), as in torchvision's
+// ResNet classifiers, so its weights map to a detector's backbone.body.* by prefix.
+#include <ATen/ATen.h>
+#include <torch/nn/modules/linear.h>
+
+#include "spnas/models/model.h"
+#include "spnas/models/model_options.pb.h"
+
+namespace spnas {
+namespace {
+
+class SerialClassificationNet : public Classifier {
+ public:
+  using Options = SerialClassificationNetOptions;
+  explicit SerialClassificationNet(const Options& options) {
+    PluginConfig backbone = options.backbone();
+    if (backbone.type().empty()) backbone.set_type("SerialBackbone");
+    body_ = std::shared_ptr<Backbone>(BackboneRegistry().Create(backbone.type(), backbone.options()).value().release());
+    for (auto& item : body_->named_children()) register_module(item.key(), item.value());
+    fc_ = register_module("fc", torch::nn::Linear(body_->StageChannels().back(),
+                                                  options.has_num_classes() ? options.num_classes() : 10));
+  }
+  static Status ValidateOptions(const Options& options) {
+    if (!options.has_backbone()) return InvalidArgumentError("`backbone` is required");
+    if (options.has_num_classes() && options.num_classes() < 2) return InvalidArgumentError("num_classes must be >= 2");
+    return Status::Ok();
+  }
+  at::Tensor Forward(const at::Tensor& images) override {
+    return fc_->forward(body_->Forward(images).stages.back().mean({2, 3}));
+  }
+  void train(bool on) override {
+    Classifier::train(on);
+    body_->train(on);  // the backbone may keep frozen BatchNorm in eval mode
+  }
+
+ private:
+  std::shared_ptr<Backbone> body_;
+  torch::nn::Linear fc_{nullptr};
+};
+
+SPNAS_REGISTER_PLUGIN(ModelRegistry, SerialClassificationNet);
+
+}  // namespace
+}  // namespace spnas

@@ -1,0 +1,81 @@
+#include "spnas/models/cost.h"
+
+#include <ATen/ATen.h>
+#include <ATen/record_function.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+namespace spnas {
+
+int64_t CountParameters(const torch::nn::Module& module, bool trainable_only) {
+  int64_t n = 0;
+  for (const auto& p : module.parameters()) {
+    if (!trainable_only || p.requires_grad()) n += p.numel();
+  }
+  return n;
+}
+
+namespace {
+
+thread_local double* g_macs = nullptr;
+
+std::unique_ptr<at::ObserverContext> OnOp(const at::RecordFunction& fn) {
+  if (g_macs == nullptr) return nullptr;
+  const char* name = fn.name();
+  const auto inputs = fn.inputs();
+  if (std::strcmp(name, "aten::convolution") == 0 && inputs.size() >= 2 && inputs[0].isTensor() &&
+      inputs[1].isTensor()) {
+    // out = N x Cout x Ho x Wo; each output element takes Cin/groups x kh x kw multiply-adds.
+    const at::Tensor& x = inputs[0].toTensor();
+    const at::Tensor& w = inputs[1].toTensor();
+    const auto stride = inputs[3].toIntVector(), padding = inputs[4].toIntVector(), dilation = inputs[5].toIntVector();
+    double out = static_cast<double>(x.size(0)) * w.size(0);
+    for (int d = 0; d < 2; ++d) {
+      const int64_t in = x.size(2 + d), k = w.size(2 + d);
+      out *= (in + 2 * padding[d] - dilation[d] * (k - 1) - 1) / stride[d] + 1;
+    }
+    *g_macs += out * w.size(1) * w.size(2) * w.size(3);
+  } else if ((std::strcmp(name, "aten::linear") == 0) && inputs.size() >= 2 && inputs[0].isTensor() &&
+             inputs[1].isTensor()) {
+    const at::Tensor& x = inputs[0].toTensor();
+    const at::Tensor& w = inputs[1].toTensor();
+    *g_macs += static_cast<double>(x.numel() / x.size(-1)) * w.size(0) * w.size(1);
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+double CountMultiplyAdds(const std::function<void()>& forward) {
+  double macs = 0;
+  g_macs = &macs;
+  auto handle = at::addThreadLocalCallback(
+      at::RecordFunctionCallback(OnOp).needsInputs(true).scopes({at::RecordScope::FUNCTION}));
+  {
+    // Count on this thread only: intra-op threads run kernels, not these operators.
+    at::NoGradGuard no_grad;
+    forward();
+  }
+  at::removeCallback(handle);
+  g_macs = nullptr;
+  return macs;
+}
+
+double MeasureLatencyMs(const std::function<void()>& forward, int runs, int warmup) {
+  at::NoGradGuard no_grad;
+  for (int i = 0; i < warmup; ++i) forward();
+  std::vector<double> times;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    forward();
+    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+}  // namespace spnas

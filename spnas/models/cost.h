@@ -1,0 +1,23 @@
+// Cost of a model: parameters, multiply-adds (FLOPs as SP-NAS and torchvision papers count
+// them: one multiply-add of a conv or linear layer is one FLOP) and latency.
+#ifndef SPNAS_MODELS_COST_H_
+#define SPNAS_MODELS_COST_H_
+
+#include <functional>
+
+#include <torch/nn/module.h>
+
+namespace spnas {
+
+int64_t CountParameters(const torch::nn::Module& module, bool trainable_only = false);
+
+// Multiply-adds of every convolution and linear layer that `forward` runs (counted from the
+// operators LibTorch dispatches, so any model is covered).
+double CountMultiplyAdds(const std::function<void()>& forward);
+
+// Median wall time of `forward` in milliseconds over `runs` after `warmup` runs.
+double MeasureLatencyMs(const std::function<void()>& forward, int runs = 10, int warmup = 2);
+
+}  // namespace spnas
+
+#endif  // SPNAS_MODELS_COST_H_

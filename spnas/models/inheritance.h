@@ -1,0 +1,46 @@
+// Weight inheritance (network morphism, spnas.md §3): a child network made from its parent by
+// mutations starts from the parent's weights. Backbone blocks are matched through the edits
+// (an expanded block shifts the later ones); a tensor of the same shape is copied, a reshaped
+// one gets its overlapping slice, and a new residual block starts as an identity (the last
+// BatchNorm of its branch has gamma 0), so the child computes what the parent computed.
+#ifndef SPNAS_MODELS_INHERITANCE_H_
+#define SPNAS_MODELS_INHERITANCE_H_
+
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+
+#include "spnas/core/pipeline_config.pb.h"
+#include "spnas/core/status.h"
+#include "spnas/models/state_dict.h"
+
+namespace spnas {
+
+// Mutations as SpNasS records them, and how they move backbone blocks.
+std::string ExpandMutation(int child_block);  // a new block at this global index of the child
+std::string SwapWidthMutation(int from_block, int to_block);
+std::string SwapStageMutation(int block, int from_stage, int to_stage);
+std::string AddStageMutation();
+std::string ParallelMutation(const std::vector<int>& code);
+
+struct InheritReport {
+  std::vector<std::string> inherited;  // copied unchanged
+  std::vector<std::string> reshaped;   // overlapping slice copied
+  std::vector<std::string> fresh;      // new (initialised; identity for new blocks)
+  std::string Summary() const;
+};
+
+// The serial code of a model description's backbone (SerialBackbone code, or a ResNet's).
+StatusOr<std::string> SerialCodeOf(const PluginConfig& model);
+
+// Initialises `child` (built from child_desc) from `parent_state` (weights of parent_desc).
+// `mutations` are those that made the child from the parent (empty: same architecture, or
+// another model with the same backbone, e.g. a classifier and a detector).
+StatusOr<InheritReport> InheritWeights(const StateDict& parent_state, const PluginConfig& parent_desc,
+                                       const PluginConfig& child_desc, const std::vector<std::string>& mutations,
+                                       torch::nn::Module& child);
+
+}  // namespace spnas
+
+#endif  // SPNAS_MODELS_INHERITANCE_H_

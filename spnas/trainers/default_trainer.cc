@@ -1,0 +1,318 @@
+// Trainer: trains a Detector or a Classifier described by a TrainJob, evaluates it, measures
+// its cost, and writes its weights. Callbacks of the step hook into the run.
+#include <ATen/ATen.h>
+#include <glog/logging.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/nn/utils/clip_grad.h>
+
+#include <chrono>
+#include <cmath>
+#include <mutex>
+
+#include "spnas/callbacks/callback.h"
+#include "spnas/core/files.h"
+#include "spnas/data/loader.h"
+#include "spnas/metrics/metric.h"
+#include "spnas/models/checkpoint.h"
+#include "spnas/models/cost.h"
+#include "spnas/models/inheritance.h"
+#include "spnas/trainers/optimizer.h"
+#include "spnas/trainers/trainer.h"
+#include "spnas/trainers/trainer_options.pb.h"
+
+namespace spnas {
+namespace {
+
+std::string Duration(double seconds) {
+  const long s = static_cast<long>(seconds + 0.5);
+  return s >= 60 ? StrCat(s / 60, "m", s % 60, "s") : StrCat(s, "s");
+}
+
+class DefaultTrainer : public Trainer {
+ public:
+  using Options = TrainerOptions;
+  explicit DefaultTrainer(const Options& options) : options_(options) {
+    if (!options_.has_epochs()) options_.set_epochs(1);
+    if (!options_.has_batch_size()) options_.set_batch_size(2);
+    if (!options_.has_warmup_factor()) options_.set_warmup_factor(0.001f);
+    if (!options_.has_num_workers()) options_.set_num_workers(1);
+    if (!options_.has_log_every()) options_.set_log_every(20);
+    if (!options_.has_optimizer()) options_.mutable_optimizer()->set_type("SGD");
+  }
+
+  static Status ValidateOptions(const Options& o) {
+    if (o.has_epochs() && o.epochs() < 0) return InvalidArgumentError("epochs must be >= 0, got ", o.epochs());
+    if (o.max_iterations() < 0) return InvalidArgumentError("max_iterations must be >= 0");
+    if (o.has_batch_size() && o.batch_size() <= 0) return InvalidArgumentError("batch_size must be > 0");
+    if (o.warmup_iterations() < 0) return InvalidArgumentError("warmup_iterations must be >= 0");
+    if (o.has_warmup_factor() && (o.warmup_factor() <= 0 || o.warmup_factor() > 1)) {
+      return InvalidArgumentError("warmup_factor must be in (0, 1]");
+    }
+    if (o.grad_clip_norm() < 0) return InvalidArgumentError("grad_clip_norm must be >= 0");
+    if (o.eval_every_epochs() < 0) return InvalidArgumentError("eval_every_epochs must be >= 0");
+    if (o.has_num_workers() && o.num_workers() < 1) return InvalidArgumentError("num_workers must be >= 1");
+    return Status::Ok();
+  }
+
+  StatusOr<TrainResult> Train(const TrainJob& job) override {
+    const StepConfig& step = *job.step->step;
+    torch::manual_seed(job.seed);
+    TrainContext ctx;
+    ctx.job = &job;
+    ctx.model_desc = job.model;
+    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, ModelRegistry().Create(job.model.type(), job.model.options()));
+    ctx.model = std::shared_ptr<Model>(model.release());
+    SPNAS_RETURN_IF_ERROR(InitWeights(job, *ctx.model));
+
+    if (!step.has_train_data()) return FailedPreconditionError("step '", step.name(), "' has no `train_data`");
+    SPNAS_ASSIGN_OR_RETURN(ctx.train_data, LoadDatasetCached(step.train_data()));
+    if (step.has_val_data()) {
+      SPNAS_ASSIGN_OR_RETURN(ctx.val_data, LoadDatasetCached(step.val_data()));
+    }
+
+    // Callbacks in (priority, name) order; a progress logger unless the step has one.
+    std::vector<std::pair<std::string, std::unique_ptr<Callback>>> callbacks;
+    bool has_progress = false;
+    for (const PluginConfig& c : step.callback()) {
+      SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Callback> cb, CallbackRegistry().Create(c.type(), c.options()));
+      has_progress |= c.type() == "ProgressLogger";
+      callbacks.emplace_back(c.type(), std::move(cb));
+    }
+    if (!has_progress && CallbackRegistry().Has("ProgressLogger")) {
+      google::protobuf::Any none;
+      callbacks.emplace_back("ProgressLogger", CallbackRegistry().Create("ProgressLogger", none).value());
+    }
+    std::stable_sort(callbacks.begin(), callbacks.end(), [](const auto& a, const auto& b) {
+      return std::make_pair(a.second->Priority(), a.first) < std::make_pair(b.second->Priority(), b.first);
+    });
+
+    ctx.evaluate = [&]() { return Evaluate(ctx, step); };
+    ctx.save_weights = [&](const std::string& path) { return SaveWeights(path, GetStateDict(*ctx.model)); };
+    for (auto& [name, cb] : callbacks) SPNAS_RETURN_IF_ERROR(cb->BeforeTrain(ctx));
+
+    TrainResult result;
+    if (!ctx.skip_training) {
+      SPNAS_RETURN_IF_ERROR(Loop(ctx, callbacks, &result));
+      if (result.status != FINISHED) return result;
+    }
+    if (ctx.val_data != nullptr && options_.epochs() > 0) ctx.evaluate();
+    for (auto& [name, cb] : callbacks) SPNAS_RETURN_IF_ERROR(cb->AfterTrain(ctx));
+
+    Costs(ctx, &ctx.metrics);
+    SPNAS_RETURN_IF_ERROR(SaveWeights(job.weights_out, GetStateDict(*ctx.model)));
+    result.wrote_weights = true;
+    result.metrics = ctx.metrics;
+    result.model = ctx.model_desc;
+    result.notes = ctx.notes;
+    return result;
+  }
+
+ private:
+  // Starts from init_weights: inherited through the mutations when the parent differs.
+  Status InitWeights(const TrainJob& job, Model& model) {
+    if (job.init_weights.empty()) return Status::Ok();
+    SPNAS_ASSIGN_OR_RETURN(StateDict parent, LoadWeights(job.init_weights));
+    const PluginConfig& parent_desc = job.parent_model.type().empty() ? job.model : job.parent_model;
+    SPNAS_ASSIGN_OR_RETURN(InheritReport report, InheritWeights(parent, parent_desc, job.model, job.mutations, model));
+    LOG(INFO) << "weights from " << job.init_weights << ": " << report.Summary();
+    if (job.freeze_inherited) {
+      std::set<std::string> frozen(report.inherited.begin(), report.inherited.end());
+      int64_t n = 0;
+      for (auto& item : model.named_parameters()) {
+        if (frozen.count(item.key()) && item.value().requires_grad()) {
+          item.value().set_requires_grad(false);
+          ++n;
+        }
+      }
+      LOG(INFO) << "freeze_swap_keys: " << n << " inherited parameters frozen; training the new and reshaped ones";
+    }
+    return Status::Ok();
+  }
+
+  LoaderOptions Loader(const TrainJob& job, bool train) const {
+    LoaderOptions o;
+    o.batch_size = options_.batch_size();
+    o.shuffle = train;
+    o.horizontal_flip = train && options_.horizontal_flip();
+    o.seed = job.seed;
+    o.workers = options_.num_workers();
+    o.max_samples = train ? 0 : options_.max_eval_images();
+    return o;
+  }
+
+  Status Loop(TrainContext& ctx, std::vector<std::pair<std::string, std::unique_ptr<Callback>>>& callbacks,
+              TrainResult* result) {
+    auto* detector = dynamic_cast<Detector*>(ctx.model.get());
+    auto* classifier = dynamic_cast<Classifier*>(ctx.model.get());
+    if (detector == nullptr && classifier == nullptr) {
+      return InvalidArgumentError("model '", ctx.model_desc.type(), "' is neither a detector nor a classifier");
+    }
+    auto* det_data = dynamic_cast<DetectionDataset*>(ctx.train_data.get());
+    auto* cls_data = dynamic_cast<ClassificationDataset*>(ctx.train_data.get());
+    if (detector != nullptr && det_data == nullptr) return InvalidArgumentError("a detector needs a detection train_data");
+    if (classifier != nullptr && cls_data == nullptr) {
+      return InvalidArgumentError("a classifier needs a classification train_data");
+    }
+    std::unique_ptr<DetectionLoader> det_loader;
+    std::unique_ptr<ClassificationLoader> cls_loader;
+    if (detector) det_loader = std::make_unique<DetectionLoader>(*det_data, Loader(*ctx.job, true));
+    if (classifier) cls_loader = std::make_unique<ClassificationLoader>(*cls_data, Loader(*ctx.job, true));
+
+    std::vector<at::Tensor> params;
+    for (const auto& p : ctx.model->parameters()) {
+      if (p.requires_grad()) params.push_back(p);
+    }
+    if (params.empty()) return FailedPreconditionError("the model has no trainable parameters");
+    const PluginConfig& opt_config = options_.optimizer();
+    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<OptimizerFactory> factory,
+                           OptimizerRegistry().Create(opt_config.type(), opt_config.options()));
+    std::unique_ptr<torch::optim::Optimizer> optimizer = factory->Make(params);
+    std::unique_ptr<LrSchedule> schedule;
+    if (options_.has_lr_schedule()) {
+      SPNAS_ASSIGN_OR_RETURN(schedule, LrScheduleRegistry().Create(options_.lr_schedule().type(),
+                                                                   options_.lr_schedule().options()));
+    }
+    ctx.optimizer = optimizer.get();
+    ctx.epochs = options_.epochs();
+    ctx.iterations_per_epoch = detector ? det_loader->NumBatches() : cls_loader->NumBatches();
+    ctx.total_iterations = ctx.iterations_per_epoch * ctx.epochs;
+    if (options_.max_iterations() > 0) ctx.total_iterations = std::min(ctx.total_iterations, options_.max_iterations());
+
+    const auto start = std::chrono::steady_clock::now();
+    for (ctx.epoch = 0; ctx.epoch < ctx.epochs && !ctx.stop; ++ctx.epoch) {
+      ctx.model->train();
+      auto det_epoch = detector ? det_loader->Epoch(ctx.epoch) : nullptr;
+      auto cls_epoch = classifier ? cls_loader->Epoch(ctx.epoch) : nullptr;
+      while (!ctx.stop && ctx.iteration < ctx.total_iterations) {
+        std::map<std::string, at::Tensor> losses;
+        if (detector) {
+          DetectionBatch batch;
+          if (!det_epoch->Next(&batch)) break;
+          losses = detector->Forward(batch.images, &batch.targets).losses;
+        } else {
+          ClassificationBatch batch;
+          if (!cls_epoch->Next(&batch)) break;
+          losses["loss_classifier"] = torch::nn::functional::cross_entropy(classifier->Forward(batch.images), batch.labels);
+        }
+        ctx.lr = schedule ? schedule->Lr(factory->BaseLr(), ctx.iteration, ctx.iterations_per_epoch, ctx.total_iterations)
+                          : factory->BaseLr();
+        if (ctx.iteration < options_.warmup_iterations()) {
+          const double alpha = static_cast<double>(ctx.iteration) / options_.warmup_iterations();
+          ctx.lr *= options_.warmup_factor() * (1 - alpha) + alpha;
+        }
+        SetLearningRate(*optimizer, ctx.lr);
+        at::Tensor total = at::zeros({});
+        ctx.losses.clear();
+        for (const auto& [name, loss] : losses) {
+          total = total + loss;
+          ctx.losses[name] = loss.item<double>();
+        }
+        const double value = total.item<double>();
+        if (!std::isfinite(value)) {
+          result->status = DIVERGED;
+          std::string parts;
+          for (const auto& [name, v] : ctx.losses) parts += StrCat(" ", name, "=", v);
+          result->error = StrCat("non-finite loss ", value, " at iteration ", ctx.iteration + 1, " (epoch ",
+                                 ctx.epoch + 1, "):", parts);
+          return Status::Ok();
+        }
+        optimizer->zero_grad();
+        total.backward();
+        if (options_.grad_clip_norm() > 0) torch::nn::utils::clip_grad_norm_(params, options_.grad_clip_norm());
+        optimizer->step();
+        ++ctx.iteration;
+        ctx.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        for (auto& [name, cb] : callbacks) cb->AfterIteration(ctx);
+      }
+      if (options_.eval_every_epochs() > 0 && (ctx.epoch + 1) % options_.eval_every_epochs() == 0 &&
+          ctx.epoch + 1 < ctx.epochs && ctx.val_data) {
+        ctx.evaluate();
+      }
+      for (auto& [name, cb] : callbacks) SPNAS_RETURN_IF_ERROR(cb->AfterEpoch(ctx));
+      if (ctx.iteration >= ctx.total_iterations) break;
+    }
+    return Status::Ok();
+  }
+
+  std::map<std::string, double> Evaluate(TrainContext& ctx, const StepConfig& step) {
+    std::map<std::string, double> metrics;
+    if (ctx.val_data == nullptr) return metrics;
+    at::NoGradGuard no_grad;
+    ctx.model->eval();
+    const auto start = std::chrono::steady_clock::now();
+    if (auto* detector = dynamic_cast<Detector*>(ctx.model.get())) {
+      auto* data = dynamic_cast<DetectionDataset*>(ctx.val_data.get());
+      if (data == nullptr) throw std::runtime_error("a detector needs a detection val_data");
+      std::vector<std::unique_ptr<DetectionMetric>> evaluators;
+      if (step.metric().empty()) {
+        evaluators.push_back(MetricRegistry().Create("COCO", google::protobuf::Any()).value());
+      }
+      for (const PluginConfig& m : step.metric()) {
+        evaluators.push_back(MetricRegistry().Create(m.type(), m.options()).value());
+      }
+      DetectionLoader loader(*data, Loader(*ctx.job, false));
+      auto epoch = loader.Epoch(0);
+      DetectionBatch batch;
+      while (epoch->Next(&batch)) {
+        const DetectorOutput out = detector->Forward(batch.images);
+        for (size_t i = 0; i < batch.samples.size(); ++i) {
+          for (auto& e : evaluators) e->Update(batch.samples[i], out.detections[i]);
+        }
+      }
+      for (auto& e : evaluators) {
+        for (const auto& [k, v] : e->Compute()) metrics[k] = v;
+      }
+    } else if (auto* classifier = dynamic_cast<Classifier*>(ctx.model.get())) {
+      auto* data = dynamic_cast<ClassificationDataset*>(ctx.val_data.get());
+      if (data == nullptr) throw std::runtime_error("a classifier needs a classification val_data");
+      ClassificationLoader loader(*data, Loader(*ctx.job, false));
+      auto epoch = loader.Epoch(0);
+      ClassificationBatch batch;
+      int64_t correct = 0, total = 0;
+      while (epoch->Next(&batch)) {
+        correct += (classifier->Forward(batch.images).argmax(1) == batch.labels).sum().item<int64_t>();
+        total += batch.labels.size(0);
+      }
+      metrics["accuracy"] = total > 0 ? 100.0 * correct / total : 0;
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::string text;
+    for (const auto& [k, v] : metrics) text += StrCat(" ", k, "=", v);
+    LOG(INFO) << "[" << ctx.job->step->step->name() << "] trial " << ctx.job->trial_id << " eval (epoch " << ctx.epoch
+              << ", " << Duration(seconds) << "):" << text;
+    ctx.model->train();
+    for (const auto& [k, v] : metrics) ctx.metrics[k] = v;
+    ++ctx.evaluations;
+    return metrics;
+  }
+
+  // params, FLOPs (multiply-adds of the backbone and neck, or of the classifier) and latency.
+  void Costs(TrainContext& ctx, std::map<std::string, double>* metrics) {
+    ctx.model->eval();
+    (*metrics)["params"] = static_cast<double>(CountParameters(*ctx.model));
+    int64_t size = options_.cost_input_size();
+    if (auto* detector = dynamic_cast<Detector*>(ctx.model.get())) {
+      if (size == 0) {
+        const auto* data = dynamic_cast<DetectionDataset*>(ctx.train_data.get());
+        size = data != nullptr && data->Size() > 0 ? data->Get(0).image.size(-1) : 224;
+      }
+      // FLOPs of the backbone and neck (the architecture searched), latency of the whole detector.
+      const at::Tensor batch = at::zeros({1, 3, size, size});
+      (*metrics)["flops"] = CountMultiplyAdds([&] { detector->Features(batch); });
+      const at::Tensor image = at::zeros({3, size, size});
+      if (options_.measure_latency()) (*metrics)["latency_ms"] = MeasureLatencyMs([&] { detector->Forward({image}); });
+    } else if (auto* classifier = dynamic_cast<Classifier*>(ctx.model.get())) {
+      if (size == 0) size = 32;
+      const at::Tensor images = at::rand({1, 3, size, size});
+      (*metrics)["flops"] = CountMultiplyAdds([&] { classifier->Forward(images); });
+      if (options_.measure_latency()) (*metrics)["latency_ms"] = MeasureLatencyMs([&] { classifier->Forward(images); });
+    }
+  }
+
+  Options options_;
+};
+
+SPNAS_REGISTER_PLUGIN_AS(TrainerRegistry, DefaultTrainer, "Trainer");
+
+}  // namespace
+}  // namespace spnas

@@ -1,0 +1,36 @@
+// The optimizer and lr_schedule kinds.
+#ifndef SPNAS_TRAINERS_OPTIMIZER_H_
+#define SPNAS_TRAINERS_OPTIMIZER_H_
+
+#include <memory>
+#include <vector>
+
+#include <torch/optim/optimizer.h>
+
+#include "spnas/core/registry.h"
+
+namespace spnas {
+
+class OptimizerFactory {
+ public:
+  virtual ~OptimizerFactory() = default;
+  virtual std::unique_ptr<torch::optim::Optimizer> Make(std::vector<at::Tensor> parameters) const = 0;
+  virtual double BaseLr() const = 0;
+};
+
+class LrSchedule {
+ public:
+  virtual ~LrSchedule() = default;
+  // The learning rate at `iteration` (0-based) of `total` iterations, before warmup.
+  virtual double Lr(double base_lr, int64_t iteration, int64_t iterations_per_epoch, int64_t total) const = 0;
+};
+
+SPNAS_DECLARE_REGISTRY(OptimizerRegistry, OptimizerFactory);
+SPNAS_DECLARE_REGISTRY(LrScheduleRegistry, LrSchedule);
+
+// Sets the learning rate of every parameter group.
+void SetLearningRate(torch::optim::Optimizer& optimizer, double lr);
+
+}  // namespace spnas
+
+#endif  // SPNAS_TRAINERS_OPTIMIZER_H_

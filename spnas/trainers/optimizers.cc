@@ -1,0 +1,122 @@
+// Optimizer plugins (SGD, Adam) and learning-rate schedule plugins (MultiStepLR, CosineLR).
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
+
+#include <cmath>
+
+#include "spnas/trainers/optimizer.h"
+#include "spnas/trainers/trainer_options.pb.h"
+
+namespace spnas {
+
+SPNAS_DEFINE_REGISTRY(OptimizerRegistry, "optimizer", OptimizerFactory);
+SPNAS_DEFINE_REGISTRY(LrScheduleRegistry, "lr_schedule", LrSchedule);
+
+void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+namespace {
+
+class SGD : public OptimizerFactory {
+ public:
+  using Options = SGDOptions;
+  explicit SGD(const Options& o)
+      : lr_(o.has_lr() ? o.lr() : 0.02),
+        momentum_(o.has_momentum() ? o.momentum() : 0.9),
+        weight_decay_(o.has_weight_decay() ? o.weight_decay() : 1e-4),
+        nesterov_(o.nesterov()) {}
+  static Status ValidateOptions(const Options& o) {
+    if (o.has_lr() && o.lr() <= 0) return InvalidArgumentError("lr must be > 0, got ", o.lr());
+    if (o.has_momentum() && (o.momentum() < 0 || o.momentum() >= 1)) return InvalidArgumentError("momentum must be in [0, 1)");
+    if (o.has_weight_decay() && o.weight_decay() < 0) return InvalidArgumentError("weight_decay must be >= 0");
+    if (o.nesterov() && o.has_momentum() && o.momentum() == 0) return InvalidArgumentError("nesterov needs momentum > 0");
+    return Status::Ok();
+  }
+  std::unique_ptr<torch::optim::Optimizer> Make(std::vector<at::Tensor> parameters) const override {
+    return std::make_unique<torch::optim::SGD>(
+        parameters,
+        torch::optim::SGDOptions(lr_).momentum(momentum_).weight_decay(weight_decay_).nesterov(nesterov_));
+  }
+  double BaseLr() const override { return lr_; }
+
+ private:
+  double lr_, momentum_, weight_decay_;
+  bool nesterov_;
+};
+
+class Adam : public OptimizerFactory {
+ public:
+  using Options = AdamOptions;
+  explicit Adam(const Options& o) : options_(o), lr_(o.has_lr() ? o.lr() : 1e-3) {}
+  static Status ValidateOptions(const Options& o) {
+    if (o.has_lr() && o.lr() <= 0) return InvalidArgumentError("lr must be > 0, got ", o.lr());
+    if (o.weight_decay() < 0) return InvalidArgumentError("weight_decay must be >= 0");
+    return Status::Ok();
+  }
+  std::unique_ptr<torch::optim::Optimizer> Make(std::vector<at::Tensor> parameters) const override {
+    if (options_.decoupled_weight_decay()) {
+      return std::make_unique<torch::optim::AdamW>(parameters,
+                                                   torch::optim::AdamWOptions(lr_).weight_decay(options_.weight_decay()));
+    }
+    return std::make_unique<torch::optim::Adam>(parameters,
+                                                torch::optim::AdamOptions(lr_).weight_decay(options_.weight_decay()));
+  }
+  double BaseLr() const override { return lr_; }
+
+ private:
+  Options options_;
+  double lr_;
+};
+
+class MultiStepLR : public LrSchedule {
+ public:
+  using Options = MultiStepLROptions;
+  explicit MultiStepLR(const Options& o)
+      : milestones_(o.milestones().begin(), o.milestones().end()), gamma_(o.has_gamma() ? o.gamma() : 0.1) {}
+  static Status ValidateOptions(const Options& o) {
+    for (int i = 0; i < o.milestones_size(); ++i) {
+      if (o.milestones(i) <= 0 || (i > 0 && o.milestones(i) <= o.milestones(i - 1))) {
+        return InvalidArgumentError("milestones must be positive and increasing");
+      }
+    }
+    if (o.has_gamma() && o.gamma() <= 0) return InvalidArgumentError("gamma must be > 0");
+    return Status::Ok();
+  }
+  double Lr(double base_lr, int64_t iteration, int64_t per_epoch, int64_t) const override {
+    const int64_t epoch = per_epoch > 0 ? iteration / per_epoch : 0;
+    int passed = 0;
+    for (int m : milestones_) passed += epoch >= m;
+    return base_lr * std::pow(gamma_, passed);
+  }
+
+ private:
+  std::vector<int> milestones_;
+  double gamma_;
+};
+
+class CosineLR : public LrSchedule {
+ public:
+  using Options = CosineLROptions;
+  explicit CosineLR(const Options& o) : eta_min_(o.eta_min()) {}
+  static Status ValidateOptions(const Options& o) {
+    if (o.eta_min() < 0) return InvalidArgumentError("eta_min must be >= 0");
+    return Status::Ok();
+  }
+  double Lr(double base_lr, int64_t iteration, int64_t, int64_t total) const override {
+    const double progress = total > 0 ? static_cast<double>(iteration) / total : 0;
+    return eta_min_ + (base_lr - eta_min_) * 0.5 * (1 + std::cos(M_PI * progress));
+  }
+
+ private:
+  double eta_min_;
+};
+
+SPNAS_REGISTER_PLUGIN(OptimizerRegistry, SGD);
+SPNAS_REGISTER_PLUGIN(OptimizerRegistry, Adam);
+SPNAS_REGISTER_PLUGIN(LrScheduleRegistry, MultiStepLR);
+SPNAS_REGISTER_PLUGIN(LrScheduleRegistry, CosineLR);
+
+}  // namespace
+}  // namespace spnas
