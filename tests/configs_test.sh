@@ -2,6 +2,7 @@
 # Every config in configs/ passes `spnas validate`.
 set -u
 SPNAS="$1"; shift
+if (($# == 0)); then echo "FAIL: no configs given"; exit 1; fi
 failures=0
 for config in "$@"; do
   if out=$("$SPNAS" validate --config="$config" --local_base_path="${TEST_TMPDIR:-/tmp}/configs" 2>&1); then

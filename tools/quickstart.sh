@@ -1,9 +1,12 @@
 #!/bin/bash
-# The main job: runs the quickstart pipeline after the set-up.
-# Extra flags go to `spnas run` (e.g. --resume, --local_base_path=DIR).
+# The main job: the SP-NAS pipeline on the embedded FashionDet data
+# (fine_tune -> serial -> reignition -> parallel -> fullytrain), after the set-up.
+# Extra flags go to `spnas run`, e.g. --resume or --local_base_path=DIR; by default an
+# earlier quickstart run is replaced.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
-bazel build //examples/custom_search:spnas
-exec bazel run //examples/custom_search:spnas -- run \
-  --config=examples/custom_search/grid_search.textproto --local_base_path=runs/quickstart --overwrite "$@"
+bazel build //:spnas
+args=("$@")
+if [[ " ${args[*]-} " != *" --resume "* ]]; then args+=(--overwrite); fi
+exec bazel run //:spnas -- run --config=configs/spnas_quickstart.textproto "${args[@]}"

@@ -26,9 +26,11 @@ thread_local double* g_macs = nullptr;
 std::unique_ptr<at::ObserverContext> OnOp(const at::RecordFunction& fn) {
   if (g_macs == nullptr) return nullptr;
   const char* name = fn.name();
+  const bool conv = std::strcmp(name, "aten::convolution") == 0;
+  const bool linear = std::strcmp(name, "aten::linear") == 0;
+  if (!conv && !linear) return nullptr;
   const auto inputs = fn.inputs();
-  if (std::strcmp(name, "aten::convolution") == 0 && inputs.size() >= 2 && inputs[0].isTensor() &&
-      inputs[1].isTensor()) {
+  if (conv && inputs.size() >= 9 && inputs[0].isTensor() && inputs[1].isTensor()) {
     // out = N x Cout x Ho x Wo; each output element takes Cin/groups x kh x kw multiply-adds.
     const at::Tensor& x = inputs[0].toTensor();
     const at::Tensor& w = inputs[1].toTensor();
@@ -39,8 +41,7 @@ std::unique_ptr<at::ObserverContext> OnOp(const at::RecordFunction& fn) {
       out *= (in + 2 * padding[d] - dilation[d] * (k - 1) - 1) / stride[d] + 1;
     }
     *g_macs += out * w.size(1) * w.size(2) * w.size(3);
-  } else if ((std::strcmp(name, "aten::linear") == 0) && inputs.size() >= 2 && inputs[0].isTensor() &&
-             inputs[1].isTensor()) {
+  } else if (linear && inputs.size() >= 2 && inputs[0].isTensor() && inputs[1].isTensor()) {
     const at::Tensor& x = inputs[0].toTensor();
     const at::Tensor& w = inputs[1].toTensor();
     *g_macs += static_cast<double>(x.numel() / x.size(-1)) * w.size(0) * w.size(1);

@@ -61,6 +61,10 @@ Status Visit(Message* message, const std::vector<std::string>& parts, size_t i, 
                                 " is not a message, so it has no field '", parts[i + 1], "'");
   }
   Message* sub = message->GetReflection()->MutableMessage(message, field);
+  if (field->options().HasExtension(plugin_kind) && i + 2 == parts.size() && parts[i + 1] == "type") {
+    // "<plugin>.type" is the plugin's type name.
+    return fn(sub, sub->GetDescriptor()->FindFieldByName("type"));
+  }
   if (field->options().HasExtension(plugin_kind)) {
     return VisitPlugin(static_cast<PluginConfig*>(sub), field->options().GetExtension(plugin_kind), parts,
                        i + 1, key, write, fn);

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include <cmath>
+
 namespace spnas {
 
 BackboneWithNeckImpl::BackboneWithNeckImpl(std::shared_ptr<Backbone> body, std::shared_ptr<Neck> neck) {
@@ -113,11 +115,15 @@ FasterRCNN::FasterRCNN(const Options& in)
 
   // The neck's levels: RoI levels plus extra ones (LastLevelMaxPool); one anchor size each.
   const int64_t levels = neck->NumRoiLevels() + 1;
-  TORCH_CHECK(o.anchor_sizes_size() == levels, "FasterRCNN: the neck gives ", levels,
-              " feature levels, so anchor_sizes needs ", levels, " values, got ", o.anchor_sizes_size());
+  TORCH_CHECK(o.anchor_sizes_size() <= levels, "FasterRCNN: the neck gives ", levels, " feature levels, but ",
+              o.anchor_sizes_size(), " anchor_sizes are given");
   std::vector<std::vector<double>> sizes, ratios;
-  for (int s : o.anchor_sizes()) {
-    sizes.push_back({static_cast<double>(s)});
+  for (int64_t level = 0; level < levels; ++level) {
+    // A backbone with more stages (SP-NAS add-stage) gets anchors doubling per extra level.
+    const double size = level < o.anchor_sizes_size()
+                            ? o.anchor_sizes(level)
+                            : o.anchor_sizes(o.anchor_sizes_size() - 1) * std::pow(2.0, level - o.anchor_sizes_size() + 1);
+    sizes.push_back({size});
     ratios.emplace_back(o.aspect_ratios().begin(), o.aspect_ratios().end());
   }
   AnchorGenerator anchors(sizes, ratios);

@@ -1,0 +1,29 @@
+// SpNasP's sampler (spnas.md §6): sub-networks are added one at a time to a stage drawn with
+// probability proportional to 1 / FLOPs of that stage's sub-network, until the next addition
+// would break the limits, or a random stop.
+#ifndef SPNAS_SEARCH_PARALLEL_SAMPLING_H_
+#define SPNAS_SEARCH_PARALLEL_SAMPLING_H_
+
+#include <functional>
+#include <random>
+#include <vector>
+
+namespace spnas {
+
+// A stage index drawn with P(l) ∝ 1 / flops[l] among the allowed stages; -1 if none is.
+int DrawStage(const std::vector<double>& flops, const std::vector<bool>& allowed, std::mt19937_64& rng);
+
+struct ParallelSampler {
+  std::vector<double> subnet_flops;  // per stage
+  int max_per_stage = 3;
+  double stop_probability = 0.25;
+  // Whether a code is within the resource limits.
+  std::function<bool(const std::vector<int>&)> within_limits;
+
+  // Adds sub-networks to `start` (all zeros by default) and returns the code.
+  std::vector<int> Sample(std::vector<int> start, std::mt19937_64& rng) const;
+};
+
+}  // namespace spnas
+
+#endif  // SPNAS_SEARCH_PARALLEL_SAMPLING_H_

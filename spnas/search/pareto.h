@@ -1,0 +1,37 @@
+// Pareto fronts over objectives with directions, and resource-limit checks.
+#ifndef SPNAS_SEARCH_PARETO_H_
+#define SPNAS_SEARCH_PARETO_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "spnas/core/record_store.h"
+#include "spnas/core/status.h"
+#include "spnas/search/search_options.pb.h"
+
+namespace spnas {
+
+struct Objective {
+  std::string key;
+  bool maximize;
+};
+
+// "mAP", "AP50", ..., "accuracy" are maximised; "params", "flops", "latency_ms", "memory_mb"
+// minimised; anything else is an error naming the key.
+StatusOr<std::vector<Objective>> ParseObjectives(const std::vector<std::string>& keys);
+
+// a dominates b: no worse in every objective and better in one.
+bool Dominates(const std::map<std::string, double>& a, const std::map<std::string, double>& b,
+               const std::vector<Objective>& objectives);
+
+// Indices of the finished trials that have every objective and that no other such trial dominates,
+// best first by the first objective.
+std::vector<int> ParetoFront(const std::vector<Trial>& trials, const std::vector<Objective>& objectives);
+
+// "" when `costs` are within the limits, else which limit is broken.
+std::string CheckLimits(const std::map<std::string, double>& costs, const ResourceLimits& limits);
+
+}  // namespace spnas
+
+#endif  // SPNAS_SEARCH_PARETO_H_

@@ -1,0 +1,198 @@
+// SpNasP: parallel-level search (spnas.md §6). For a backbone from the input records
+// (the reignition step), codes [K_1..K_L] are sampled by ParallelSampler: a sub-network is added
+// at a stage with probability ∝ 1 / its FLOPs, until the limits or a random stop. The plain FPN
+// ([0, ..., 0]) of each backbone is evaluated first, as the baseline.
+#include <glog/logging.h>
+
+#include <set>
+
+#include "spnas/models/model_options.pb.h"
+#include "spnas/models/inheritance.h"
+#include "spnas/search/candidate_cost.h"
+#include "spnas/search/dotted_keys.h"
+#include "spnas/search/parallel_sampling.h"
+#include "spnas/search/pareto.h"
+#include "spnas/search/search_algorithm.h"
+#include "spnas/search/serial_mutation.h"
+
+namespace spnas {
+namespace {
+
+constexpr char kNeckKey[] = "network.neck.code";
+constexpr char kCodeKey[] = "network.backbone.code";
+
+std::string CodeText(const std::vector<int>& code) {
+  std::string s = "[";
+  for (size_t i = 0; i < code.size(); ++i) s += (i ? ", " : "") + std::to_string(code[i]);
+  return s + "]";
+}
+
+class SpNasP : public SearchAlgorithm {
+ public:
+  using Options = SpNasPOptions;
+  explicit SpNasP(const Options& options) : options_(options) {
+    if (!options_.has_max_sample()) options_.set_max_sample(10);
+    if (options_.objective_keys().empty()) {
+      options_.add_objective_keys("mAP");
+      options_.add_objective_keys("params");
+    }
+    if (!options_.has_stop_probability()) options_.set_stop_probability(0.25f);
+    if (!options_.has_max_per_stage()) options_.set_max_per_stage(3);
+    if (!options_.has_max_redraws()) options_.set_max_redraws(200);
+    if (!options_.has_cost_input_size()) options_.set_cost_input_size(224);
+  }
+
+  static Status ValidateOptions(const Options& o) {
+    if (o.has_max_sample() && o.max_sample() <= 0) return InvalidArgumentError("max_sample must be > 0");
+    if (o.has_stop_probability() && (o.stop_probability() < 0 || o.stop_probability() > 1)) {
+      return InvalidArgumentError("stop_probability must be in [0, 1]");
+    }
+    if (o.has_max_per_stage() && o.max_per_stage() <= 0) return InvalidArgumentError("max_per_stage must be > 0");
+    return ParseObjectives(o.objective_keys().empty() ? std::vector<std::string>{"mAP"}
+                                                      : std::vector<std::string>(o.objective_keys().begin(),
+                                                                                 o.objective_keys().end()))
+        .status();
+  }
+
+  Status Init(const SearchContext& context) override {
+    SPNAS_ASSIGN_OR_RETURN(objectives_, ParseObjectives(std::vector<std::string>(options_.objective_keys().begin(),
+                                                                                 options_.objective_keys().end())));
+    if (context.inputs.empty()) {
+      return FailedPreconditionError("SpNasP needs backbones: set the step's models_folder (e.g. the reignition step)");
+    }
+    context_ = context;
+    if (context.space != nullptr) {
+      for (const Hyperparameter& h : context.space->hyperparameters()) {
+        if (h.key() == kNeckKey) fixed_codes_.assign(h.range().begin(), h.range().end());
+      }
+    }
+    // Per backbone: the FLOPs and parameters one sub-network adds at each stage.
+    for (const Trial& input : context.inputs) {
+      SPNAS_ASSIGN_OR_RETURN(std::string serial, SerialCodeOf(input.desc));
+      const int stages = static_cast<int>(SplitStages(serial).size());
+      Backbone b;
+      b.serial = serial;
+      SPNAS_ASSIGN_OR_RETURN(auto base, CandidateCosts(WithNeck(input.desc, std::vector<int>(stages, 0)),
+                                                       options_.cost_input_size(), false));
+      b.base = base;
+      for (int l = 0; l < stages; ++l) {
+        std::vector<int> one(stages, 0);
+        one[l] = 1;
+        SPNAS_ASSIGN_OR_RETURN(auto with, CandidateCosts(WithNeck(input.desc, one), options_.cost_input_size(), false));
+        b.subnet_flops.push_back(with.at("flops") - base.at("flops"));
+        b.subnet_params.push_back(with.at("params") - base.at("params"));
+      }
+      std::string flops;
+      for (double f : b.subnet_flops) flops += StrCat(" ", static_cast<int64_t>(f / 1e6), "M");
+      LOG(INFO) << "SpNasP: backbone " << serial << ": one sub-network adds FLOPs per stage:" << flops;
+      backbones_.push_back(b);
+    }
+    return Status::Ok();
+  }
+
+  int Budget() const override { return options_.max_sample(); }
+
+  StatusOr<std::optional<Candidate>> Propose(const std::vector<Trial>& history, std::mt19937_64& rng) override {
+    if (static_cast<int>(history.size()) >= options_.max_sample()) return std::optional<Candidate>();
+    std::set<std::pair<std::string, std::string>> seen;  // (backbone code, neck code)
+    for (const Trial& t : history) {
+      const auto& h = t.record.hyperparameters();
+      if (h.count(kCodeKey) && h.count(kNeckKey)) seen.insert({h.at(kCodeKey), h.at(kNeckKey)});
+    }
+    // The plain FPN of every backbone, then the configured codes, then samples.
+    for (size_t i = 0; i < backbones_.size(); ++i) {
+      const std::vector<int> zeros(backbones_[i].subnet_flops.size(), 0);
+      if (!seen.count({backbones_[i].serial, CodeText(zeros)})) return Make(static_cast<int>(i), zeros);
+    }
+    for (const std::string& text : fixed_codes_) {
+      std::vector<int> code;
+      for (char c : text) {
+        if (c >= '0' && c <= '9') code.push_back(c - '0');
+      }
+      for (size_t i = 0; i < backbones_.size(); ++i) {
+        if (code.size() == backbones_[i].subnet_flops.size() && !seen.count({backbones_[i].serial, CodeText(code)})) {
+          return Make(static_cast<int>(i), code);
+        }
+      }
+    }
+    for (int attempt = 0; attempt < options_.max_redraws(); ++attempt) {
+      const int i = std::uniform_int_distribution<int>(0, static_cast<int>(backbones_.size()) - 1)(rng);
+      const Backbone& b = backbones_[i];
+      ParallelSampler sampler;
+      sampler.subnet_flops = b.subnet_flops;
+      sampler.max_per_stage = options_.max_per_stage();
+      sampler.stop_probability = options_.stop_probability();
+      sampler.within_limits = [&](const std::vector<int>& code) { return CheckLimits(Costs(b, code), options_.limits()).empty(); };
+      const std::vector<int> code = sampler.Sample({}, rng);
+      if (seen.count({b.serial, CodeText(code)})) continue;
+      return Make(i, code);
+    }
+    LOG(WARNING) << "SpNasP: no new code within " << options_.max_redraws() << " draws; the search ends";
+    return std::optional<Candidate>();
+  }
+
+  std::vector<int> SelectOutputs(const std::vector<Trial>& history) const override {
+    std::vector<int> ids;
+    for (int i : ParetoFront(history, objectives_)) ids.push_back(history[i].record.id());
+    return ids;
+  }
+
+ private:
+  struct Backbone {
+    std::string serial;
+    std::map<std::string, double> base;
+    std::vector<double> subnet_flops, subnet_params;
+  };
+
+  // Costs of a code, from the per-stage increments (sub-networks add up).
+  static std::map<std::string, double> Costs(const Backbone& b, const std::vector<int>& code) {
+    std::map<std::string, double> c = b.base;
+    for (size_t l = 0; l < code.size(); ++l) {
+      c["flops"] += code[l] * b.subnet_flops[l];
+      c["params"] += code[l] * b.subnet_params[l];
+    }
+    return c;
+  }
+
+  PluginConfig WithNeck(const PluginConfig& model, const std::vector<int>& code) const {
+    FasterRCNNOptions detector;
+    model.options().UnpackTo(&detector);
+    ParallelFPNOptions neck;
+    for (int k : code) neck.add_code(k);
+    FPNOptions fpn;
+    if (detector.neck().options().UnpackTo(&fpn) && fpn.has_out_channels()) neck.set_out_channels(fpn.out_channels());
+    ParallelFPNOptions previous;
+    if (detector.neck().type() == "ParallelFPN" && detector.neck().options().UnpackTo(&previous) &&
+        previous.has_out_channels()) {
+      neck.set_out_channels(previous.out_channels());
+    }
+    if (options_.has_out_channels()) neck.set_out_channels(options_.out_channels());
+    detector.mutable_neck()->set_type("ParallelFPN");
+    detector.mutable_neck()->mutable_options()->PackFrom(neck);
+    PluginConfig out = model;
+    out.mutable_options()->PackFrom(detector);
+    return out;
+  }
+
+  std::optional<Candidate> Make(int input, const std::vector<int>& code) const {
+    Candidate c;
+    c.model = WithNeck(context_.inputs[input].desc, code);
+    c.parent = input;
+    c.parent_is_input = true;
+    c.mutations = {ParallelMutation(code)};
+    c.hyperparameters[kCodeKey] = backbones_[input].serial;
+    c.hyperparameters[kNeckKey] = CodeText(code);
+    return c;
+  }
+
+  Options options_;
+  SearchContext context_;
+  std::vector<Objective> objectives_;
+  std::vector<std::string> fixed_codes_;
+  std::vector<Backbone> backbones_;
+};
+
+SPNAS_REGISTER_PLUGIN(SearchAlgorithmRegistry, SpNasP);
+
+}  // namespace
+}  // namespace spnas

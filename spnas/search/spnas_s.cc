@@ -1,0 +1,189 @@
+// SpNasS: serial-level search (spnas.md §4). Each candidate is a parent from the top of the
+// current Pareto front with num_mutate mutations (expand, swap, add stage), evaluated from the
+// parent's weights. The initial parents (the input records, or the search space's codes) are
+// evaluated first with the same budget, so the front compares like with like.
+#include <glog/logging.h>
+
+#include <set>
+
+#include "spnas/models/backbones/serial_backbone.h"
+#include "spnas/search/candidate_cost.h"
+#include "spnas/search/dotted_keys.h"
+#include "spnas/search/pareto.h"
+#include "spnas/search/search_algorithm.h"
+#include "spnas/search/serial_mutation.h"
+
+namespace spnas {
+namespace {
+
+constexpr char kCodeKey[] = "network.backbone.code";
+
+class SpNasS : public SearchAlgorithm {
+ public:
+  using Options = SpNasSOptions;
+  explicit SpNasS(const Options& options) : options_(options) {
+    if (!options_.has_max_sample()) options_.set_max_sample(20);
+    if (options_.objective_keys().empty()) {
+      options_.add_objective_keys("mAP");
+      options_.add_objective_keys("params");
+    }
+    if (!options_.has_max_optimal()) options_.set_max_optimal(5);
+    if (!options_.has_num_mutate()) options_.set_num_mutate(3);
+    if (!options_.has_add_stage_ratio()) options_.set_add_stage_ratio(0.05f);
+    if (!options_.has_expend_ratio()) options_.set_expend_ratio(0.3f);
+    if (!options_.has_max_stages()) options_.set_max_stages(6);
+    if (!options_.has_max_redraws()) options_.set_max_redraws(200);
+    if (!options_.has_cost_input_size()) options_.set_cost_input_size(224);
+  }
+
+  static Status ValidateOptions(const Options& o) {
+    if (o.has_max_sample() && o.max_sample() <= 0) return InvalidArgumentError("max_sample must be > 0");
+    SPNAS_RETURN_IF_ERROR(
+        ParseObjectives(o.objective_keys().empty() ? std::vector<std::string>{"mAP"}
+                                                   : std::vector<std::string>(o.objective_keys().begin(),
+                                                                              o.objective_keys().end()))
+            .status());
+    if (o.has_max_optimal() && o.max_optimal() <= 0) return InvalidArgumentError("max_optimal must be > 0");
+    if (o.has_num_mutate() && o.num_mutate() <= 0) return InvalidArgumentError("num_mutate must be > 0");
+    for (float r : {o.add_stage_ratio(), o.expend_ratio()}) {
+      if (r < 0 || r > 1) return InvalidArgumentError("add_stage_ratio and expend_ratio must be in [0, 1]");
+    }
+    if (o.has_max_stages() && (o.max_stages() < 4 || o.max_stages() > 7)) {
+      return InvalidArgumentError("max_stages must be in 4..7 (the serial code's range), got ", o.max_stages());
+    }
+    return Status::Ok();
+  }
+
+  Status Init(const SearchContext& context) override {
+    SPNAS_ASSIGN_OR_RETURN(objectives_, ParseObjectives(std::vector<std::string>(options_.objective_keys().begin(),
+                                                                                 options_.objective_keys().end())));
+    context_ = context;
+    // Initial parents: the input records, or the base model with each code of the space.
+    if (!context.inputs.empty()) {
+      for (size_t i = 0; i < context.inputs.size(); ++i) {
+        SPNAS_ASSIGN_OR_RETURN(std::string code, GetByKey(context.inputs[i].desc, kCodeKey));
+        seeds_.push_back({context.inputs[i].desc, code, static_cast<int>(i)});
+      }
+    } else {
+      std::vector<std::string> codes;
+      if (context.space != nullptr) {
+        for (const Hyperparameter& h : context.space->hyperparameters()) {
+          if (h.key() == kCodeKey || h.key() == "backbone.code") codes.assign(h.range().begin(), h.range().end());
+        }
+      }
+      if (codes.empty()) {
+        SPNAS_ASSIGN_OR_RETURN(std::string code, GetByKey(context.base_model, kCodeKey));
+        codes.push_back(code);
+      }
+      for (const std::string& code : codes) {
+        PluginConfig model = context.base_model;
+        SPNAS_RETURN_IF_ERROR(SetByKey(&model, kCodeKey, code));
+        seeds_.push_back({model, code, -1});
+      }
+    }
+    for (const Seed& s : seeds_) SPNAS_RETURN_IF_ERROR(ParseSerialCode(s.code).status());
+    return Status::Ok();
+  }
+
+  int Budget() const override { return options_.max_sample(); }
+
+  StatusOr<std::optional<Candidate>> Propose(const std::vector<Trial>& history, std::mt19937_64& rng) override {
+    if (static_cast<int>(history.size()) >= options_.max_sample()) return std::optional<Candidate>();
+    std::set<std::string> seen;
+    for (const Trial& t : history) {
+      auto it = t.record.hyperparameters().find(kCodeKey);
+      if (it != t.record.hyperparameters().end()) seen.insert(it->second);
+    }
+    // First the initial parents themselves, with the candidates' budget.
+    for (const Seed& seed : seeds_) {
+      if (seen.count(seed.code)) continue;
+      Candidate c;
+      c.model = seed.model;
+      c.parent = seed.input;
+      c.parent_is_input = seed.input >= 0;
+      c.hyperparameters[kCodeKey] = seed.code;
+      return std::optional<Candidate>(c);
+    }
+
+    // Parents: the top max_optimal of the Pareto front (the seeds' trials while nothing else finished).
+    const std::vector<int> front = ParetoFront(history, objectives_);
+    std::vector<int> parents(front.begin(), front.begin() + std::min<size_t>(front.size(), options_.max_optimal()));
+    if (parents.empty()) {
+      return FailedPreconditionError("SpNasS: no finished trial has all objectives (",
+                                     JoinKeys(), "); every candidate so far failed");
+    }
+    for (int attempt = 0; attempt < options_.max_redraws(); ++attempt) {
+      const int parent = parents[std::uniform_int_distribution<size_t>(0, parents.size() - 1)(rng)];
+      const Trial& p = history[parent];
+      std::string code = p.record.hyperparameters().at(kCodeKey);
+      std::vector<std::string> mutations;
+      for (int k = 0; k < options_.num_mutate(); ++k) {
+        std::optional<Mutated> m;
+        const double r = std::uniform_real_distribution<double>(0, 1)(rng);
+        if (r < options_.add_stage_ratio()) m = AddStage(code, options_.max_stages());
+        if (!m && std::uniform_real_distribution<double>(0, 1)(rng) < options_.expend_ratio()) m = ExpandCode(code, rng);
+        if (!m) {
+          m = std::uniform_int_distribution<int>(0, 1)(rng) == 0 ? SwapWidth(code, rng) : SwapStage(code, rng);
+        }
+        if (!m) continue;
+        code = m->code;
+        mutations.push_back(m->mutation);
+      }
+      if (mutations.empty() || seen.count(code) || !ParseSerialCode(code).ok() ||
+          static_cast<int>(SplitStages(code).size()) > options_.max_stages()) {
+        continue;  // a duplicate or an invalid code: redraw
+      }
+      Candidate c;
+      c.model = p.desc;
+      SPNAS_RETURN_IF_ERROR(SetByKey(&c.model, kCodeKey, code));
+      if (HasLimits()) {
+        SPNAS_ASSIGN_OR_RETURN(auto costs, CandidateCosts(c.model, options_.cost_input_size(),
+                                                          options_.limits().max_latency_ms() > 0));
+        const std::string over = CheckLimits(costs, options_.limits());
+        if (!over.empty()) {
+          LOG(INFO) << "SpNasS: candidate " << code << " rejected before training: " << over;
+          seen.insert(code);
+          continue;
+        }
+      }
+      c.parent = parent;
+      c.mutations = mutations;
+      c.hyperparameters[kCodeKey] = code;
+      return std::optional<Candidate>(c);
+    }
+    LOG(WARNING) << "SpNasS: no new valid candidate within " << options_.max_redraws() << " draws; the search ends";
+    return std::optional<Candidate>();
+  }
+
+  std::vector<int> SelectOutputs(const std::vector<Trial>& history) const override {
+    std::vector<int> ids;
+    for (int i : ParetoFront(history, objectives_)) ids.push_back(history[i].record.id());
+    return ids;
+  }
+
+ private:
+  struct Seed {
+    PluginConfig model;
+    std::string code;
+    int input;  // index into the inputs, or -1
+  };
+  bool HasLimits() const {
+    const ResourceLimits& l = options_.limits();
+    return l.max_params() > 0 || l.max_flops() > 0 || l.max_latency_ms() > 0;
+  }
+  std::string JoinKeys() const {
+    std::string s;
+    for (const auto& o : objectives_) s += (s.empty() ? "" : ", ") + o.key;
+    return s;
+  }
+
+  Options options_;
+  SearchContext context_;
+  std::vector<Objective> objectives_;
+  std::vector<Seed> seeds_;
+};
+
+SPNAS_REGISTER_PLUGIN(SearchAlgorithmRegistry, SpNasS);
+
+}  // namespace
+}  // namespace spnas
