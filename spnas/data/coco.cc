@@ -130,9 +130,13 @@ class CocoDetection : public DetectionDataset {
       const auto& b = ann.xywh;
       std::ostringstream box;
       box << "[" << b[0] << ", " << b[1] << ", " << b[2] << ", " << b[3] << "]";
-      if (b[2] <= 0 || b[3] <= 0) {
-        // Degenerate crowd or tiny boxes exist in COCO itself; torchvision drops them.
-        if (!ann.crowd) ++dropped_degenerate_;
+      if (b[2] < 0 || b[3] < 0) {
+        fail(StrCat("box ", box.str(), " has a negative width or height"));
+        continue;
+      }
+      if (b[2] == 0 || b[3] == 0) {
+        // Zero-size boxes exist in COCO itself; torchvision drops them too.
+        ++dropped_degenerate_;
         continue;
       }
       if (b[0] < -1 || b[1] < -1 || b[0] + b[2] > r.width + 1 || b[1] + b[3] > r.height + 1) {

@@ -1,0 +1,295 @@
+// SerialBackbone, SerialClassificationNet, FasterRCNN layouts and costs against torchvision
+// (tests/fixtures/models.pt and resnet50_layout.txt, made by tools/golden/make_model_fixtures.py),
+// and weight inheritance: children computing exactly what their parents compute.
+#include <ATen/ATen.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "spnas/models/backbones/serial_backbone.h"
+#include "spnas/models/cost.h"
+#include "spnas/models/inheritance.h"
+#include "spnas/models/model.h"
+#include "spnas/models/model_options.pb.h"
+#include "spnas/models/state_dict.h"
+#include "tests/fixture.h"
+
+namespace spnas {
+namespace {
+
+using ::testing::HasSubstr;
+
+PluginConfig Plugin(const std::string& type, const google::protobuf::Message& options) {
+  PluginConfig c;
+  c.set_type(type);
+  c.mutable_options()->PackFrom(options);
+  return c;
+}
+
+PluginConfig ResNetBackbone(int depth) {
+  ResNetOptions o;
+  o.set_depth(depth);
+  return Plugin("ResNet", o);
+}
+
+std::shared_ptr<Model> Build(const PluginConfig& c) {
+  auto m = ModelRegistry().Create(c.type(), c.options());
+  EXPECT_TRUE(m.ok()) << m.status();
+  return std::shared_ptr<Model>(std::move(m).value().release());
+}
+
+// name -> shape string, from resnet50_layout.txt
+std::map<std::string, std::string> Layout(const std::string& model) {
+  std::ifstream in("tests/fixtures/resnet50_layout.txt");
+  std::map<std::string, std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string m, name, shape;
+    f >> m >> name;
+    std::getline(f, shape);
+    if (m == model) out[name] = shape.substr(1);
+  }
+  return out;
+}
+
+std::map<std::string, std::string> OurLayout(const torch::nn::Module& module) {
+  std::map<std::string, std::string> out;
+  for (const auto& [name, t] : GetStateDict(module)) {
+    std::string s = "[";
+    for (int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
+    out[name] = s + "]";
+  }
+  return out;
+}
+
+TEST(SerialBackboneTest, ResNet50ClassifierHasTorchvisionNamesShapesAndParameterCount) {
+  SerialClassificationNetOptions o;
+  *o.mutable_backbone() = ResNetBackbone(50);
+  o.set_num_classes(1000);
+  auto model = Build(Plugin("SerialClassificationNet", o));
+  EXPECT_EQ(OurLayout(*model), Layout("resnet50"));
+  EXPECT_EQ(CountParameters(*model), 25557032);
+}
+
+TEST(SerialBackboneTest, Code111_2111_211111_211WithBottleneckIsResNet50) {
+  SerialBackboneOptions serial;
+  serial.set_code("111-2111-211111-211");
+  serial.set_block(BOTTLENECK);
+  SerialClassificationNetOptions o;
+  *o.mutable_backbone() = Plugin("SerialBackbone", serial);
+  o.set_num_classes(1000);
+  EXPECT_EQ(OurLayout(*Build(Plugin("SerialClassificationNet", o))), Layout("resnet50"));
+}
+
+TEST(SerialBackboneTest, FasterRCNNResNet50FPNHasTorchvisionLayoutAndCount) {
+  auto model = Build(Plugin("FasterRCNN", FasterRCNNOptions()));  // torchvision's defaults
+  EXPECT_EQ(OurLayout(*model), Layout("fasterrcnn_resnet50_fpn"));
+  EXPECT_EQ(CountParameters(*model), 41808406);
+}
+
+TEST(SerialBackboneTest, FlopsMatchAnIndependentCount) {
+  const auto fixture = testing::LoadFixture("tests/fixtures/models.pt");
+  SerialClassificationNetOptions o;
+  *o.mutable_backbone() = ResNetBackbone(50);
+  o.set_num_classes(1000);
+  auto model = std::dynamic_pointer_cast<Classifier>(Build(Plugin("SerialClassificationNet", o)));
+  model->eval();
+  const double ours = CountMultiplyAdds([&] { model->Forward(at::zeros({1, 3, 224, 224})); });
+  const double theirs = fixture.at("resnet50.macs_224").item<double>();
+  EXPECT_NEAR(ours / theirs, 1.0, 0.01) << ours << " vs " << theirs;
+}
+
+TEST(SerialBackboneTest, NarrowResNet50OutputsMatchTorchvision) {
+  const auto fixture = testing::LoadFixture("tests/fixtures/models.pt");
+  SerialBackboneOptions serial;
+  serial.set_code("111-2111-211111-211");
+  serial.set_block(BOTTLENECK);
+  serial.set_stem_width(4);
+  SerialClassificationNetOptions o;
+  *o.mutable_backbone() = Plugin("SerialBackbone", serial);
+  o.set_num_classes(10);
+  auto model = std::dynamic_pointer_cast<Classifier>(Build(Plugin("SerialClassificationNet", o)));
+  StateDict state;
+  for (const auto& [k, v] : fixture) {
+    if (k.rfind("narrow.", 0) == 0) state[k.substr(7)] = v;
+  }
+  const LoadReport report = LoadStateDict(*model, state);
+  ASSERT_TRUE(report.missing.empty() && report.mismatched.empty()) << report.Summary();
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const at::Tensor logits = model->Forward(fixture.at("narrow.input"));
+  EXPECT_LT((logits - fixture.at("narrow.logits")).abs().max().item<double>(), 1e-4);
+  const double macs = CountMultiplyAdds([&] { model->Forward(fixture.at("narrow.input").slice(0, 0, 1)); });
+  EXPECT_NEAR(macs / fixture.at("narrow.macs_64x80").item<double>(), 1.0, 0.01);
+}
+
+TEST(SerialBackboneTest, InvalidCodesAreRejectedWithTheRule) {
+  EXPECT_THAT(ParseSerialCode("11-21-2x-21").status().message(), HasSubstr("has 'x'"));
+  EXPECT_THAT(ParseSerialCode("11--21-21-21").status().message(), HasSubstr("an empty stage"));
+  EXPECT_THAT(ParseSerialCode("11-21-21").status().message(), HasSubstr("3 stages; 4 to 7 are allowed"));
+  EXPECT_THAT(ParseSerialCode("1-2-2-2").status().message(), HasSubstr("4 blocks; 8 to 60 are allowed"));
+  EXPECT_THAT(ParseSerialCode("11-21-21-21-").status().message(), HasSubstr("'11-21-21-21-'"));
+  EXPECT_TRUE(ParseSerialCode("11-21-21-21").ok());
+}
+
+TEST(SerialBackboneTest, ResNeXtBlocksWork) {
+  ResNetOptions o;
+  o.set_depth(50);
+  o.set_groups(32);
+  o.set_base_width(4);
+  auto backbone = BackboneRegistry().Create("ResNet", [&] {
+    google::protobuf::Any a;
+    a.PackFrom(o);
+    return a;
+  }());
+  ASSERT_TRUE(backbone.ok()) << backbone.status();
+  EXPECT_EQ(CountParameters(**backbone), 25028904 - 2049000);  // resnext50_32x4d without fc
+  const auto f = (*backbone)->Forward(at::rand({1, 3, 64, 64}));
+  EXPECT_EQ(f.stages.back().sizes(), (std::vector<int64_t>{1, 2048, 2, 2}));
+}
+
+// A tiny detector for inheritance tests.
+FasterRCNNOptions Tiny(const std::string& code, const std::string& neck = "FPN", std::vector<int> parallel = {}) {
+  FasterRCNNOptions o;
+  SerialBackboneOptions body;
+  body.set_code(code);
+  body.set_block(BASIC);
+  body.set_stem_width(8);
+  *o.mutable_backbone() = Plugin("SerialBackbone", body);
+  if (neck == "FPN") {
+    FPNOptions fpn;
+    fpn.set_out_channels(16);
+    *o.mutable_neck() = Plugin("FPN", fpn);
+  } else {
+    ParallelFPNOptions p;
+    for (int k : parallel) p.add_code(k);
+    p.set_out_channels(16);
+    *o.mutable_neck() = Plugin("ParallelFPN", p);
+  }
+  TwoMLPHeadOptions head;
+  head.set_representation_size(32);
+  *o.mutable_box_head() = Plugin("TwoMLPHead", head);
+  o.set_num_classes(5);
+  o.add_min_size(96);
+  o.set_max_size(96);
+  for (int s : {16, 32, 64, 128, 256}) o.add_anchor_sizes(s);
+  return o;
+}
+
+// Random BatchNorm statistics and affine parameters, so identity claims are tested for real.
+void Randomize(torch::nn::Module& m) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : m.named_buffers()) {
+    if (item.key().find("running_mean") != std::string::npos) item.value().uniform_(-0.2, 0.2);
+    if (item.key().find("running_var") != std::string::npos) item.value().uniform_(0.5, 1.5);
+  }
+  for (auto& item : m.named_parameters()) {
+    if (item.key().find("bn") != std::string::npos || item.key().find("downsample.1") != std::string::npos) {
+      item.value().uniform_(0.5, 1.5);
+    }
+  }
+}
+
+DetectorOutput Detect(Model& m, const std::vector<at::Tensor>& images) {
+  m.eval();
+  torch::NoGradGuard no_grad;
+  return dynamic_cast<Detector&>(m).Forward(images);
+}
+
+void ExpectSameDetections(const DetectorOutput& a, const DetectorOutput& b) {
+  ASSERT_EQ(a.detections.size(), b.detections.size());
+  for (size_t i = 0; i < a.detections.size(); ++i) {
+    ASSERT_EQ(a.detections[i].boxes.sizes(), b.detections[i].boxes.sizes());
+    EXPECT_GT(a.detections[i].boxes.size(0), 0);
+    EXPECT_LT((a.detections[i].boxes - b.detections[i].boxes).abs().max().item<double>(), 1e-4);
+    EXPECT_LT((a.detections[i].scores - b.detections[i].scores).abs().max().item<double>(), 1e-5);
+    EXPECT_TRUE(at::equal(a.detections[i].labels, b.detections[i].labels));
+  }
+}
+
+class InheritanceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    torch::manual_seed(3);
+    parent_desc_ = Plugin("FasterRCNN", Tiny("11-21-21-21"));
+    parent_ = Build(parent_desc_);
+    Randomize(*parent_);
+    images_ = {at::rand({3, 96, 96}), at::rand({3, 80, 96})};
+  }
+  PluginConfig parent_desc_;
+  std::shared_ptr<Model> parent_;
+  std::vector<at::Tensor> images_;
+};
+
+TEST_F(InheritanceTest, ExpandedChildComputesWhatItsParentComputes) {
+  // A new last block of stage 2 (global index 4).
+  const PluginConfig child_desc = Plugin("FasterRCNN", Tiny("11-211-21-21"));
+  auto child = Build(child_desc);
+  auto report = InheritWeights(GetStateDict(*parent_), parent_desc_, child_desc, {ExpandMutation(4)}, *child);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->reshaped.empty()) << report->Summary();
+  EXPECT_THAT(report->fresh, ::testing::Each(HasSubstr("backbone.body.layer2.2.")));
+  ExpectSameDetections(Detect(*parent_, images_), Detect(*child, images_));
+}
+
+TEST_F(InheritanceTest, ParallelCandidateStartsAsItsSerialParent) {
+  const PluginConfig child_desc = Plugin("FasterRCNN", Tiny("11-21-21-21", "ParallelFPN", {1, 2, 0, 1}));
+  auto child = Build(child_desc);
+  auto report = InheritWeights(GetStateDict(*parent_), parent_desc_, child_desc, {ParallelMutation({1, 2, 0, 1})}, *child);
+  ASSERT_TRUE(report.ok()) << report.status();
+  for (const std::string& name : report->fresh) EXPECT_THAT(name, HasSubstr(".conn.")) << report->Summary();
+  ExpectSameDetections(Detect(*parent_, images_), Detect(*child, images_));
+  // [0, 0, 0, 0] is exactly the plain FPN: every tensor inherited, none new.
+  const PluginConfig plain_desc = Plugin("FasterRCNN", Tiny("11-21-21-21", "ParallelFPN", {0, 0, 0, 0}));
+  auto plain = Build(plain_desc);
+  auto plain_report = InheritWeights(GetStateDict(*parent_), parent_desc_, plain_desc, {}, *plain);
+  EXPECT_TRUE(plain_report->fresh.empty() && plain_report->reshaped.empty()) << plain_report->Summary();
+  EXPECT_EQ(OurLayout(*plain), OurLayout(*parent_));
+}
+
+TEST_F(InheritanceTest, SwapAndAddStageChildrenLoadEveryTensorThatFits) {
+  for (const auto& [code, mutation] : std::vector<std::pair<std::string, std::string>>{
+           {"12-11-21-21", SwapWidthMutation(2, 1)},
+           {"1-121-21-21", SwapStageMutation(1, 1, 2)},
+           {"11-21-21-21-1", AddStageMutation()}}) {
+    SCOPED_TRACE(code);
+    const PluginConfig child_desc = Plugin("FasterRCNN", Tiny(code));
+    auto child = Build(child_desc);
+    const StateDict parent_state = GetStateDict(*parent_);
+    auto report = InheritWeights(parent_state, parent_desc_, child_desc, {mutation}, *child);
+    ASSERT_TRUE(report.ok()) << report.status();
+    // Every child tensor whose (aligned) name and shape exist in the parent was copied.
+    const StateDict child_state = GetStateDict(*child);
+    int64_t same_name_same_shape = 0;
+    for (const auto& [name, t] : child_state) {
+      auto it = parent_state.find(name);
+      if (it != parent_state.end() && it->second.sizes() == t.sizes() && name.find("layer") == std::string::npos) {
+        ++same_name_same_shape;
+        EXPECT_TRUE(at::equal(t, it->second)) << name;
+      }
+    }
+    EXPECT_GT(same_name_same_shape, 0);
+    EXPECT_GT(report->inherited.size(), child_state.size() / 2) << report->Summary();
+  }
+}
+
+TEST_F(InheritanceTest, ClassifierAndDetectorShareBackboneWeights) {
+  SerialClassificationNetOptions c;
+  FasterRCNNOptions d;
+  parent_desc_.options().UnpackTo(&d);
+  *c.mutable_backbone() = d.backbone();
+  const PluginConfig classifier_desc = Plugin("SerialClassificationNet", c);
+  auto classifier = Build(classifier_desc);
+  auto report = InheritWeights(GetStateDict(*parent_), parent_desc_, classifier_desc, {}, *classifier);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->fresh, (std::vector<std::string>{"fc.bias", "fc.weight"}));
+  EXPECT_TRUE(at::equal(GetStateDict(*classifier).at("layer3.1.conv2.weight"),
+                        GetStateDict(*parent_).at("backbone.body.layer3.1.conv2.weight")));
+}
+
+}  // namespace
+}  // namespace spnas
