@@ -1,0 +1,166 @@
+// The Trainer on tiny real data: a detector and a classifier train, are measured and saved in
+// a file Python's torch.load reads; a diverging run is recorded as DIVERGED; reignition hands a
+// detector back.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "spnas/core/record_store.h"
+#include "spnas/models/checkpoint.h"
+#include "spnas/models/model_options.pb.h"
+#include "spnas/pipeline/pipeline.h"
+
+namespace spnas {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+constexpr char kDetector[] = R"pb(
+shared {
+  name: "detector"
+  plugin {
+    type: "FasterRCNN"
+    options {
+      [type.googleapis.com/spnas.FasterRCNNOptions] {
+        backbone { type: "SerialBackbone" options { [type.googleapis.com/spnas.SerialBackboneOptions] { code: "11-21-21-21" block: BASIC stem_width: 8 } } }
+        neck { type: "FPN" options { [type.googleapis.com/spnas.FPNOptions] { out_channels: 16 } } }
+        box_head { type: "TwoMLPHead" options { [type.googleapis.com/spnas.TwoMLPHeadOptions] { representation_size: 32 } } }
+        num_classes: 11 min_size: 64 max_size: 64
+        anchor_sizes: [16, 32, 64, 128, 256]
+        rpn_pre_nms_top_n_train: 100 rpn_post_nms_top_n_train: 50 rpn_pre_nms_top_n_test: 50 rpn_post_nms_top_n_test: 30
+        box_batch_size_per_image: 32 rpn_batch_size_per_image: 32
+      }
+    }
+  }
+}
+shared { name: "train" plugin { type: "FashionDet" options { [type.googleapis.com/spnas.FashionDetOptions] { split: "train" num_images: 8 canvas_size: 64 max_item_size: 40 } } } }
+shared { name: "val" plugin { type: "FashionDet" options { [type.googleapis.com/spnas.FashionDetOptions] { split: "val" num_images: 4 canvas_size: 64 max_item_size: 40 } } } }
+)pb";
+
+std::string Base(const std::string& name) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+  fs::remove_all(dir);
+  return dir;
+}
+
+Status RunText(const std::string& text, const std::string& base) {
+  ConfigErrors errors;
+  ConfigLoadOptions options;
+  options.local_base_path = base;
+  auto config = ParseConfig(text, "trainer_test.textproto", options, &errors);
+  if (config.ok()) ValidatePipeline(*config, &errors);
+  if (!errors.empty()) return errors.ToStatus();
+  return RunPipeline(*config, RunOptions());
+}
+
+std::string TrainStep(const std::string& trainer_options) {
+  return std::string(kDetector) + R"pb(
+step {
+  name: "train"
+  pipe_step { type: "TrainPipeStep" }
+  model { ref: "shared.detector" }
+  trainer { type: "Trainer" options { [type.googleapis.com/spnas.TrainerOptions] { )pb" +
+         trainer_options + R"pb( } } }
+  train_data { ref: "shared.train" }
+  val_data { ref: "shared.val" }
+  metric { type: "COCO" }
+  metric { type: "VOC" }
+})pb";
+}
+
+TEST(TrainerTest, DetectorTrainsIsMeasuredAndSavedForPython) {
+  const std::string base = Base("detector");
+  ASSERT_TRUE(RunText(TrainStep("epochs: 1 batch_size: 4 measure_latency: true"), base).ok());
+  auto trials = RecordStore(base + "/output/train").LoadAll().value();
+  ASSERT_EQ(trials.size(), 1u);
+  const TrialRecord& r = trials[0].record;
+  EXPECT_EQ(r.status(), FINISHED) << r.error();
+  for (const char* key : {"mAP", "AP50", "AP75", "VOC_AP50", "params", "flops", "latency_ms"}) {
+    EXPECT_TRUE(r.metrics().count(key)) << key;
+  }
+  EXPECT_GT(r.metrics().at("params"), 1e5);
+  EXPECT_GT(r.metrics().at("flops"), 1e6);
+
+  // The weights load in Python as a state dict with the same tensors.
+  const StateDict ours = LoadWeights(trials[0].weights).value();
+  const double sum = ours.at("backbone.body.layer1.0.conv1.weight").sum().item<double>();
+  const std::string script =
+      "import sys, torch\n"
+      "sd = torch.load(sys.argv[1])\n"
+      "assert isinstance(sd, dict) and 'roi_heads.box_predictor.cls_score.weight' in sd\n"
+      "s = float(sd['backbone.body.layer1.0.conv1.weight'].sum())\n"
+      "sys.exit(0 if abs(s - float(sys.argv[2])) < 1e-4 else 1)\n";
+  const std::string script_path = base + "/check.py";
+  std::ofstream(script_path) << script;
+  const std::string command = "/usr/bin/python3 " + script_path + " " + trials[0].weights + " " + std::to_string(sum);
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+}
+
+TEST(TrainerTest, NonFiniteLossIsRecordedAsDiverged) {
+  const std::string base = Base("diverged");
+  ASSERT_TRUE(RunText(TrainStep("epochs: 2 batch_size: 4 optimizer { type: \"SGD\" options { [type.googleapis.com/spnas.SGDOptions] { lr: 1e12 } } }"),
+                  base)
+                  .ok());
+  auto trials = RecordStore(base + "/output/train").LoadAll().value();
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0].record.status(), DIVERGED);
+  EXPECT_THAT(trials[0].record.error(), HasSubstr("non-finite loss"));
+  EXPECT_THAT(trials[0].record.error(), HasSubstr("at iteration"));
+  EXPECT_FALSE(trials[0].record.has_weights());
+}
+
+TEST(TrainerTest, ReignitionTrainsTheBackboneAsAClassifierAndHandsBackADetector) {
+  const std::string base = Base("reignition");
+  const std::string text = TrainStep("epochs: 1 batch_size: 4") + R"pb(
+step {
+  name: "reignition"
+  pipe_step { type: "TrainPipeStep" }
+  trainer { type: "Trainer" options { [type.googleapis.com/spnas.TrainerOptions] { epochs: 1 batch_size: 16 } } }
+  callback {
+    type: "ReignitionCallback"
+    options {
+      [type.googleapis.com/spnas.ReignitionCallbackOptions] {
+        train_data { type: "FashionMnist" options { [type.googleapis.com/spnas.FashionMnistOptions] { split: "train" num_images: 64 } } }
+        val_data { type: "FashionMnist" options { [type.googleapis.com/spnas.FashionMnistOptions] { split: "test" num_images: 32 } } }
+        max_reignitions: 1
+      }
+    }
+  }
+  train_data { ref: "shared.train" }
+  models_folder: "train"
+}
+step {
+  name: "again"
+  pipe_step { type: "TrainPipeStep" }
+  trainer { ref: "reignition.trainer" }
+  callback { ref: "reignition.callback" }
+  train_data { ref: "shared.train" }
+  models_folder: "reignition"
+})pb";
+  Status status = RunText(text, base);
+  // callback is a repeated slot, so it cannot be referenced: the config says so.
+  EXPECT_THAT(status.message(), HasSubstr("ref 'reignition.callback' names no shared plugin"));
+
+  const std::string once = text.substr(0, text.find("step {\n  name: \"again\""));
+  ASSERT_TRUE(RunText(once, base).ok());
+  auto trained = RecordStore(base + "/output/train").LoadAll().value();
+  auto reignited = RecordStore(base + "/output/reignition").LoadAll().value();
+  ASSERT_EQ(reignited.size(), 1u);
+  EXPECT_EQ(reignited[0].desc.type(), "FasterRCNN");
+  FasterRCNNOptions detector;
+  ASSERT_TRUE(reignited[0].desc.options().UnpackTo(&detector));
+  EXPECT_EQ(detector.reignitions(), 1);
+  EXPECT_TRUE(reignited[0].record.metrics().count("reignition_accuracy"));
+  const StateDict before = LoadWeights(trained[0].weights).value();
+  const StateDict after = LoadWeights(reignited[0].weights).value();
+  EXPECT_EQ(before.size(), after.size());  // a detector's weights, not a classifier's
+  EXPECT_FALSE(at::equal(before.at("backbone.body.layer4.1.conv2.weight"), after.at("backbone.body.layer4.1.conv2.weight")));
+  EXPECT_TRUE(at::equal(before.at("rpn.head.cls_logits.weight"), after.at("rpn.head.cls_logits.weight")));
+}
+
+}  // namespace
+}  // namespace spnas
