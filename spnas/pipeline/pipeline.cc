@@ -8,6 +8,7 @@
 #include "spnas/core/files.h"
 #include "spnas/core/record_store.h"
 #include "spnas/pipeline/pipe_step.h"
+#include "spnas/report/report.h"
 
 namespace spnas {
 namespace fs = std::filesystem;
@@ -129,6 +130,8 @@ Status RunPipeline(const LoadedConfig& config, const RunOptions& options) {
     LOG(INFO) << "[" << step.name() << "] done in " << done.seconds() << " s: " << done.trials()
               << " trials, " << done.failed() << " failed, " << done.output_ids_size() << " output records";
   }
+  SPNAS_ASSIGN_OR_RETURN(std::string report, WriteReport(config));
+  LOG(INFO) << "report: " << report;
   return Status::Ok();
 }
 
