@@ -3,6 +3,7 @@
 #include <torch/serialize.h>
 
 #include "spnas/core/files.h"
+#include "spnas/models/torch_unpickler.h"
 
 namespace spnas {
 
@@ -17,17 +18,16 @@ StatusOr<StateDict> LoadWeights(const std::string& path) {
   SPNAS_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
   try {
     const c10::IValue value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
-    if (!value.isGenericDict()) return InvalidArgumentError("'", path, "' does not hold a dict of tensors");
+    if (!value.isGenericDict()) return ReadTorchCheckpoint(path);
     StateDict state;
     for (const auto& entry : value.toGenericDict()) {
-      if (!entry.key().isString() || !entry.value().isTensor()) {
-        return InvalidArgumentError("'", path, "' holds a dict that is not name -> tensor");
-      }
+      if (!entry.key().isString() || !entry.value().isTensor()) return ReadTorchCheckpoint(path);
       state[entry.key().toStringRef()] = entry.value().toTensor();
     }
     return state;
   } catch (const c10::Error& e) {
-    return InvalidArgumentError("'", path, "' is not a weights file spnas can read: ", e.what_without_backtrace());
+    // Not a plain dict in the zip format: a file of Python's torch.save.
+    return ReadTorchCheckpoint(path);
   }
 }
 

@@ -114,6 +114,7 @@ class SearchPipeStep : public PipeStep {
         if (!candidate->parent_is_input) parent_label = StrCat(step.name(), "/", parent.record.id());
       } else if (!step.pretrained_model_file().empty()) {
         job.init_weights = step.pretrained_model_file();
+      job.convert_pretrained = step.convert_pretrained();
       }
       SPNAS_ASSIGN_OR_RETURN(Trial trial, runner.Run(job, parent_label, candidate->hyperparameters));
       history.push_back(std::move(trial));

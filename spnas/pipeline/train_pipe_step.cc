@@ -68,7 +68,10 @@ class TrainPipeStep : public PipeStep {
     } else {
       TrainJob job;
       job.model = step.model();
-      if (!step.pretrained_model_file().empty()) job.init_weights = step.pretrained_model_file();
+      if (!step.pretrained_model_file().empty()) {
+        job.init_weights = step.pretrained_model_file();
+        job.convert_pretrained = step.convert_pretrained();
+      }
       jobs.push_back(job);
       parents.push_back("");
       hyperparameters.emplace_back();

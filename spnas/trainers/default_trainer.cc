@@ -112,6 +112,14 @@ class DefaultTrainer : public Trainer {
   Status InitWeights(const TrainJob& job, Model& model) {
     if (job.init_weights.empty()) return Status::Ok();
     SPNAS_ASSIGN_OR_RETURN(StateDict parent, LoadWeights(job.init_weights));
+    if (job.convert_pretrained) {
+      const LoadReport report = LoadStateDict(model, parent);
+      LOG(INFO) << "convert_pretrained " << job.init_weights << ": " << report.Summary();
+      if (report.loaded.empty()) {
+        return InvalidArgumentError("convert_pretrained: no tensor of '", job.init_weights, "' matches the model by name");
+      }
+      return Status::Ok();
+    }
     const PluginConfig& parent_desc = job.parent_model.type().empty() ? job.model : job.parent_model;
     SPNAS_ASSIGN_OR_RETURN(InheritReport report, InheritWeights(parent, parent_desc, job.model, job.mutations, model));
     LOG(INFO) << "weights from " << job.init_weights << ": " << report.Summary();

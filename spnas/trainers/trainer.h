@@ -23,6 +23,9 @@ struct TrainJob {
   std::string weights_out;    // where to write the trained weights
   // Train only what was not inherited unchanged from parent_model (freeze_swap_keys).
   bool freeze_inherited = false;
+  // init_weights is a torchvision checkpoint: load it by name (convert_pretrained); tensors of
+  // another shape (a predictor for another class count) keep their fresh initialisation.
+  bool convert_pretrained = false;
   uint64_t seed = 0;
   const StepContext* step = nullptr;
 };

@@ -61,8 +61,10 @@ def tiny_detector():
 
 out = {}
 model = tiny_detector()
-for k, v in model.state_dict().items():
-    out["model." + k] = v.clone()  # a copy: the train-mode runs below update BatchNorm statistics
+initial_state = model.state_dict()  # an OrderedDict with _metadata, as torch.save(model.state_dict()) writes
+initial_state = type(initial_state)((k, v.clone()) for k, v in initial_state.items())
+for k, v in initial_state.items():
+    out["model." + k] = v  # a copy: the train-mode runs below update BatchNorm statistics
 
 images = [torch.rand(3, 100, 120), torch.rand(3, 90, 70)]
 targets = [
@@ -117,7 +119,8 @@ negative = model([images[1]], [{"boxes": torch.zeros(0, 4), "labels": torch.zero
 for k, v in negative.items():
     out["negative_losses." + k] = v.detach()
 
-path = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures", "detector.pt")
-torch.save(out, path, _use_new_zipfile_serialization=True)
-print("wrote", os.path.normpath(path), {k: float(v) for k, v in losses.items()})
-print("detections per image:", [len(d["boxes"]) for d in detections])
+if __name__ == "__main__":
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures", "detector.pt")
+    torch.save(out, path, _use_new_zipfile_serialization=True)
+    print("wrote", os.path.normpath(path), {k: float(v) for k, v in losses.items()})
+    print("detections per image:", [len(d["boxes"]) for d in detections])
