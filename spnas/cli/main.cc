@@ -11,6 +11,7 @@
 
 #include <iostream>
 
+#include "spnas/cli/model_commands.h"
 #include "spnas/core/registry.h"
 #include "spnas/pipeline/pipeline.h"
 
@@ -19,6 +20,19 @@ DEFINE_string(local_base_path, "", "Base folder of the run; overrides general.lo
 DEFINE_bool(resume, false, "Continue an interrupted run: keep finished steps and trials.");
 DEFINE_bool(overwrite, false, "Delete the earlier output of the pipeline's steps and start over.");
 DEFINE_int32(threads, -1, "Intra-op threads for LibTorch; overrides general.threads (0 = all cores).");
+DEFINE_string(model_dir, "", "eval/predict: a step's output folder.");
+DEFINE_int32(id, -1, "eval/predict: the record to use (default: the best by mAP).");
+DEFINE_string(dataset, "", "eval/export_coco: fashiondet:<split>[:<n>[:<canvas>]], coco:<ann.json>:<dir>, voc:<root>:<set>.");
+DEFINE_string(detections_out, "", "eval: also write the detections in the COCO results format.");
+DEFINE_int32(max_images, 0, "eval/export_coco: at most this many images (0 = all).");
+DEFINE_string(image, "", "predict: the input image.");
+DEFINE_string(out, "", "predict: the image with boxes; convert/export_coco: the output folder.");
+DEFINE_string(json_out, "", "predict: the detections as JSON.");
+DEFINE_double(score_threshold, 0.5, "predict: the lowest score drawn.");
+DEFINE_string(annotations, "", "cocoeval: a COCO annotation file.");
+DEFINE_string(detections, "", "cocoeval: detections in the COCO results format.");
+DEFINE_string(weights, "", "convert: a checkpoint written by torch.save (torchvision's).");
+DEFINE_string(model_config, "", "convert: the model as a textproto PluginConfig (type + options).");
 
 namespace spnas {
 namespace {
@@ -29,7 +43,14 @@ constexpr char kUsage[] =
     "  run --config=FILE [--local_base_path=DIR] [--resume|--overwrite] [--threads=N]\n"
     "      runs a pipeline; each step writes to {local_base_path}/output/<step>/\n"
     "  validate --config=FILE   checks a config and prints every error with file:line:column\n"
-    "  list                     shows the registered plugins by kind";
+    "  list                     shows the registered plugins by kind\n"
+    "  eval --model_dir=DIR [--id=N] [--dataset=SPEC] [--detections_out=FILE.json]\n"
+    "      COCO and VOC metrics of a saved model (default dataset: its step's val_data)\n"
+    "  predict --model_dir=DIR [--id=N] --image=FILE --out=FILE.png [--json_out=FILE.json]\n"
+    "  cocoeval --annotations=A.json --detections=D.json   the 12 COCO stats of a results file\n"
+    "  convert --weights=FILE.pth --model_config=MODEL.textproto --out=DIR\n"
+    "      torchvision weights -> a records folder (model_0) for a step's models_folder\n"
+    "  export_coco --dataset=SPEC --out=DIR [--max_images=N]   a dataset as COCO JSON + PNGs";
 
 int SetThreads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -92,6 +113,40 @@ int Run() {
   return 0;
 }
 
+int Report(const Status& status) {
+  if (status.ok()) return 0;
+  std::cerr << status.message() << "\n";
+  return 1;
+}
+
+int Dispatch(const std::string& command) {
+  SetThreads(FLAGS_threads >= 0 ? FLAGS_threads : 0);
+  if (command == "eval") {
+    return Report(Eval({FLAGS_model_dir, FLAGS_dataset, FLAGS_detections_out, FLAGS_id, FLAGS_max_images}));
+  }
+  if (command == "predict") {
+    if (FLAGS_image.empty()) return Report(InvalidArgumentError("--image=FILE is required"));
+    return Report(Predict({FLAGS_model_dir, FLAGS_image, FLAGS_out, FLAGS_json_out, FLAGS_id, FLAGS_score_threshold}));
+  }
+  if (command == "cocoeval") {
+    if (FLAGS_annotations.empty() || FLAGS_detections.empty()) {
+      return Report(InvalidArgumentError("--annotations=A.json and --detections=D.json are required"));
+    }
+    return Report(CocoEval(FLAGS_annotations, FLAGS_detections));
+  }
+  if (command == "convert") {
+    if (FLAGS_weights.empty() || FLAGS_model_config.empty() || FLAGS_out.empty()) {
+      return Report(InvalidArgumentError("--weights, --model_config and --out are required"));
+    }
+    return Report(Convert(FLAGS_weights, FLAGS_model_config, FLAGS_out));
+  }
+  if (command == "export_coco") {
+    if (FLAGS_dataset.empty() || FLAGS_out.empty()) return Report(InvalidArgumentError("--dataset and --out are required"));
+    return Report(ExportDataset(FLAGS_dataset, FLAGS_out, FLAGS_max_images));
+  }
+  return -1;
+}
+
 }  // namespace
 }  // namespace spnas
 
@@ -108,6 +163,8 @@ int main(int argc, char** argv) {
   if (command == "list") return spnas::List();
   if (command == "validate") return spnas::Validate();
   if (command == "run") return spnas::Run();
+  const int status = spnas::Dispatch(command);
+  if (status >= 0) return status;
   std::cerr << "unknown command '" << command << "'\n" << spnas::kUsage << "\n";
   return 2;
 }

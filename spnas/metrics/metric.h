@@ -19,6 +19,8 @@ class DetectionMetric {
   virtual void Update(const DetectionSample& sample, const Detections& detections) = 0;
   // Metric name -> value, percentages for AP figures.
   virtual std::map<std::string, double> Compute() const = 0;
+  // A human-readable summary (COCO: pycocotools' 12 lines); may be empty.
+  virtual std::string Summary() const { return ""; }
 };
 
 SPNAS_DECLARE_REGISTRY(MetricRegistry, DetectionMetric);

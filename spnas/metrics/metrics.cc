@@ -39,11 +39,11 @@ class COCO : public DetectionMetric {
     std::vector<CocoGt> gts;
     const auto boxes = Rows(sample.target.boxes);
     const auto labels = Labels(sample.target.labels);
-    const std::vector<double> areas =
-        sample.areas.defined() && sample.areas.numel() > 0
-            ? std::vector<double>(sample.areas.to(at::kDouble).data_ptr<double>(),
-                                  sample.areas.to(at::kDouble).data_ptr<double>() + sample.areas.numel())
-            : std::vector<double>();
+    std::vector<double> areas;
+    if (sample.areas.defined() && sample.areas.numel() > 0) {
+      const at::Tensor a = sample.areas.to(at::kDouble).contiguous();
+      areas.assign(a.data_ptr<double>(), a.data_ptr<double>() + a.numel());
+    }
     for (size_t i = 0; i < boxes.size(); ++i) {
       const auto b = Xywh(boxes[i]);
       gts.push_back({labels[i], b, areas.empty() ? b[2] * b[3] : areas[i], false});
@@ -65,6 +65,7 @@ class COCO : public DetectionMetric {
   }
 
   std::map<std::string, double> Compute() const override { return evaluator_.Evaluate().Metrics(); }
+  std::string Summary() const override { return evaluator_.Evaluate().Summary(); }
 
  private:
   CocoEvaluator evaluator_;

@@ -1,0 +1,266 @@
+#include "spnas/cli/model_commands.h"
+
+#include <ATen/ATen.h>
+#include <glog/logging.h>
+#include <google/protobuf/text_format.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "spnas/core/config.h"
+#include "spnas/core/files.h"
+#include "spnas/core/record_store.h"
+#include "spnas/data/coco.h"
+#include "spnas/data/data_options.pb.h"
+#include "spnas/data/dataset.h"
+#include "spnas/data/image_io.h"
+#include "spnas/data/loader.h"
+#include "spnas/metrics/coco_files.h"
+#include "spnas/metrics/metric.h"
+#include "spnas/models/checkpoint.h"
+#include "spnas/models/cost.h"
+#include "spnas/models/model.h"
+
+namespace spnas {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  std::stringstream ss(s);
+  for (std::string part; std::getline(ss, part, sep);) parts.push_back(part);
+  return parts;
+}
+
+struct LoadedModel {
+  Trial trial;
+  std::shared_ptr<Detector> detector;
+  StepConfig step;  // the step that wrote the record, from the folder's config.textproto
+  bool has_step = false;
+};
+
+// The record `id` of a step folder (or its best by mAP) with its detector and weights loaded.
+StatusOr<LoadedModel> LoadModel(const std::string& dir_in, int id) {
+  const std::string dir = ResolveUserPath(dir_in);
+  SPNAS_ASSIGN_OR_RETURN(std::vector<Trial> trials, RecordStore(dir).LoadAll());
+  if (trials.empty()) return NotFoundError("'", dir, "' holds no records (performance_<id>.json)");
+  LoadedModel m;
+  const Trial* chosen = nullptr;
+  for (const Trial& t : trials) {
+    if (id >= 0 && t.record.id() == id) chosen = &t;
+    if (id < 0 && t.record.status() == FINISHED && t.record.has_weights()) {
+      auto map = [](const Trial& x) {
+        auto it = x.record.metrics().find("mAP");
+        return it == x.record.metrics().end() ? -1e9 : it->second;
+      };
+      if (chosen == nullptr || map(t) > map(*chosen)) chosen = &t;
+    }
+  }
+  if (chosen == nullptr) {
+    return NotFoundError("'", dir, "' has no ", id >= 0 ? StrCat("record ", id) : std::string("finished record with weights"));
+  }
+  if (!chosen->record.has_weights()) return FailedPreconditionError("record ", chosen->record.id(), " has no weights");
+  m.trial = *chosen;
+  SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, ModelRegistry().Create(m.trial.desc.type(), m.trial.desc.options()));
+  m.detector = std::dynamic_pointer_cast<Detector>(std::shared_ptr<Model>(model.release()));
+  if (m.detector == nullptr) return InvalidArgumentError("record ", m.trial.record.id(), " is not a detector");
+  SPNAS_ASSIGN_OR_RETURN(StateDict state, LoadWeights(m.trial.weights));
+  const LoadReport report = LoadStateDict(*m.detector, state);
+  if (!report.missing.empty() || !report.mismatched.empty()) {
+    return InvalidArgumentError("the weights of record ", m.trial.record.id(), " do not fit its model: ", report.Summary());
+  }
+  m.detector->eval();
+  // The step's settings (its datasets), from the resolved config saved next to the records.
+  const std::string config_path = dir + "/config.textproto";
+  if (fs::exists(config_path)) {
+    ConfigErrors errors;
+    auto config = LoadConfigFile(config_path, ConfigLoadOptions(), &errors);
+    if (config.ok()) {
+      for (const StepConfig& step : config->config().step()) {
+        if (config->OutputDir(step.name()) == fs::path(dir).lexically_normal().string() ||
+            step.name() == fs::path(dir).lexically_normal().filename().string()) {
+          m.step = step;
+          m.has_step = true;
+        }
+      }
+    }
+  }
+  LOG(INFO) << "model: record " << m.trial.record.id() << " of " << dir << " (" << m.trial.desc.type() << ")";
+  return m;
+}
+
+}  // namespace
+
+StatusOr<PluginConfig> DatasetFromSpec(const std::string& spec) {
+  const std::vector<std::string> p = Split(spec, ':');
+  PluginConfig c;
+  if (!p.empty() && p[0] == "fashiondet" && p.size() >= 2) {
+    FashionDetOptions o;
+    o.set_split(p[1]);
+    if (p.size() >= 3) o.set_num_images(std::stoi(p[2]));
+    if (p.size() >= 4) o.set_canvas_size(std::stoi(p[3]));
+    c.set_type("FashionDet");
+    c.mutable_options()->PackFrom(o);
+  } else if (!p.empty() && p[0] == "coco" && p.size() == 3) {
+    CocoDetectionOptions o;
+    o.set_annotation_file(ResolveUserPath(p[1]));
+    o.set_image_dir(ResolveUserPath(p[2]));
+    c.set_type("CocoDetection");
+    c.mutable_options()->PackFrom(o);
+  } else if (!p.empty() && p[0] == "voc" && p.size() == 3) {
+    VocDetectionOptions o;
+    o.set_root(ResolveUserPath(p[1]));
+    o.set_image_set(p[2]);
+    c.set_type("VocDetection");
+    c.mutable_options()->PackFrom(o);
+  } else {
+    return InvalidArgumentError("dataset '", spec, "' is not one of fashiondet:<split>[:<images>[:<canvas>]], ",
+                                "coco:<annotations.json>:<image dir>, voc:<root>:<image set>");
+  }
+  SPNAS_RETURN_IF_ERROR(DatasetRegistry().ValidateOptions(c.type(), c.options()));
+  return c;
+}
+
+Status Eval(const EvalArgs& args) {
+  SPNAS_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(args.model_dir, args.id));
+  PluginConfig data_config;
+  if (!args.dataset.empty()) {
+    SPNAS_ASSIGN_OR_RETURN(data_config, DatasetFromSpec(args.dataset));
+  } else if (m.has_step && m.step.has_val_data()) {
+    data_config = m.step.val_data();
+  } else {
+    return InvalidArgumentError("give --dataset: the step of '", args.model_dir, "' has no val_data");
+  }
+  SPNAS_ASSIGN_OR_RETURN(std::shared_ptr<Dataset> dataset, LoadDatasetCached(data_config));
+  auto* data = dynamic_cast<DetectionDataset*>(dataset.get());
+  if (data == nullptr) return InvalidArgumentError("eval needs a detection dataset");
+  std::vector<std::unique_ptr<DetectionMetric>> metrics;
+  for (const char* name : {"COCO", "VOC"}) metrics.push_back(MetricRegistry().Create(name, google::protobuf::Any()).value());
+  LoaderOptions lo;
+  lo.batch_size = 4;
+  lo.max_samples = args.max_images;
+  DetectionLoader loader(*data, lo);
+  auto epoch = loader.Epoch(0);
+  std::vector<CocoResult> results;
+  DetectionBatch batch;
+  const auto start = std::chrono::steady_clock::now();
+  at::NoGradGuard no_grad;
+  while (epoch->Next(&batch)) {
+    const DetectorOutput out = m.detector->Forward(batch.images);
+    for (size_t i = 0; i < batch.samples.size(); ++i) {
+      for (auto& metric : metrics) metric->Update(batch.samples[i], out.detections[i]);
+      const Detections& d = out.detections[i];
+      for (int64_t k = 0; k < d.boxes.size(0); ++k) {
+        const auto b = d.boxes[k];
+        const double x1 = b[0].item<double>(), y1 = b[1].item<double>();
+        results.push_back({batch.samples[i].image_id, data->CategoryId(d.labels[k].item<int64_t>()),
+                           {x1, y1, b[2].item<double>() - x1, b[3].item<double>() - y1}, d.scores[k].item<double>()});
+      }
+    }
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << "record " << m.trial.record.id() << " of " << ResolveUserPath(args.model_dir) << " on " << data->Size()
+            << " images (" << data_config.type() << "), " << seconds << " s\n";
+  for (auto& metric : metrics) {
+    for (const auto& [k, v] : metric->Compute()) std::printf("  %-9s %.2f\n", k.c_str(), v);
+  }
+  std::cout << metrics[0]->Summary() << std::flush;
+  if (!args.detections_out.empty()) {
+    SPNAS_RETURN_IF_ERROR(WriteFileAtomic(ResolveUserPath(args.detections_out), CocoResultsJson(results)));
+    std::cout << results.size() << " detections written to " << ResolveUserPath(args.detections_out)
+              << " (COCO results format)\n";
+  }
+  return Status::Ok();
+}
+
+Status Predict(const PredictArgs& args) {
+  SPNAS_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(args.model_dir, args.id));
+  SPNAS_ASSIGN_OR_RETURN(at::Tensor image, ReadImage(ResolveUserPath(args.image)));
+  std::vector<std::string> names;
+  if (m.has_step && m.step.has_train_data()) {
+    auto dataset = LoadDatasetCached(m.step.train_data());
+    if (dataset.ok()) names = (*dataset)->ClassNames();
+  }
+  at::NoGradGuard no_grad;
+  const Detections d = m.detector->Forward({image}).detections[0];
+  cv::Mat canvas = cv::imread(ResolveUserPath(args.image), cv::IMREAD_COLOR);
+  nlohmann::json json = nlohmann::json::array();
+  int drawn = 0;
+  for (int64_t k = 0; k < d.boxes.size(0); ++k) {
+    const double score = d.scores[k].item<double>();
+    if (score < args.score_threshold) continue;
+    const int64_t label = d.labels[k].item<int64_t>();
+    const std::string name = label < static_cast<int64_t>(names.size()) ? names[label] : StrCat("class ", label);
+    const auto b = d.boxes[k];
+    const float x1 = b[0].item<float>(), y1 = b[1].item<float>(), x2 = b[2].item<float>(), y2 = b[3].item<float>();
+    const cv::Scalar color((label * 67) % 256, (label * 151 + 80) % 256, (label * 37 + 160) % 256);
+    cv::rectangle(canvas, cv::Point(x1, y1), cv::Point(x2, y2), color, 1 + canvas.cols / 400);
+    char text[128];
+    std::snprintf(text, sizeof(text), "%s %.2f", name.c_str(), score);
+    const double scale = std::max(0.35, canvas.cols / 800.0);
+    cv::putText(canvas, text, cv::Point(x1, std::max(10.f, y1 - 3)), cv::FONT_HERSHEY_SIMPLEX, scale, color, 1);
+    json.push_back({{"box", {x1, y1, x2, y2}}, {"label", label}, {"class", name}, {"score", score}});
+    ++drawn;
+  }
+  if (!args.out.empty() && !cv::imwrite(ResolveUserPath(args.out), canvas)) {
+    return InternalError("cannot write '", ResolveUserPath(args.out), "'");
+  }
+  if (!args.json_out.empty()) SPNAS_RETURN_IF_ERROR(WriteFileAtomic(ResolveUserPath(args.json_out), json.dump(2)));
+  std::cout << drawn << " detections with score >= " << args.score_threshold << "\n" << json.dump(2) << "\n";
+  return Status::Ok();
+}
+
+Status CocoEval(const std::string& annotations, const std::string& detections) {
+  const auto start = std::chrono::steady_clock::now();
+  SPNAS_ASSIGN_OR_RETURN(CocoStats stats, EvaluateCocoFiles(ResolveUserPath(annotations), ResolveUserPath(detections)));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << stats.Summary() << "evaluated in " << seconds << " s\n";
+  return Status::Ok();
+}
+
+Status Convert(const std::string& weights, const std::string& model_config, const std::string& out_dir) {
+  SPNAS_ASSIGN_OR_RETURN(std::string text, ReadFile(ResolveUserPath(model_config)));
+  PluginConfig desc;
+  if (!google::protobuf::TextFormat::ParseFromString(text, &desc)) {
+    return InvalidArgumentError("'", model_config, "' is not a model PluginConfig in text format (type + options)");
+  }
+  SPNAS_RETURN_IF_ERROR(ModelRegistry().ValidateOptions(desc.type(), desc.options()));
+  SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, ModelRegistry().Create(desc.type(), desc.options()));
+  SPNAS_ASSIGN_OR_RETURN(StateDict state, LoadWeights(ResolveUserPath(weights)));
+  const LoadReport report = LoadStateDict(*model, state);
+  std::cout << "converted " << ResolveUserPath(weights) << ": " << report.Summary() << "\n";
+  if (report.loaded.empty()) return InvalidArgumentError("no tensor of '", weights, "' matches the model by name");
+  const RecordStore store(ResolveUserPath(out_dir));
+  SPNAS_RETURN_IF_ERROR(MakeDirs(store.folder()));
+  SPNAS_RETURN_IF_ERROR(SaveWeights(store.PendingWeightsPath(0), GetStateDict(*model)));
+  Trial trial;
+  trial.desc = desc;
+  trial.record.set_id(0);
+  trial.record.set_status(FINISHED);
+  trial.record.set_has_weights(true);
+  trial.record.set_parent(ResolveUserPath(weights));
+  (*trial.record.mutable_metrics())["params"] = static_cast<double>(CountParameters(*model));
+  (*trial.record.mutable_notes())["converted"] = report.Summary();
+  SPNAS_RETURN_IF_ERROR(store.Write(trial));
+  std::cout << "records folder " << store.folder() << " (use it as a step's models_folder)\n";
+  return Status::Ok();
+}
+
+Status ExportDataset(const std::string& dataset, const std::string& out_dir, int max_images) {
+  SPNAS_ASSIGN_OR_RETURN(PluginConfig config, DatasetFromSpec(dataset));
+  SPNAS_ASSIGN_OR_RETURN(std::shared_ptr<Dataset> loaded, LoadDatasetCached(config));
+  auto* data = dynamic_cast<DetectionDataset*>(loaded.get());
+  if (data == nullptr) return InvalidArgumentError("export_coco needs a detection dataset");
+  SPNAS_RETURN_IF_ERROR(ExportCoco(*data, ResolveUserPath(out_dir), max_images));
+  std::cout << "wrote " << ResolveUserPath(out_dir) << "/annotations.json and images/\n";
+  return Status::Ok();
+}
+
+}  // namespace spnas
