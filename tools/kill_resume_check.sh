@@ -17,7 +17,7 @@ sleep "$delay"
 kill -9 "$pid" 2>/dev/null && echo "killed after ${delay}s" || echo "the run ended before ${delay}s"
 wait "$pid" 2>/dev/null
 
-snapshot() { (cd "$BASE/output" 2>/dev/null && find . -name 'performance_*.json' | sort | xargs -r md5sum); }
+snapshot() { (cd "$BASE/output" 2>/dev/null && find . -name 'performance_*.json' | xargs -r md5sum | sort); }
 before=$(snapshot)
 echo "$(grep -c . <<<"$before") finished records before the resume"
 
