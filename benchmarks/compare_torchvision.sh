@@ -11,7 +11,7 @@ theirs=$(/usr/bin/python3 benchmarks/torchvision_cases.py)
 echo "threads: $SPNAS_THREADS"
 /usr/bin/python3 - "$ours" "$theirs" <<'PY'
 import json, sys
-ours = {b["name"]: b["real_time"] / 1000.0 for b in json.loads(sys.argv[1])["benchmarks"]}  # ms -> s
+ours = {b["name"].split("/")[0]: b["real_time"] / 1000.0 for b in json.loads(sys.argv[1])["benchmarks"]}  # ms -> s
 theirs = dict((l.split()[0], float(l.split()[1])) for l in sys.argv[2].strip().splitlines())
 for case, t in theirs.items():
     print(f"{case}: spnas {ours[case]:.4f} s, torchvision {t:.4f} s")

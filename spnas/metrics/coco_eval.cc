@@ -67,36 +67,44 @@ std::vector<int> StableArgsort(int n, Key key) {
   return order;
 }
 
-bool EvaluateImage(const std::vector<const CocoGt*>& gt_in, const std::vector<const CocoDet*>& dt_in, int area,
-                   ImageEval* out) {
-  if (gt_in.empty() && dt_in.empty()) return false;
+// One (image, category): detections by decreasing score (at most 100) and their IoUs with the
+// ground truth, computed once for all area ranges.
+struct Prepared {
+  std::vector<const CocoGt*> gt;
+  std::vector<const CocoDet*> dt;
+  std::vector<double> ious;  // [D * G]
+};
+
+Prepared Prepare(const std::vector<const CocoGt*>& gt, const std::vector<const CocoDet*>& dt_in) {
+  Prepared p;
+  p.gt = gt;
+  const std::vector<int> order = StableArgsort(static_cast<int>(dt_in.size()), [&](int i) { return -dt_in[i]->score; });
+  for (size_t i = 0; i < order.size() && i < 100; ++i) p.dt.push_back(dt_in[order[i]]);
+  const size_t G = gt.size(), D = p.dt.size();
+  p.ious.resize(D * G);
+  for (size_t d = 0; d < D; ++d) {
+    for (size_t g = 0; g < G; ++g) p.ious[d * G + g] = BoxIou(p.dt[d]->bbox, gt[g]->bbox, gt[g]->iscrowd);
+  }
+  return p;
+}
+
+// evaluateImg for one area range.
+bool EvaluateImage(const Prepared& p, int area, ImageEval* out) {
+  if (p.gt.empty() && p.dt.empty()) return false;
   const double lo = kAreaRanges[area][0], hi = kAreaRanges[area][1];
   // Ground truth: not ignored first.
-  std::vector<uint8_t> gt_ignore_in(gt_in.size());
-  for (size_t g = 0; g < gt_in.size(); ++g) {
-    gt_ignore_in[g] = gt_in[g]->iscrowd || gt_in[g]->area < lo || gt_in[g]->area > hi;
-  }
-  const std::vector<int> gt_order = StableArgsort(static_cast<int>(gt_in.size()), [&](int i) { return gt_ignore_in[i]; });
-  std::vector<const CocoGt*> gt;
-  std::vector<uint8_t> gt_ignore;
-  for (int i : gt_order) {
-    gt.push_back(gt_in[i]);
-    gt_ignore.push_back(gt_ignore_in[i]);
-  }
-  // Detections by decreasing score, at most 100.
-  const std::vector<int> dt_order =
-      StableArgsort(static_cast<int>(dt_in.size()), [&](int i) { return -dt_in[i]->score; });
-  std::vector<const CocoDet*> dt;
-  for (size_t i = 0; i < dt_order.size() && i < 100; ++i) dt.push_back(dt_in[dt_order[i]]);
-
-  const int G = static_cast<int>(gt.size()), D = static_cast<int>(dt.size());
-  std::vector<double> ious(static_cast<size_t>(D) * G);
-  for (int d = 0; d < D; ++d) {
-    for (int g = 0; g < G; ++g) ious[d * G + g] = BoxIou(dt[d]->bbox, gt[g]->bbox, gt[g]->iscrowd);
+  const int G = static_cast<int>(p.gt.size()), D = static_cast<int>(p.dt.size());
+  std::vector<uint8_t> ignore_in(G);
+  for (int g = 0; g < G; ++g) ignore_in[g] = p.gt[g]->iscrowd || p.gt[g]->area < lo || p.gt[g]->area > hi;
+  const std::vector<int> gt_order = StableArgsort(G, [&](int i) { return ignore_in[i]; });
+  std::vector<uint8_t> gt_ignore(G), crowd(G);
+  for (int g = 0; g < G; ++g) {
+    gt_ignore[g] = ignore_in[gt_order[g]];
+    crowd[g] = p.gt[gt_order[g]]->iscrowd;
   }
   out->num_dets = D;
   out->scores.resize(D);
-  for (int d = 0; d < D; ++d) out->scores[d] = dt[d]->score;
+  for (int d = 0; d < D; ++d) out->scores[d] = p.dt[d]->score;
   out->matched.assign(static_cast<size_t>(kT) * D, 0);
   out->ignored.assign(static_cast<size_t>(kT) * D, 0);
   out->num_gt_not_ignored = static_cast<int>(std::count(gt_ignore.begin(), gt_ignore.end(), 0));
@@ -104,13 +112,15 @@ bool EvaluateImage(const std::vector<const CocoGt*>& gt_in, const std::vector<co
   const std::vector<double>& thresholds = IouThresholds();
   for (int t = 0; t < kT && G > 0; ++t) {
     for (int d = 0; d < D; ++d) {
+      const double* row = p.ious.data() + static_cast<size_t>(d) * G;
       double iou = std::min(thresholds[t], 1 - 1e-10);
       int m = -1;
       for (int g = 0; g < G; ++g) {
-        if (gt_matched[t * G + g] && !gt[g]->iscrowd) continue;  // taken
+        if (gt_matched[t * G + g] && !crowd[g]) continue;           // taken
         if (m > -1 && gt_ignore[m] == 0 && gt_ignore[g] == 1) break;  // only ignored ones left
-        if (ious[d * G + g] < iou) continue;
-        iou = ious[d * G + g];
+        const double v = row[gt_order[g]];
+        if (v < iou) continue;
+        iou = v;
         m = g;
       }
       if (m == -1) continue;
@@ -121,7 +131,7 @@ bool EvaluateImage(const std::vector<const CocoGt*>& gt_in, const std::vector<co
   }
   // Unmatched detections outside the area range are ignored.
   for (int d = 0; d < D; ++d) {
-    const double a = dt[d]->bbox[2] * dt[d]->bbox[3];
+    const double a = p.dt[d]->bbox[2] * p.dt[d]->bbox[3];
     if (a < lo || a > hi) {
       for (int t = 0; t < kT; ++t) out->ignored[t * D + d] |= !out->matched[t * D + d];
     }
@@ -199,11 +209,15 @@ CocoStats CocoEvaluator::Evaluate() const {
           if (d.category == cat) dts[i].push_back(&d);
         }
       }
+      std::vector<Prepared> prepared;
+      for (size_t i = 0; i < images_.size(); ++i) {
+        if (!gts[i].empty() || !dts[i].empty()) prepared.push_back(Prepare(gts[i], dts[i]));
+      }
       for (int a = 0; a < kA; ++a) {
         std::vector<ImageEval> evals;
-        for (size_t i = 0; i < images_.size(); ++i) {
+        for (const Prepared& p : prepared) {
           ImageEval e;
-          if (EvaluateImage(gts[i], dts[i], a, &e)) evals.push_back(std::move(e));
+          if (EvaluateImage(p, a, &e)) evals.push_back(std::move(e));
         }
         int npig = 0;
         for (const ImageEval& e : evals) npig += e.num_gt_not_ignored;

@@ -1,11 +1,12 @@
 // CPU kernels. Sampling points and bilinear weights follow torchvision's roi_align_kernel.cpp
 // exactly (same arithmetic order, so results agree to rounding). Both directions run in
-// parallel: the forward over RoIs, the backward over channels, where each thread owns whole
-// channel planes of the gradient and so needs no atomics.
+// parallel: the forward over RoIs, the backward over channel ranges, where each thread owns its
+// channels of the gradient and so needs no atomics.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -92,38 +93,51 @@ RoiGeometry PrecomputeSamples(const T* roi, double spatial_scale, int64_t pooled
   return g;
 }
 
+// Channels-last kernels: the four corners of a sample point are rows of C contiguous values, so
+// the inner loops run over channels and vectorise; the summation order of each output element
+// is the same as torchvision's.
 template <typename T>
-void ForwardKernel(const T* input, const T* rois, int64_t num_rois, double spatial_scale, int64_t channels,
+void ForwardKernel(const T* input_nhwc, const T* rois, int64_t num_rois, double spatial_scale, int64_t channels,
                    int64_t height, int64_t width, int64_t pooled_height, int64_t pooled_width,
                    int64_t sampling_ratio, bool aligned, T* output) {
+  const int64_t bins = pooled_height * pooled_width;
   at::parallel_for(0, num_rois, 1, [&](int64_t begin, int64_t end) {
     std::vector<Sample<T>> samples;
+    std::vector<T> acc(bins * channels);
     for (int64_t n = begin; n < end; ++n) {
       const RoiGeometry g = PrecomputeSamples(rois + n * 5, spatial_scale, pooled_height, pooled_width,
                                               sampling_ratio, aligned, height, width, &samples);
       const int64_t per_bin = g.grid_h * g.grid_w;
-      for (int64_t c = 0; c < channels; ++c) {
-        const T* plane = input + (g.batch_index * channels + c) * height * width;
-        T* out = output + (n * channels + c) * pooled_height * pooled_width;
-        const Sample<T>* s = samples.data();
-        for (int64_t bin = 0; bin < pooled_height * pooled_width; ++bin) {
-          T value = 0.;
-          for (int64_t k = 0; k < per_bin; ++k, ++s) {
-            value += s->w1 * plane[s->pos1] + s->w2 * plane[s->pos2] + s->w3 * plane[s->pos3] +
-                     s->w4 * plane[s->pos4];
-          }
-          out[bin] = value / g.count;
+      const T* image = input_nhwc + g.batch_index * height * width * channels;
+      std::fill(acc.begin(), acc.end(), T(0));
+      const Sample<T>* s = samples.data();
+      for (int64_t bin = 0; bin < bins; ++bin) {
+        T* a = acc.data() + bin * channels;
+        for (int64_t k = 0; k < per_bin; ++k, ++s) {
+          const T* p1 = image + s->pos1 * channels;
+          const T* p2 = image + s->pos2 * channels;
+          const T* p3 = image + s->pos3 * channels;
+          const T* p4 = image + s->pos4 * channels;
+          const T w1 = s->w1, w2 = s->w2, w3 = s->w3, w4 = s->w4;
+          for (int64_t c = 0; c < channels; ++c) a[c] += w1 * p1[c] + w2 * p2[c] + w3 * p3[c] + w4 * p4[c];
         }
+      }
+      T* out = output + n * channels * bins;
+      const T count = static_cast<T>(g.count);
+      for (int64_t c = 0; c < channels; ++c) {
+        for (int64_t bin = 0; bin < bins; ++bin) out[c * bins + bin] = acc[bin * channels + c] / count;
       }
     }
   });
 }
 
+// grad_bins: [K, bins, C] (the output gradient, channels last); grad_input_nhwc: [N, H, W, C].
+// Threads own disjoint channel ranges, so no two write the same value.
 template <typename T>
-void BackwardKernel(const T* grad_output, const T* rois, int64_t num_rois, double spatial_scale,
-                    int64_t channels, int64_t height, int64_t width, int64_t pooled_height,
-                    int64_t pooled_width, int64_t sampling_ratio, bool aligned, int64_t stride_n,
-                    int64_t stride_c, int64_t stride_h, int64_t stride_w, T* grad_input) {
+void BackwardKernel(const T* grad_bins, const T* rois, int64_t num_rois, double spatial_scale, int64_t channels,
+                    int64_t height, int64_t width, int64_t pooled_height, int64_t pooled_width,
+                    int64_t sampling_ratio, bool aligned, T* grad_input_nhwc) {
+  const int64_t bins = pooled_height * pooled_width;
   // Sample points are shared by all channels: compute them once per RoI.
   std::vector<std::vector<Sample<T>>> samples(num_rois);
   std::vector<RoiGeometry> geometry(num_rois);
@@ -133,24 +147,35 @@ void BackwardKernel(const T* grad_output, const T* rois, int64_t num_rois, doubl
                                       aligned, height, width, &samples[n]);
     }
   });
-  at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
-    for (int64_t n = 0; n < num_rois; ++n) {
-      const RoiGeometry& g = geometry[n];
-      const int64_t per_bin = g.grid_h * g.grid_w;
-      for (int64_t c = c_begin; c < c_end; ++c) {
-        T* plane = grad_input + (g.batch_index * channels + c) * height * width;
-        const T* grad = grad_output + n * stride_n + c * stride_c;
+  const int threads = std::max(1, at::get_num_threads());
+  const int64_t block = std::max<int64_t>(8, (channels + threads - 1) / threads);
+  const int64_t blocks = (channels + block - 1) / block;
+  at::parallel_for(0, blocks, 1, [&](int64_t b_begin, int64_t b_end) {
+    std::vector<T> g(block);
+    for (int64_t b = b_begin; b < b_end; ++b) {
+      const int64_t c0 = b * block, cn = std::min(channels, c0 + block) - c0;
+      for (int64_t n = 0; n < num_rois; ++n) {
+        const RoiGeometry& geo = geometry[n];
+        const int64_t per_bin = geo.grid_h * geo.grid_w;
+        T* image = grad_input_nhwc + geo.batch_index * height * width * channels + c0;
         const Sample<T>* s = samples[n].data();
-        for (int64_t ph = 0; ph < pooled_height; ++ph) {
-          for (int64_t pw = 0; pw < pooled_width; ++pw) {
-            const T g_bin = grad[ph * stride_h + pw * stride_w] / static_cast<T>(g.count);
-            for (int64_t k = 0; k < per_bin; ++k, ++s) {
-              if (s->w1 == 0 && s->w2 == 0 && s->w3 == 0 && s->w4 == 0) continue;
-              plane[s->pos1] += g_bin * s->w1;
-              plane[s->pos2] += g_bin * s->w2;
-              plane[s->pos3] += g_bin * s->w3;
-              plane[s->pos4] += g_bin * s->w4;
-            }
+        const T count = static_cast<T>(geo.count);
+        for (int64_t bin = 0; bin < bins; ++bin) {
+          const T* grad = grad_bins + (n * bins + bin) * channels + c0;
+          for (int64_t c = 0; c < cn; ++c) g[c] = grad[c] / count;
+          for (int64_t k = 0; k < per_bin; ++k, ++s) {
+            if (s->w1 == 0 && s->w2 == 0 && s->w3 == 0 && s->w4 == 0) continue;
+            T* d1 = image + s->pos1 * channels;
+            T* d2 = image + s->pos2 * channels;
+            T* d3 = image + s->pos3 * channels;
+            T* d4 = image + s->pos4 * channels;
+            // One loop per corner: corners may share a row (at the map's border), and each loop
+            // has a single store stream, so it vectorises.
+            const T* gc = g.data();
+            for (int64_t c = 0; c < cn; ++c) d1[c] += gc[c] * s->w1;
+            for (int64_t c = 0; c < cn; ++c) d2[c] += gc[c] * s->w2;
+            for (int64_t c = 0; c < cn; ++c) d3[c] += gc[c] * s->w3;
+            for (int64_t c = 0; c < cn; ++c) d4[c] += gc[c] * s->w4;
           }
         }
       }
@@ -180,10 +205,10 @@ at::Tensor RoiAlignForward(const at::Tensor& input, const at::Tensor& rois, doub
   const int64_t channels = input.size(1), height = input.size(2), width = input.size(3);
   at::Tensor output = at::zeros({rois.size(0), channels, pooled_height, pooled_width}, input.options());
   if (output.numel() == 0) return output;
-  const at::Tensor input_c = input.contiguous();
+  const at::Tensor input_nhwc = input.permute({0, 2, 3, 1}).contiguous();
   const at::Tensor rois_c = rois.contiguous();
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "roi_align_forward", [&] {
-    ForwardKernel<scalar_t>(input_c.data_ptr<scalar_t>(), rois_c.data_ptr<scalar_t>(), rois.size(0), spatial_scale,
+    ForwardKernel<scalar_t>(input_nhwc.data_ptr<scalar_t>(), rois_c.data_ptr<scalar_t>(), rois.size(0), spatial_scale,
                             channels, height, width, pooled_height, pooled_width, sampling_ratio, aligned,
                             output.data_ptr<scalar_t>());
   });
@@ -200,16 +225,16 @@ at::Tensor RoiAlignBackward(const at::Tensor& grad_output, const at::Tensor& roi
               ", ", pooled_width, "], got ", grad_output.sizes());
   TORCH_CHECK(grad_output.scalar_type() == rois.scalar_type(), "roi_align backward: grad_output and rois should "
               "have the same dtype, got ", grad_output.scalar_type(), " and ", rois.scalar_type());
-  at::Tensor grad_input = at::zeros({batch_size, channels, height, width}, grad_output.options());
-  if (grad_output.numel() == 0) return grad_input;
+  if (grad_output.numel() == 0) return at::zeros({batch_size, channels, height, width}, grad_output.options());
+  at::Tensor grad_nhwc = at::zeros({batch_size, height, width, channels}, grad_output.options());
+  const at::Tensor grad_bins = grad_output.reshape({rois.size(0), channels, -1}).transpose(1, 2).contiguous();
   const at::Tensor rois_c = rois.contiguous();
   AT_DISPATCH_FLOATING_TYPES(grad_output.scalar_type(), "roi_align_backward", [&] {
-    BackwardKernel<scalar_t>(grad_output.data_ptr<scalar_t>(), rois_c.data_ptr<scalar_t>(), rois.size(0),
-                             spatial_scale, channels, height, width, pooled_height, pooled_width, sampling_ratio,
-                             aligned, grad_output.stride(0), grad_output.stride(1), grad_output.stride(2),
-                             grad_output.stride(3), grad_input.data_ptr<scalar_t>());
+    BackwardKernel<scalar_t>(grad_bins.data_ptr<scalar_t>(), rois_c.data_ptr<scalar_t>(), rois.size(0), spatial_scale,
+                             channels, height, width, pooled_height, pooled_width, sampling_ratio, aligned,
+                             grad_nhwc.data_ptr<scalar_t>());
   });
-  return grad_input;
+  return grad_nhwc.permute({0, 3, 1, 2}).contiguous();
 }
 
 }  // namespace spnas::ops
