@@ -44,15 +44,23 @@ at::Tensor MultiScaleRoIAlign::operator()(const std::vector<at::Tensor>& feature
   target = at::clamp(target, static_cast<double>(k_min), static_cast<double>(k_max));
   const at::Tensor levels = target.to(at::kLong) - k_min;
 
-  at::Tensor result = at::zeros({rois.size(0), features[0].size(1), output_size_, output_size_},
-                                features[0].options());
+  // Pool each level's boxes, then put the rows back in the boxes' order with one gather (rather
+  // than a scatter per level into a full-size result, which copies it each time).
+  std::vector<at::Tensor> pooled, positions;
   for (size_t level = 0; level < features.size(); ++level) {
     const at::Tensor idx = at::where(levels == static_cast<int64_t>(level))[0];
-    const at::Tensor pooled = ops::RoiAlign(features[level], rois.index_select(0, idx), scales[level],
-                                            output_size_, output_size_, sampling_ratio_, false);
-    result = result.index_put({idx}, pooled);
+    if (idx.numel() == 0) continue;
+    pooled.push_back(ops::RoiAlign(features[level], rois.index_select(0, idx), scales[level], output_size_,
+                                   output_size_, sampling_ratio_, false));
+    positions.push_back(idx);
   }
-  return result;
+  if (pooled.empty()) {
+    return at::zeros({0, features[0].size(1), output_size_, output_size_}, features[0].options());
+  }
+  const at::Tensor order = at::cat(positions);
+  at::Tensor inverse = at::empty_like(order);
+  inverse.index_put_({order}, at::arange(order.size(0), order.options()));
+  return at::cat(pooled).index_select(0, inverse);
 }
 
 FastRCNNPredictorImpl::FastRCNNPredictorImpl(int64_t in_features, int64_t num_classes) {
