@@ -200,6 +200,27 @@ step {
                         "this pipeline"));
 }
 
+TEST(ConfigTest, MissingInputsAreOnlyWarningsWhenJustValidating) {
+  const std::string text = R"pb(general { local_base_path: "/tmp/spnas_config_missing" }
+step {
+  name: "train"
+  pipe_step { type: "TrainPipeStep" }
+  trainer { type: "AnalyticTrainer" }
+  pretrained_model_file: "/no/such/weights.pth"
+  model { type: "TinyMlp" options { [type.googleapis.com/spnas.testing.TinyMlpOptions] { hidden: 4 } } }
+})pb";
+  ConfigErrors errors;
+  auto config = ParseConfig(text, "pipe.textproto", ConfigLoadOptions(), &errors);
+  ASSERT_TRUE(config.ok());
+  ValidatePipeline(*config, &errors, /*inputs_must_exist=*/false);
+  EXPECT_TRUE(errors.empty()) << errors.ToStatus();
+  ASSERT_EQ(errors.warnings().size(), 1u);
+  EXPECT_THAT(errors.warnings()[0], HasSubstr("pretrained_model_file '/no/such/weights.pth' of step 'train' does not exist"));
+  ConfigErrors strict;
+  ValidatePipeline(*config, &strict);
+  EXPECT_EQ(strict.size(), 1u);
+}
+
 TEST(ConfigTest, SearchSpaceKeysMustExistInTheModel) {
   std::string text = kGood;
   text.replace(text.find("network.hidden"), 14, "network.hiden");

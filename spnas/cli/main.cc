@@ -71,15 +71,17 @@ int List() {
   return 0;
 }
 
-StatusOr<LoadedConfig> Load() {
+StatusOr<LoadedConfig> Load(bool for_run, std::vector<std::string>* warnings = nullptr) {
   if (FLAGS_config.empty()) return InvalidArgumentError("--config=FILE is required");
   ConfigLoadOptions options;
   options.local_base_path = FLAGS_local_base_path;
-  return LoadAndValidate(FLAGS_config, options);
+  return LoadAndValidate(FLAGS_config, options, for_run, warnings);
 }
 
 int Validate() {
-  StatusOr<LoadedConfig> config = Load();
+  std::vector<std::string> warnings;
+  StatusOr<LoadedConfig> config = Load(/*for_run=*/false, &warnings);
+  for (const std::string& w : warnings) std::cerr << "note: " << w << " (needed to run it)\n";
   if (!config.ok()) {
     std::cerr << config.status().message() << "\n";
     return 1;
@@ -93,7 +95,7 @@ int Run() {
     std::cerr << "--resume and --overwrite exclude each other\n";
     return 2;
   }
-  StatusOr<LoadedConfig> config = Load();
+  StatusOr<LoadedConfig> config = Load(/*for_run=*/true);
   if (!config.ok()) {
     std::cerr << config.status().message() << "\n";
     return 1;

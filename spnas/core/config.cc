@@ -160,6 +160,10 @@ void ConfigErrors::Add(std::string where, std::string message) {
   errors_.push_back(where.empty() ? message : where + ": " + message);
 }
 
+void ConfigErrors::AddWarning(std::string where, std::string message) {
+  warnings_.push_back(where.empty() ? message : where + ": " + message);
+}
+
 Status ConfigErrors::ToStatus() const {
   if (errors_.empty()) return Status::Ok();
   std::string text = StrCat(errors_.size(), errors_.size() == 1 ? " error" : " errors", " in config:");
@@ -393,7 +397,7 @@ int ProducingStep(const LoadedConfig& config, const std::string& path) {
 
 // Checks that the input `path` of step `s` exists or is made by an earlier step.
 void CheckInput(const LoadedConfig& config, int s, const std::string& path, const FieldPath& field,
-                const std::string& what, ConfigErrors* errors) {
+                const std::string& what, bool must_exist, ConfigErrors* errors) {
   const auto& steps = config.config().step();
   const std::string& name = steps[s].name();
   const int producer = ProducingStep(config, path);
@@ -419,13 +423,17 @@ void CheckInput(const LoadedConfig& config, int s, const std::string& path, cons
                   "', which is not in this pipeline: run that step first with the same "
                   "local_base_path, or add it before '", name, "'");
   }
-  errors->Add(config.Where(field), StrCat(what, " '", path, "' of step '", name, "' does not exist",
-                                          hint));
+  const std::string message = StrCat(what, " '", path, "' of step '", name, "' does not exist", hint);
+  if (must_exist) {
+    errors->Add(config.Where(field), message);
+  } else {
+    errors->AddWarning(config.Where(field), message);
+  }
 }
 
 }  // namespace
 
-void CheckConfig(const LoadedConfig& config, ConfigErrors* errors) {
+void CheckConfig(const LoadedConfig& config, ConfigErrors* errors, bool inputs_must_exist) {
   const PipelineConfig& pipeline = config.config();
   const GeneralConfig& general = pipeline.general();
   if (general.threads() < 0) {
@@ -457,11 +465,11 @@ void CheckConfig(const LoadedConfig& config, ConfigErrors* errors) {
     CheckPluginsIn(step, config, step_path, errors);
     if (!step.models_folder().empty()) {
       CheckInput(config, s, config.InputDir(step), {{"step", s}, {"models_folder", -1}},
-                 "models_folder", errors);
+                 "models_folder", inputs_must_exist, errors);
     }
     if (!step.pretrained_model_file().empty()) {
       CheckInput(config, s, step.pretrained_model_file(),
-                 {{"step", s}, {"pretrained_model_file", -1}}, "pretrained_model_file", errors);
+                 {{"step", s}, {"pretrained_model_file", -1}}, "pretrained_model_file", inputs_must_exist, errors);
     }
   }
 }

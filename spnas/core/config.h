@@ -23,6 +23,10 @@ using FieldPath = std::vector<std::pair<std::string, int>>;
 class ConfigErrors {
  public:
   void Add(std::string where, std::string message);
+  // Problems that do not stop a check of the config alone (e.g. an input file that does not
+  // exist yet); `run` treats them as errors.
+  void AddWarning(std::string where, std::string message);
+  const std::vector<std::string>& warnings() const { return warnings_; }
   bool empty() const { return errors_.empty(); }
   size_t size() const { return errors_.size(); }
   const std::vector<std::string>& messages() const { return errors_; }
@@ -31,6 +35,7 @@ class ConfigErrors {
 
  private:
   std::vector<std::string> errors_;
+  std::vector<std::string> warnings_;
 };
 
 struct ConfigLoadOptions {
@@ -71,7 +76,9 @@ StatusOr<LoadedConfig> LoadConfigFile(const std::string& path, const ConfigLoadO
 // Checks plugin names and options anywhere in the config (against the registries linked into
 // this binary), step names, general settings, and the wiring of models_folder and
 // pretrained_model_file between steps.
-void CheckConfig(const LoadedConfig& config, ConfigErrors* errors);
+// With inputs_must_exist false, a models_folder or pretrained_model_file that no step of this
+// pipeline writes and that does not exist is a warning (validate), else an error (run).
+void CheckConfig(const LoadedConfig& config, ConfigErrors* errors, bool inputs_must_exist = true);
 
 // Overrides `to` with the fields set in `from` (same type): set scalars and repeated fields
 // replace, set message fields merge recursively.

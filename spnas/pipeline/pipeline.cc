@@ -31,8 +31,8 @@ uint64_t StepSeed(uint64_t seed, int step_index) {
 
 }  // namespace
 
-void ValidatePipeline(const LoadedConfig& config, ConfigErrors* errors) {
-  CheckConfig(config, errors);
+void ValidatePipeline(const LoadedConfig& config, ConfigErrors* errors, bool inputs_must_exist) {
+  CheckConfig(config, errors, inputs_must_exist);
   const auto& steps = config.config().step();
   for (int s = 0; s < steps.size(); ++s) {
     const PluginConfig& pipe_step = steps[s].pipe_step();
@@ -42,10 +42,12 @@ void ValidatePipeline(const LoadedConfig& config, ConfigErrors* errors) {
   }
 }
 
-StatusOr<LoadedConfig> LoadAndValidate(const std::string& path, const ConfigLoadOptions& options) {
+StatusOr<LoadedConfig> LoadAndValidate(const std::string& path, const ConfigLoadOptions& options,
+                                       bool inputs_must_exist, std::vector<std::string>* warnings) {
   ConfigErrors errors;
   StatusOr<LoadedConfig> config = LoadConfigFile(path, options, &errors);
-  if (config.ok()) ValidatePipeline(*config, &errors);
+  if (config.ok()) ValidatePipeline(*config, &errors, inputs_must_exist);
+  if (warnings != nullptr) *warnings = errors.warnings();
   if (!errors.empty()) return errors.ToStatus();
   return config;
 }

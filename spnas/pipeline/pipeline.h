@@ -17,10 +17,13 @@ struct RunOptions {
 };
 
 // Every check of the config (CheckConfig) plus each pipe step's contract; all errors together.
-void ValidatePipeline(const LoadedConfig& config, ConfigErrors* errors);
+// inputs_must_exist: see CheckConfig (false for `validate`, true before a run).
+void ValidatePipeline(const LoadedConfig& config, ConfigErrors* errors, bool inputs_must_exist = true);
 
-// Loads, checks and returns the config, or an error listing every problem.
-StatusOr<LoadedConfig> LoadAndValidate(const std::string& path, const ConfigLoadOptions& options);
+// Loads, checks and returns the config, or an error listing every problem. Warnings, if any,
+// go to `warnings`.
+StatusOr<LoadedConfig> LoadAndValidate(const std::string& path, const ConfigLoadOptions& options,
+                                       bool inputs_must_exist = true, std::vector<std::string>* warnings = nullptr);
 
 // Runs the steps in order, each into {local_base_path}/output/<step>/.
 Status RunPipeline(const LoadedConfig& config, const RunOptions& options);
