@@ -15,6 +15,7 @@
 #include <random>
 #include <thread>
 
+#include "spnas/data/fashion_det.h"
 #include "spnas/metrics/coco_eval.h"
 #include "spnas/models/detection/faster_rcnn.h"
 #include "spnas/ops/nms/nms.h"
@@ -122,6 +123,21 @@ void BM_InferenceFeatures(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(model.Features(batch));
 }
 
+// Composing FashionDet scenes (128 px canvas, 1-4 items), one thread.
+void BM_FashionDet(benchmark::State& state) {
+  FashionDetOptions o;
+  o.set_split("train");
+  o.set_num_images(100000);
+  FashionDet data(o);
+  if (!data.Load().ok()) {
+    state.SkipWithError("Fashion-MNIST is not installed");
+    return;
+  }
+  int64_t i = 0;
+  for (auto _ : state) benchmark::DoNotOptimize(data.Get(i++));
+  state.SetItemsProcessed(i);
+}
+
 void BM_CocoEval(benchmark::State& state) {
   std::mt19937 rng(4);
   std::uniform_real_distribution<double> u(0, 1);
@@ -149,6 +165,7 @@ BENCHMARK(BM_Nms)->Name("nms")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TrainStep)->Name("train_step")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
 BENCHMARK(BM_Inference)->Name("inference")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_InferenceFeatures)->Name("inference_features")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_FashionDet)->Name("fashiondet_scene")->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CocoEval)->Name("coco_eval")->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
