@@ -11,6 +11,7 @@
 #include "spnas/models/detection/faster_rcnn.h"
 #include "spnas/models/state_dict.h"
 #include "tests/fixture.h"
+#include "tests/tiny_detector.h"
 
 namespace spnas {
 namespace {
@@ -50,35 +51,11 @@ TEST(CheckpointTest, SavedWeightsReadBack) {
   EXPECT_TRUE(at::equal(back->at("b.c"), state.at("b.c")));
 }
 
-FasterRCNNOptions TinyOptions(int classes) {
-  FasterRCNNOptions o;
-  SerialBackboneOptions body;
-  body.set_code("11-21-21-21");
-  body.set_block(BASIC);
-  body.set_stem_width(8);
-  o.mutable_backbone()->set_type("SerialBackbone");
-  o.mutable_backbone()->mutable_options()->PackFrom(body);
-  FPNOptions fpn;
-  fpn.set_out_channels(32);
-  o.mutable_neck()->set_type("FPN");
-  o.mutable_neck()->mutable_options()->PackFrom(fpn);
-  TwoMLPHeadOptions head;
-  head.set_representation_size(64);
-  o.mutable_box_head()->set_type("TwoMLPHead");
-  o.mutable_box_head()->mutable_options()->PackFrom(head);
-  o.set_num_classes(classes);
-  o.add_min_size(128);
-  o.set_max_size(192);
-  for (int s : {16, 32, 64, 128, 256}) o.add_anchor_sizes(s);
-  o.set_rpn_pre_nms_top_n_test(200);
-  o.set_rpn_post_nms_top_n_test(100);
-  return o;
-}
 
 TEST(CheckpointTest, ConvertedTorchvisionDetectorReproducesItsOutputs) {
   auto state = LoadWeights(std::string(kDir) + "tiny_frcnn_legacy.pth");
   ASSERT_TRUE(state.ok()) << state.status();
-  FasterRCNN model(TinyOptions(5));
+  FasterRCNN model(testing::FixtureDetectorOptions(5));
   const LoadReport report = LoadStateDict(model, *state);
   ASSERT_TRUE(report.missing.empty() && report.unexpected.empty() && report.mismatched.empty()) << report.Summary();
   const auto fixture = testing::LoadFixture("tests/fixtures/detector.pt");
@@ -95,7 +72,7 @@ TEST(CheckpointTest, ConvertedTorchvisionDetectorReproducesItsOutputs) {
 TEST(CheckpointTest, AnotherClassCountLeavesOnlyThePredictorUnloaded) {
   auto state = LoadWeights(std::string(kDir) + "tiny_frcnn_legacy.pth");
   ASSERT_TRUE(state.ok());
-  FasterRCNN model(TinyOptions(3));
+  FasterRCNN model(testing::FixtureDetectorOptions(3));
   const LoadReport report = LoadStateDict(model, *state);
   EXPECT_TRUE(report.missing.empty() && report.unexpected.empty());
   ASSERT_EQ(report.mismatched.size(), 4u) << report.Summary();

@@ -11,41 +11,13 @@
 #include "spnas/models/detection/faster_rcnn.h"
 #include "spnas/models/state_dict.h"
 #include "tests/fixture.h"
+#include "tests/tiny_detector.h"
 
 namespace spnas {
 namespace {
 
 using ::testing::HasSubstr;
 
-// The tiny detector of the fixture: ResNet-18 layout at width 8, FPN of 32 channels.
-FasterRCNNOptions TinyOptions() {
-  FasterRCNNOptions o;
-  SerialBackboneOptions body;
-  body.set_code("11-21-21-21");
-  body.set_block(BASIC);
-  body.set_stem_width(8);
-  o.mutable_backbone()->set_type("SerialBackbone");
-  o.mutable_backbone()->mutable_options()->PackFrom(body);
-  FPNOptions fpn;
-  fpn.set_out_channels(32);
-  o.mutable_neck()->set_type("FPN");
-  o.mutable_neck()->mutable_options()->PackFrom(fpn);
-  TwoMLPHeadOptions head;
-  head.set_representation_size(64);
-  o.mutable_box_head()->set_type("TwoMLPHead");
-  o.mutable_box_head()->mutable_options()->PackFrom(head);
-  o.set_num_classes(5);
-  o.add_min_size(128);
-  o.set_max_size(192);
-  for (int s : {16, 32, 64, 128, 256}) o.add_anchor_sizes(s);
-  o.set_rpn_pre_nms_top_n_train(300);
-  o.set_rpn_pre_nms_top_n_test(200);
-  o.set_rpn_post_nms_top_n_train(150);
-  o.set_rpn_post_nms_top_n_test(100);
-  o.set_box_batch_size_per_image(64);
-  o.set_rpn_batch_size_per_image(64);
-  return o;
-}
 
 class DetectorTest : public ::testing::Test {
  protected:
@@ -53,7 +25,7 @@ class DetectorTest : public ::testing::Test {
   static const at::Tensor& F(const std::string& key) { return fixture_->at(key); }
 
   void SetUp() override {
-    model_ = std::make_shared<FasterRCNN>(TinyOptions());
+    model_ = std::make_shared<FasterRCNN>(testing::FixtureDetectorOptions());
     StateDict state;
     for (const auto& [key, value] : *fixture_) {
       if (key.rfind("model.", 0) == 0) state[key.substr(6)] = value;

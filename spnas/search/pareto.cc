@@ -21,6 +21,11 @@ StatusOr<std::vector<Objective>> ParseObjectives(const std::vector<std::string>&
   return objectives;
 }
 
+StatusOr<std::vector<Objective>> ObjectivesOrDefault(const google::protobuf::RepeatedPtrField<std::string>& keys) {
+  if (keys.empty()) return ParseObjectives({"mAP", "params"});
+  return ParseObjectives(std::vector<std::string>(keys.begin(), keys.end()));
+}
+
 bool Dominates(const std::map<std::string, double>& a, const std::map<std::string, double>& b,
                const std::vector<Objective>& objectives) {
   bool better = false;

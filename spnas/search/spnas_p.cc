@@ -32,10 +32,6 @@ class SpNasP : public SearchAlgorithm {
   using Options = SpNasPOptions;
   explicit SpNasP(const Options& options) : options_(options) {
     if (!options_.has_max_sample()) options_.set_max_sample(10);
-    if (options_.objective_keys().empty()) {
-      options_.add_objective_keys("mAP");
-      options_.add_objective_keys("params");
-    }
     if (!options_.has_stop_probability()) options_.set_stop_probability(0.25f);
     if (!options_.has_max_per_stage()) options_.set_max_per_stage(3);
     if (!options_.has_max_redraws()) options_.set_max_redraws(200);
@@ -48,15 +44,11 @@ class SpNasP : public SearchAlgorithm {
       return InvalidArgumentError("stop_probability must be in [0, 1]");
     }
     if (o.has_max_per_stage() && o.max_per_stage() <= 0) return InvalidArgumentError("max_per_stage must be > 0");
-    return ParseObjectives(o.objective_keys().empty() ? std::vector<std::string>{"mAP"}
-                                                      : std::vector<std::string>(o.objective_keys().begin(),
-                                                                                 o.objective_keys().end()))
-        .status();
+    return ObjectivesOrDefault(o.objective_keys()).status();
   }
 
   Status Init(const SearchContext& context) override {
-    SPNAS_ASSIGN_OR_RETURN(objectives_, ParseObjectives(std::vector<std::string>(options_.objective_keys().begin(),
-                                                                                 options_.objective_keys().end())));
+    SPNAS_ASSIGN_OR_RETURN(objectives_, ObjectivesOrDefault(options_.objective_keys()));
     if (context.inputs.empty()) {
       return FailedPreconditionError("SpNasP needs backbones: set the step's models_folder (e.g. the reignition step)");
     }

@@ -23,10 +23,6 @@ class SpNasS : public SearchAlgorithm {
   using Options = SpNasSOptions;
   explicit SpNasS(const Options& options) : options_(options) {
     if (!options_.has_max_sample()) options_.set_max_sample(20);
-    if (options_.objective_keys().empty()) {
-      options_.add_objective_keys("mAP");
-      options_.add_objective_keys("params");
-    }
     if (!options_.has_max_optimal()) options_.set_max_optimal(5);
     if (!options_.has_num_mutate()) options_.set_num_mutate(3);
     if (!options_.has_add_stage_ratio()) options_.set_add_stage_ratio(0.05f);
@@ -38,11 +34,7 @@ class SpNasS : public SearchAlgorithm {
 
   static Status ValidateOptions(const Options& o) {
     if (o.has_max_sample() && o.max_sample() <= 0) return InvalidArgumentError("max_sample must be > 0");
-    SPNAS_RETURN_IF_ERROR(
-        ParseObjectives(o.objective_keys().empty() ? std::vector<std::string>{"mAP"}
-                                                   : std::vector<std::string>(o.objective_keys().begin(),
-                                                                              o.objective_keys().end()))
-            .status());
+    SPNAS_RETURN_IF_ERROR(ObjectivesOrDefault(o.objective_keys()).status());
     if (o.has_max_optimal() && o.max_optimal() <= 0) return InvalidArgumentError("max_optimal must be > 0");
     if (o.has_num_mutate() && o.num_mutate() <= 0) return InvalidArgumentError("num_mutate must be > 0");
     for (float r : {o.add_stage_ratio(), o.expend_ratio()}) {
@@ -55,8 +47,7 @@ class SpNasS : public SearchAlgorithm {
   }
 
   Status Init(const SearchContext& context) override {
-    SPNAS_ASSIGN_OR_RETURN(objectives_, ParseObjectives(std::vector<std::string>(options_.objective_keys().begin(),
-                                                                                 options_.objective_keys().end())));
+    SPNAS_ASSIGN_OR_RETURN(objectives_, ObjectivesOrDefault(options_.objective_keys()));
     context_ = context;
     // Initial parents: the input records, or the base model with each code of the space.
     if (!context.inputs.empty()) {
