@@ -100,13 +100,20 @@ DetectionSample FashionDet::Get(int64_t index) const {
   std::mt19937_64 rng(Mix(Mix(options_.seed() * 4 + salt) + static_cast<uint64_t>(index)));
   const int s = options_.canvas_size();
   std::uniform_real_distribution<float> unit(0.f, 1.f);
-  std::normal_distribution<float> noise(0.f, 0.03f);
 
-  // A dim, noisy background of a random colour.
+  // A dim, noisy background of a random colour. The noise is triangular in [-0.06, 0.06], four
+  // 16-bit draws per 64-bit number: normal draws made this the slowest part of a scene.
   std::vector<float> canvas(3 * s * s);
   for (int c = 0; c < 3; ++c) {
     const float base = 0.15f * unit(rng);
-    for (int i = 0; i < s * s; ++i) canvas[c * s * s + i] = std::clamp(base + noise(rng), 0.f, 1.f);
+    float* plane = canvas.data() + c * s * s;
+    for (int i = 0; i < s * s; i += 2) {
+      const uint64_t r = rng();
+      for (int k = 0; k < 2 && i + k < s * s; ++k) {
+        const float a = static_cast<float>((r >> (32 * k)) & 0xFFFF), b = static_cast<float>((r >> (32 * k + 16)) & 0xFFFF);
+        plane[i + k] = std::clamp(base + (a + b - 65535.f) * (0.06f / 65535.f), 0.f, 1.f);
+      }
+    }
   }
 
   std::vector<Box> boxes;
