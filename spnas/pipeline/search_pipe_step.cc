@@ -109,9 +109,8 @@ class SearchPipeStep : public PipeStep {
         const Trial& parent = pool[candidate->parent];
         job.parent_model = parent.desc;
         job.init_weights = parent.weights;
-        parent_label = RecordLabel(candidate->parent_is_input ? context.input_dir : trials_store.folder(),
-                                   parent.record.id());
-        if (!candidate->parent_is_input) parent_label = StrCat(step.name(), "/", parent.record.id());
+        parent_label = candidate->parent_is_input ? RecordLabel(context.input_dir, parent.record.id())
+                                                  : StrCat(step.name(), "/", parent.record.id());
       } else if (!step.pretrained_model_file().empty()) {
         job.init_weights = step.pretrained_model_file();
       job.convert_pretrained = step.convert_pretrained();

@@ -31,10 +31,9 @@ uint64_t StepContext::TrialSeed(int trial_id) const {
 }
 
 std::string RecordLabel(const std::string& folder, int id) {
-  return StrCat(fs::path(folder).lexically_normal().filename().string().empty()
-                    ? fs::path(folder).lexically_normal().parent_path().filename().string()
-                    : fs::path(folder).lexically_normal().filename().string(),
-                "/", id);
+  fs::path path = fs::path(folder).lexically_normal();
+  if (path.filename().empty()) path = path.parent_path();  // "a/b/" names "b"
+  return StrCat(path.filename().string(), "/", id);
 }
 
 StatusOr<std::vector<Trial>> LoadInputs(const StepContext& context) {
