@@ -100,6 +100,23 @@ TEST(TrainerTest, DetectorTrainsIsMeasuredAndSavedForPython) {
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
 }
 
+TEST(TrainerTest, CheckpointsAndEarlyStopping) {
+  const std::string base = Base("callbacks");
+  std::string text = TrainStep("epochs: 6 batch_size: 4");
+  text.replace(text.rfind("}"), 1, R"pb(
+  callback { type: "MetricsEvaluator" }
+  callback { type: "ModelCheckpoint" options { [type.googleapis.com/spnas.ModelCheckpointOptions] { monitor: "mAP" } } }
+  callback { type: "EarlyStopping" options { [type.googleapis.com/spnas.EarlyStoppingOptions] { monitor: "mAP" patience: 1 min_delta: 100 } } }
+})pb");
+  ASSERT_TRUE(RunText(text, base).ok());
+  auto trials = RecordStore(base + "/output/train").LoadAll().value();
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_TRUE(fs::exists(base + "/output/train/model_0.last.pth"));
+  EXPECT_TRUE(fs::exists(base + "/output/train/model_0.best.pth"));
+  // No improvement of 100 mAP points after the first evaluation: training stops at epoch 2.
+  EXPECT_EQ(trials[0].record.notes().at("early_stopped_epoch"), "2");
+}
+
 TEST(TrainerTest, NonFiniteLossIsRecordedAsDiverged) {
   const std::string base = Base("diverged");
   ASSERT_TRUE(RunText(TrainStep("epochs: 2 batch_size: 4 optimizer { type: \"SGD\" options { [type.googleapis.com/spnas.SGDOptions] { lr: 1e12 } } }"),

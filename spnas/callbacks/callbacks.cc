@@ -71,14 +71,14 @@ class ModelCheckpoint : public Callback {
   int Priority() const override { return 500; }
 
   Status AfterEpoch(TrainContext& ctx) override {
-    SPNAS_RETURN_IF_ERROR(ctx.save_weights(ctx.job->weights_out + ".last"));
+    SPNAS_RETURN_IF_ERROR(ctx.save_weights(Path(ctx, "last")));
     auto it = ctx.metrics.find(options_.monitor());
     if (it == ctx.metrics.end()) return Status::Ok();
     const double value = IsCost(options_.monitor()) ? -it->second : it->second;
     if (value > best_) {
       best_ = value;
       best_metrics_ = ctx.metrics;
-      SPNAS_RETURN_IF_ERROR(ctx.save_weights(ctx.job->weights_out + ".best"));
+      SPNAS_RETURN_IF_ERROR(ctx.save_weights(Path(ctx, "best")));
       LOG(INFO) << "checkpoint: new best " << options_.monitor() << " = " << it->second << " at epoch " << ctx.epoch + 1;
     }
     return Status::Ok();
@@ -90,7 +90,7 @@ class ModelCheckpoint : public Callback {
     auto it = ctx.metrics.find(options_.monitor());
     const double final_value = it == ctx.metrics.end() ? -INFINITY : (IsCost(options_.monitor()) ? -it->second : it->second);
     if (final_value >= best_) return Status::Ok();
-    SPNAS_ASSIGN_OR_RETURN(StateDict best, LoadWeights(ctx.job->weights_out + ".best"));
+    SPNAS_ASSIGN_OR_RETURN(StateDict best, LoadWeights(Path(ctx, "best")));
     const LoadReport report = LoadStateDict(*ctx.model, best);
     if (!report.missing.empty() || !report.mismatched.empty()) {
       return InternalError("checkpoint: the best weights do not fit the model: ", report.Summary());
@@ -101,6 +101,13 @@ class ModelCheckpoint : public Callback {
   }
 
  private:
+  // model_<id>.last.pth / model_<id>.best.pth beside the trial's weights.
+  static std::string Path(const TrainContext& ctx, const char* which) {
+    std::string base = ctx.job->weights_out;
+    base = base.substr(0, base.find(".pth"));
+    return StrCat(base, ".", which, ".pth");
+  }
+
   Options options_;
   double best_ = -INFINITY;
   std::map<std::string, double> best_metrics_;
