@@ -1,4 +1,4 @@
-// VocDetection: Pascal VOC XML annotations + JPEG images (vega issue #132 asked for it).
+// VocDetection: Pascal VOC XML annotations + JPEG images.
 #include <ATen/ATen.h>
 #include <tinyxml2.h>
 
