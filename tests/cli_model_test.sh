@@ -14,6 +14,10 @@ rm -rf "$dir"
 "$SPNAS" run --config=tests/testdata/tiny_train.textproto --local_base_path="$dir" >"$dir.log" 2>&1
 check "tiny pipeline runs" test $? -eq 0
 model="$dir/output/train"
+check "the run wrote its report" grep -q "<svg" "$dir/output/report.html"
+rm "$dir/output/report.html"
+"$SPNAS" report --config=tests/testdata/tiny_train.textproto --local_base_path="$dir" >/dev/null 2>&1
+check "report rewrites it" grep -q "Final model" "$dir/output/report.html"
 
 spec="fashiondet:val:12:64"
 out=$("$SPNAS" eval --model_dir="$model" 2>&1)

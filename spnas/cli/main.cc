@@ -14,6 +14,7 @@
 #include "spnas/cli/model_commands.h"
 #include "spnas/core/registry.h"
 #include "spnas/pipeline/pipeline.h"
+#include "spnas/report/report.h"
 
 DEFINE_string(config, "", "Pipeline config (textproto).");
 DEFINE_string(local_base_path, "", "Base folder of the run; overrides general.local_base_path.");
@@ -44,6 +45,7 @@ constexpr char kUsage[] =
     "      runs a pipeline; each step writes to {local_base_path}/output/<step>/\n"
     "  validate --config=FILE   checks a config and prints every error with file:line:column\n"
     "  list                     shows the registered plugins by kind\n"
+    "  report --config=FILE [--local_base_path=DIR]   writes output/report.html from the records\n"
     "  eval --model_dir=DIR [--id=N] [--dataset=SPEC] [--detections_out=FILE.json]\n"
     "      COCO and VOC metrics of a saved model (default dataset: its step's val_data)\n"
     "  predict --model_dir=DIR [--id=N] --image=FILE --out=FILE.png [--json_out=FILE.json]\n"
@@ -121,7 +123,17 @@ int Report(const Status& status) {
   return 1;
 }
 
+int WriteReportCommand() {
+  StatusOr<LoadedConfig> config = Load(/*for_run=*/false);
+  if (!config.ok()) return Report(config.status());
+  StatusOr<std::string> path = WriteReport(*config);
+  if (!path.ok()) return Report(path.status());
+  std::cout << *path << "\n";
+  return 0;
+}
+
 int Dispatch(const std::string& command) {
+  if (command == "report") return WriteReportCommand();
   SetThreads(FLAGS_threads >= 0 ? FLAGS_threads : 0);
   if (command == "eval") {
     return Report(Eval({FLAGS_model_dir, FLAGS_dataset, FLAGS_detections_out, FLAGS_id, FLAGS_max_images}));

@@ -446,6 +446,20 @@ void CheckConfig(const LoadedConfig& config, ConfigErrors* errors, bool inputs_m
                        general.device(), "\""));
   }
   if (pipeline.step_size() == 0) errors->Add(config.path(), "the pipeline has no `step`");
+  if (!general.final_step().empty()) {
+    bool found = false;
+    std::vector<std::string> names;
+    for (const StepConfig& step : pipeline.step()) {
+      found |= step.name() == general.final_step();
+      names.push_back(step.name());
+    }
+    if (!found) {
+      const std::string nearest = NearestName(general.final_step(), names);
+      errors->Add(config.Where({{"general", -1}, {"final_step", -1}}),
+                  StrCat("general.final_step '", general.final_step(), "' names no step",
+                         nearest.empty() ? "" : StrCat("; did you mean '", nearest, "'?")));
+    }
+  }
 
   std::set<std::string> names;
   for (int s = 0; s < pipeline.step_size(); ++s) {

@@ -157,10 +157,12 @@ StatusOr<std::string> WriteReport(const LoadedConfig& config) {
     for (const Trial& t : selected) s.selected.insert(t.record.id());
     steps.push_back(std::move(s));
   }
-  // The final model: the best record (by mAP) of the last step that has one.
+  // The final model: the best record (by mAP) of general.final_step, or of the last step with one.
   const Trial* final_trial = nullptr;
   std::string final_step;
+  const std::string& wanted = config.config().general().final_step();
   for (auto it = steps.rbegin(); it != steps.rend() && final_trial == nullptr; ++it) {
+    if (!wanted.empty() && it->name != wanted) continue;
     for (const Trial& t : it->trials) {
       if (t.record.status() != FINISHED || !it->selected.count(t.record.id()) || !t.record.metrics().count("mAP")) continue;
       if (final_trial == nullptr || t.record.metrics().at("mAP") > final_trial->record.metrics().at("mAP")) {
