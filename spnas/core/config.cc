@@ -440,10 +440,10 @@ void CheckConfig(const LoadedConfig& config, ConfigErrors* errors, bool inputs_m
     errors->Add(config.Where({{"general", -1}, {"threads", -1}}),
                 StrCat("general.threads must be >= 0 (0 = all cores), got ", general.threads()));
   }
-  if (!std::regex_match(general.device(), std::regex("cpu|cuda(:[0-9]+)?"))) {
+  if (general.device() != "cpu") {
     errors->Add(config.Where({{"general", -1}, {"device", -1}}),
-                StrCat("general.device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"",
-                       general.device(), "\""));
+                StrCat("general.device must be \"cpu\", got \"", general.device(),
+                       "\": this build runs on CPUs (Debian's LibTorch has no CUDA)"));
   }
   if (pipeline.step_size() == 0) errors->Add(config.path(), "the pipeline has no `step`");
   if (!general.final_step().empty()) {
