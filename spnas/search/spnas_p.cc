@@ -1,7 +1,7 @@
 // SpNasP: parallel-level search (spnas.md §6). For a backbone from the input records
 // (the reignition step), codes [K_1..K_L] are sampled by ParallelSampler: a sub-network is added
 // at a stage with probability ∝ 1 / its FLOPs, until the limits or a random stop. The plain FPN
-// ([0, ..., 0]) of each backbone is evaluated first, as the baseline.
+// ([0, ..., 0]) of the backbones is evaluated first, as the baseline (at most half the budget).
 #include <glog/logging.h>
 
 #include <set>
@@ -91,8 +91,9 @@ class SpNasP : public SearchAlgorithm {
       const auto& h = t.record.hyperparameters();
       if (h.count(kCodeKey) && h.count(kNeckKey)) seen.insert({h.at(kCodeKey), h.at(kNeckKey)});
     }
-    // The plain FPN of every backbone, then the configured codes, then samples.
-    for (size_t i = 0; i < backbones_.size(); ++i) {
+    // The plain FPN of the backbones (at most half of the budget), then the configured codes,
+    // then samples.
+    for (size_t i = 0; i < backbones_.size() && 2 * i < static_cast<size_t>(options_.max_sample()); ++i) {
       const std::vector<int> zeros(backbones_[i].subnet_flops.size(), 0);
       if (!seen.count({backbones_[i].serial, CodeText(zeros)})) return Make(static_cast<int>(i), zeros);
     }
