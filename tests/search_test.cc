@@ -103,6 +103,19 @@ PluginConfig Detector(const std::string& code) {
   return c;
 }
 
+// The seed 11-21-21-21 as an input record, and as the first finished trial of a search.
+Trial SeedTrial() {
+  Trial t = T(0, M(20, 100), "11-21-21-21");
+  t.desc = Detector("11-21-21-21");
+  return t;
+}
+
+SearchContext SeedContext() {
+  SearchContext context;
+  context.inputs = {SeedTrial()};
+  return context;
+}
+
 std::unique_ptr<SearchAlgorithm> SpNasS(const SpNasSOptions& o) {
   google::protobuf::Any any;
   any.PackFrom(o);
@@ -115,11 +128,7 @@ TEST(SpNasSTest, SeedFirstThenMutantsOfTheFrontsTop) {
   o.set_max_optimal(1);
   o.set_num_mutate(1);
   auto algorithm = SpNasS(o);
-  SearchContext context;
-  Trial input = T(0, M(20, 100), "11-21-21-21");
-  input.desc = Detector("11-21-21-21");
-  context.inputs = {input};
-  ASSERT_TRUE(algorithm->Init(context).ok());
+  ASSERT_TRUE(algorithm->Init(SeedContext()).ok());
   std::mt19937_64 rng(1);
   auto first = algorithm->Propose({}, rng).value();
   ASSERT_TRUE(first.has_value());
@@ -128,8 +137,7 @@ TEST(SpNasSTest, SeedFirstThenMutantsOfTheFrontsTop) {
   EXPECT_EQ(first->hyperparameters.at("network.backbone.code"), "11-21-21-21");
 
   // History: the seed and a better child; with max_optimal 1 every parent is the best one.
-  std::vector<Trial> history = {T(0, M(20, 100), "11-21-21-21"), T(1, M(25, 90), "11-211-21-21")};
-  history[0].desc = Detector("11-21-21-21");
+  std::vector<Trial> history = {SeedTrial(), T(1, M(25, 90), "11-211-21-21")};
   history[1].desc = Detector("11-211-21-21");
   std::set<std::string> codes;
   for (int i = 0; i < 40; ++i) {
@@ -154,13 +162,8 @@ TEST(SpNasSTest, AddStageIsReachable) {
   o.set_add_stage_ratio(1.0f);
   o.set_max_stages(6);
   auto algorithm = SpNasS(o);
-  SearchContext context;
-  Trial input = T(0, M(20, 100), "11-21-21-21");
-  input.desc = Detector("11-21-21-21");
-  context.inputs = {input};
-  ASSERT_TRUE(algorithm->Init(context).ok());
-  std::vector<Trial> history = {T(0, M(20, 100), "11-21-21-21")};
-  history[0].desc = input.desc;
+  ASSERT_TRUE(algorithm->Init(SeedContext()).ok());
+  const std::vector<Trial> history = {SeedTrial()};
   std::mt19937_64 rng(4);
   auto c = algorithm->Propose(history, rng).value();
   ASSERT_TRUE(c.has_value());
@@ -176,13 +179,8 @@ TEST(SpNasSTest, CandidatesOverALimitAreRejectedBeforeTraining) {
   o.mutable_limits()->set_max_params(1);  // nothing fits
   o.set_max_redraws(5);
   auto algorithm = SpNasS(o);
-  SearchContext context;
-  Trial input = T(0, M(20, 100), "11-21-21-21");
-  input.desc = Detector("11-21-21-21");
-  context.inputs = {input};
-  ASSERT_TRUE(algorithm->Init(context).ok());
-  std::vector<Trial> history = {T(0, M(20, 100), "11-21-21-21")};
-  history[0].desc = input.desc;
+  ASSERT_TRUE(algorithm->Init(SeedContext()).ok());
+  const std::vector<Trial> history = {SeedTrial()};
   std::mt19937_64 rng(5);
   EXPECT_FALSE(algorithm->Propose(history, rng).value().has_value());
 }
