@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 export SPNAS_THREADS=${1:-$(nproc)}
 bazel build //benchmarks:spnas_benchmark >/dev/null 2>&1
 ours=$(bazel-bin/benchmarks/spnas_benchmark --benchmark_format=json 2>/dev/null)
-theirs=$(/usr/bin/python3 benchmarks/torchvision_cases.py)
+PYTHON="${SPNAS_VENV:-$HOME/.cache/spnas/venv}/bin/python3"  # the pinned torch and torchvision
+theirs=$("$PYTHON" benchmarks/torchvision_cases.py)
 echo "threads: $SPNAS_THREADS"
-/usr/bin/python3 - "$ours" "$theirs" <<'PY'
+"$PYTHON" - "$ours" "$theirs" <<'PY'
 import json, sys
 ours = {b["name"].split("/")[0]: b["real_time"] / 1000.0 for b in json.loads(sys.argv[1])["benchmarks"]}  # ms -> s
 theirs = dict((l.split()[0], float(l.split()[1])) for l in sys.argv[2].strip().splitlines())

@@ -6,6 +6,8 @@
 //   train_step: Faster R-CNN ResNet-18 FPN, batch 8 of 128 px, forward + backward + SGD step
 //   inference: Faster R-CNN ResNet-50 FPN, one 800 px image, random weights
 //   coco_eval: 5,000 images x 100 detections
+// SPNAS_DEVICE (cpu, cuda, cuda:N) picks the device of the op and detector cases; each timed
+// iteration waits for the device, as the torchvision side does.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
@@ -16,6 +18,7 @@
 #include <thread>
 
 #include "spnas/data/fashion_det.h"
+#include "spnas/device/device.h"
 #include "spnas/metrics/coco_eval.h"
 #include "spnas/models/detection/faster_rcnn.h"
 #include "spnas/ops/nms/nms.h"
@@ -33,35 +36,56 @@ void Threads() {
   (void)set;
 }
 
+c10::Device Dev() {
+  static const c10::Device device = [] {
+    const char* env = std::getenv("SPNAS_DEVICE");
+    auto d = ResolveDevice(env ? env : "cpu");
+    if (!d.ok()) throw std::runtime_error(d.status().message());
+    return *d;
+  }();
+  return device;
+}
+
+void Sync() { Synchronize(Dev()); }
+
 at::Tensor Rois(int64_t n, int64_t images, double size) {
   torch::manual_seed(0);
   at::Tensor xy = at::rand({n, 2}) * size;
   at::Tensor wh = at::rand({n, 2}) * size / 4 + 4;
   at::Tensor idx = at::randint(0, images, {n, 1}).to(at::kFloat);
-  return at::cat({idx, xy, xy + wh}, 1);
+  return at::cat({idx, xy, xy + wh}, 1).to(Dev());
 }
 
 void BM_RoiAlignForward(benchmark::State& state) {
   Threads();
-  const at::Tensor x = at::rand({8, 256, 50, 50});
+  const at::Tensor x = at::rand({8, 256, 50, 50}).to(Dev());
   const at::Tensor rois = Rois(2000, 8, 400);
-  for (auto _ : state) benchmark::DoNotOptimize(ops::RoiAlignForward(x, rois, 0.125, 7, 7, 2, false));
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(ops::RoiAlignForward(x, rois, 0.125, 7, 7, 2, false));
+    Sync();
+  }
 }
 
 void BM_RoiAlignBackward(benchmark::State& state) {
   Threads();
   const at::Tensor rois = Rois(2000, 8, 400);
-  const at::Tensor grad = at::rand({2000, 256, 7, 7});
-  for (auto _ : state) benchmark::DoNotOptimize(ops::RoiAlignBackward(grad, rois, 0.125, 7, 7, 8, 256, 50, 50, 2, false));
+  const at::Tensor grad = at::rand({2000, 256, 7, 7}).to(Dev());
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(ops::RoiAlignBackward(grad, rois, 0.125, 7, 7, 8, 256, 50, 50, 2, false));
+    Sync();
+  }
 }
 
 void BM_Nms(benchmark::State& state) {
   Threads();
   torch::manual_seed(1);
   at::Tensor xy = at::rand({3000, 2}) * 500;
-  const at::Tensor boxes = at::cat({xy, xy + at::rand({3000, 2}) * 100 + 1}, 1);
-  const at::Tensor scores = at::rand({3000});
-  for (auto _ : state) benchmark::DoNotOptimize(ops::Nms(boxes, scores, 0.5));
+  const at::Tensor boxes = at::cat({xy, xy + at::rand({3000, 2}) * 100 + 1}, 1).to(Dev());
+  const at::Tensor scores = at::rand({3000}).to(Dev());
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(ops::Nms(boxes, scores, 0.5));
+    Sync();
+  }
 }
 
 FasterRCNNOptions Detector(int depth, int size) {
@@ -79,22 +103,24 @@ void BM_TrainStep(benchmark::State& state) {
   Threads();
   torch::manual_seed(2);
   FasterRCNN model(Detector(18, 128));
+  model.to(Dev());
   model.train();
   torch::optim::SGD sgd(model.parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
   std::vector<at::Tensor> images;
   std::vector<Target> targets;
   for (int i = 0; i < 8; ++i) {
-    images.push_back(at::rand({3, 128, 128}));
-    targets.push_back({at::tensor({10.f, 20.f, 60.f, 90.f, 50.f, 40.f, 120.f, 110.f}).view({2, 4}),
-                       at::tensor({3, 7}, at::kLong)});
+    images.push_back(at::rand({3, 128, 128}).to(Dev()));
+    targets.push_back({at::tensor({10.f, 20.f, 60.f, 90.f, 50.f, 40.f, 120.f, 110.f}).view({2, 4}).to(Dev()),
+                       at::tensor({3, 7}, at::kLong).to(Dev())});
   }
   auto step = [&] {
     const DetectorOutput out = model.Forward(images, &targets);
-    at::Tensor loss = at::zeros({});
+    at::Tensor loss = at::zeros({}, at::TensorOptions().device(Dev()));
     for (const auto& [k, v] : out.losses) loss = loss + v;
     sgd.zero_grad();
     loss.backward();
     sgd.step();
+    Sync();
   };
   step();  // warm-up, as the torchvision side does
   for (auto _ : state) step();
@@ -104,11 +130,15 @@ void BM_Inference(benchmark::State& state) {
   Threads();
   torch::manual_seed(3);
   FasterRCNN model(Detector(50, 800));
+  model.to(Dev());
   model.eval();
-  const at::Tensor image = at::rand({3, 800, 800});
+  const at::Tensor image = at::rand({3, 800, 800}).to(Dev());
   torch::NoGradGuard no_grad;
   model.Forward({image});  // warm-up, as the torchvision side does
-  for (auto _ : state) benchmark::DoNotOptimize(model.Forward({image}));
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(model.Forward({image}));
+    Sync();
+  }
 }
 
 // The backbone and neck alone at the inference case's size (to split the inference time).
@@ -116,11 +146,15 @@ void BM_InferenceFeatures(benchmark::State& state) {
   Threads();
   torch::manual_seed(3);
   FasterRCNN model(Detector(50, 800));
+  model.to(Dev());
   model.eval();
-  const at::Tensor batch = at::rand({1, 3, 800, 800});
+  const at::Tensor batch = at::rand({1, 3, 800, 800}).to(Dev());
   torch::NoGradGuard no_grad;
   model.Features(batch);
-  for (auto _ : state) benchmark::DoNotOptimize(model.Features(batch));
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(model.Features(batch));
+    Sync();
+  }
 }
 
 // Composing FashionDet scenes (128 px canvas, 1-4 items), one thread.

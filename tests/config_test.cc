@@ -175,7 +175,7 @@ step { name: "later" pipe_step { type: "TrainPipeStep" } model { type: "TinyMlp"
   EXPECT_THAT(errors, HasSubstr("pipe.textproto:1:57: general.threads must be >= 0"));
   auto final_step = Parse("general { final_step: \"fulytrain\" }\nstep { name: \"fullytrain\" pipe_step { type: \"TrainPipeStep\" } }");
   EXPECT_THAT(AllErrors(*final_step), HasSubstr("general.final_step 'fulytrain' names no step; did you mean 'fullytrain'?"));
-  EXPECT_THAT(errors, HasSubstr("pipe.textproto:1:69: general.device must be \"cpu\", got \"gpu\""));
+  EXPECT_THAT(errors, HasSubstr("pipe.textproto:1:69: general.device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"gpu\""));
   EXPECT_THAT(errors, HasSubstr("pipe.textproto:5:3: `search_algorithm`: No registered search_algorithm named "
                                 "'RandomSearh'. Did you mean 'RandomSearch'?"));
   EXPECT_THAT(errors, HasSubstr("'AnalyticTrainer' takes options of type spnas.testing.AnalyticTrainerOptions"));

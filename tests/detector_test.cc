@@ -78,6 +78,11 @@ TEST_F(DetectorTest, FeaturesAnchorsAndProposalsMatchTorchvision) {
   for (size_t i = 0; i < features.size(); ++i) {
     EXPECT_LT(MaxDiff(features[i], F("features." + std::to_string(i))), 1e-5) << "level " << i;
   }
+  TransformOptions t;
+  t.min_size = {128};
+  t.max_size = 192;
+  const ImageBatch ours = DetectionTransform(t)(images_, nullptr, false);
+  EXPECT_LT(MaxDiff(ours.tensors, F("batch.tensors")), 1e-5) << "the resized, normalised, padded batch";
   AnchorGenerator anchors({{16}, {32}, {64}, {128}, {256}}, std::vector<std::vector<double>>(5, {0.5, 1.0, 2.0}));
   const at::Tensor batch = F("batch.tensors");
   EXPECT_LT(MaxDiff(anchors(batch.size(2), batch.size(3), features), F("anchors")), 1e-5);

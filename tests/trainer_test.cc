@@ -96,7 +96,10 @@ TEST(TrainerTest, DetectorTrainsIsMeasuredAndSavedForPython) {
       "sys.exit(0 if abs(s - float(sys.argv[2])) < 1e-4 else 1)\n";
   const std::string script_path = base + "/check.py";
   std::ofstream(script_path) << script;
-  const std::string command = "/usr/bin/python3 " + script_path + " " + trials[0].weights + " " + std::to_string(sum);
+  // The project's Python environment (its torch), as Bazel passes it.
+  const char* python = std::getenv("SPNAS_PYTHON");
+  ASSERT_NE(python, nullptr) << "SPNAS_PYTHON is not set (run the test with bazel test)";
+  const std::string command = std::string(python) + " " + script_path + " " + trials[0].weights + " " + std::to_string(sum);
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
 }
 

@@ -13,7 +13,7 @@ grep -E "epoch [0-9]+/[0-9]+ done" "$work/spnas.log" | sed 's/.*trial 0: /spnas:
 "$SPNAS" export_coco --dataset=fashiondet:val:500 --out="$work/val" >/dev/null 2>&1
 "$SPNAS" eval --model_dir="$work/spnas/output/train" --dataset=coco:"$work/val/annotations.json":"$work/val/images" \
   --detections_out="$work/spnas_dets.json" 2>/dev/null | grep -E "mAP|AP50 "
-/usr/bin/python3 tools/torchvision_fashiondet.py "$work/train" "$work/val" "$work/tv_dets.json"
+"${SPNAS_VENV:-$HOME/.cache/spnas/venv}/bin/python3" tools/torchvision_fashiondet.py "$work/train" "$work/val" "$work/tv_dets.json"
 echo "torchvision, same recipe:"
 "$SPNAS" cocoeval --annotations="$work/val/annotations.json" --detections="$work/tv_dets.json" | head -2
 echo "logs and detections in $work"

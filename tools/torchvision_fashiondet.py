@@ -1,8 +1,8 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Trains configs/fashiondet_resnet18.textproto's recipe with torchvision, on FashionDet exported
 as COCO folders by `spnas export_coco`, and writes its validation detections in the COCO results
 format (scored by `spnas cocoeval`). Prints the training wall time and seconds per iteration.
-  /usr/bin/python3 tools/torchvision_fashiondet.py TRAIN_DIR VAL_DIR DETECTIONS.json
+  ~/.cache/spnas/venv/bin/python3 tools/torchvision_fashiondet.py TRAIN_DIR VAL_DIR DETECTIONS.json
 """
 import json
 import os

@@ -22,6 +22,7 @@ namespace spnas {
 struct TrainContext {
   const TrainJob* job = nullptr;
   std::shared_ptr<Model> model;    // what is trained (a Detector or a Classifier)
+  c10::Device device = c10::kCPU;  // where it trains: a model set by BeforeTrain is moved there
   PluginConfig model_desc;         // its description, written to the record
   std::shared_ptr<Dataset> train_data, val_data;
   torch::optim::Optimizer* optimizer = nullptr;

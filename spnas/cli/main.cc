@@ -1,6 +1,6 @@
 // spnas: search, train and inspect detection backbones from a pipeline config.
 //
-//   spnas run --config=FILE [--local_base_path=DIR] [--resume | --overwrite] [--threads=N]
+//   spnas run --config=FILE [--local_base_path=DIR] [--resume | --overwrite] [--threads=N] [--device=D]
 //   spnas validate --config=FILE
 //   spnas list
 #include <thread>
@@ -13,6 +13,7 @@
 
 #include "spnas/cli/model_commands.h"
 #include "spnas/core/registry.h"
+#include "spnas/device/device.h"
 #include "spnas/pipeline/pipeline.h"
 #include "spnas/report/report.h"
 
@@ -21,6 +22,7 @@ DEFINE_string(local_base_path, "", "Base folder of the run; overrides general.lo
 DEFINE_bool(resume, false, "Continue an interrupted run: keep finished steps and trials.");
 DEFINE_bool(overwrite, false, "Delete the earlier output of the pipeline's steps and start over.");
 DEFINE_int32(threads, -1, "Intra-op threads for LibTorch; overrides general.threads (0 = all cores).");
+DEFINE_string(device, "", "cpu, cuda or cuda:N; run: overrides general.device; eval/predict/convert: default cpu.");
 DEFINE_string(model_dir, "", "eval/predict: a step's output folder.");
 DEFINE_int32(id, -1, "eval/predict: the record to use (default: the best by mAP).");
 DEFINE_string(dataset, "", "eval/export_coco: fashiondet:<split>[:<n>[:<canvas>]], coco:<ann.json>:<dir>, voc:<root>:<set>.");
@@ -41,16 +43,16 @@ namespace {
 constexpr char kUsage[] =
     "spnas <command> [flags]\n"
     "commands:\n"
-    "  run --config=FILE [--local_base_path=DIR] [--resume|--overwrite] [--threads=N]\n"
+    "  run --config=FILE [--local_base_path=DIR] [--resume|--overwrite] [--threads=N] [--device=cpu|cuda|cuda:N]\n"
     "      runs a pipeline; each step writes to {local_base_path}/output/<step>/\n"
     "  validate --config=FILE   checks a config and prints every error with file:line:column\n"
     "  list                     shows the registered plugins by kind\n"
     "  report --config=FILE [--local_base_path=DIR]   writes output/report.html from the records\n"
-    "  eval --model_dir=DIR [--id=N] [--dataset=SPEC] [--detections_out=FILE.json]\n"
+    "  eval --model_dir=DIR [--id=N] [--dataset=SPEC] [--detections_out=FILE.json] [--device=D]\n"
     "      COCO and VOC metrics of a saved model (default dataset: its step's val_data)\n"
-    "  predict --model_dir=DIR [--id=N] --image=FILE --out=FILE.png [--json_out=FILE.json]\n"
+    "  predict --model_dir=DIR [--id=N] --image=FILE --out=FILE.png [--json_out=FILE.json] [--device=D]\n"
     "  cocoeval --annotations=A.json --detections=D.json   the 12 COCO stats of a results file\n"
-    "  convert --weights=FILE.pth --model_config=MODEL.textproto --out=DIR\n"
+    "  convert --weights=FILE.pth --model_config=MODEL.textproto --out=DIR [--device=D]\n"
     "      torchvision weights -> a records folder (model_0) for a step's models_folder\n"
     "  export_coco --dataset=SPEC --out=DIR [--max_images=N]   a dataset as COCO JSON + PNGs";
 
@@ -77,6 +79,7 @@ StatusOr<LoadedConfig> Load(bool for_run, std::vector<std::string>* warnings = n
   if (FLAGS_config.empty()) return InvalidArgumentError("--config=FILE is required");
   ConfigLoadOptions options;
   options.local_base_path = FLAGS_local_base_path;
+  options.device = FLAGS_device;
   return LoadAndValidate(FLAGS_config, options, for_run, warnings);
 }
 
@@ -102,9 +105,15 @@ int Run() {
     std::cerr << config.status().message() << "\n";
     return 1;
   }
+  // A GPU that is not there stops the run before any work.
+  StatusOr<c10::Device> device = ResolveDevice(config->config().general().device());
+  if (!device.ok()) {
+    std::cerr << config->path() << ": general.device: " << device.status().message() << "\n";
+    return 1;
+  }
   const int threads = SetThreads(FLAGS_threads >= 0 ? FLAGS_threads : config->config().general().threads());
   LOG(INFO) << "config " << config->path() << ", output " << config->base_path() << "/output, "
-            << threads << " LibTorch threads, device " << config->config().general().device();
+            << threads << " LibTorch threads, device " << device->str();
   RunOptions options;
   options.resume = FLAGS_resume;
   options.overwrite = FLAGS_overwrite;
@@ -135,12 +144,16 @@ int WriteReportCommand() {
 int Dispatch(const std::string& command) {
   if (command == "report") return WriteReportCommand();
   SetThreads(FLAGS_threads >= 0 ? FLAGS_threads : 0);
+  const bool uses_model = command == "eval" || command == "predict" || command == "convert";
+  StatusOr<c10::Device> device = ResolveDevice(FLAGS_device.empty() ? "cpu" : FLAGS_device);
+  if (uses_model && !device.ok()) return Report(device.status());
   if (command == "eval") {
-    return Report(Eval({FLAGS_model_dir, FLAGS_dataset, FLAGS_detections_out, FLAGS_id, FLAGS_max_images}));
+    return Report(Eval({FLAGS_model_dir, FLAGS_dataset, FLAGS_detections_out, FLAGS_id, FLAGS_max_images}, *device));
   }
   if (command == "predict") {
     if (FLAGS_image.empty()) return Report(InvalidArgumentError("--image=FILE is required"));
-    return Report(Predict({FLAGS_model_dir, FLAGS_image, FLAGS_out, FLAGS_json_out, FLAGS_id, FLAGS_score_threshold}));
+    return Report(
+        Predict({FLAGS_model_dir, FLAGS_image, FLAGS_out, FLAGS_json_out, FLAGS_id, FLAGS_score_threshold}, *device));
   }
   if (command == "cocoeval") {
     if (FLAGS_annotations.empty() || FLAGS_detections.empty()) {
@@ -152,7 +165,7 @@ int Dispatch(const std::string& command) {
     if (FLAGS_weights.empty() || FLAGS_model_config.empty() || FLAGS_out.empty()) {
       return Report(InvalidArgumentError("--weights, --model_config and --out are required"));
     }
-    return Report(Convert(FLAGS_weights, FLAGS_model_config, FLAGS_out));
+    return Report(Convert(FLAGS_weights, FLAGS_model_config, FLAGS_out, *device));
   }
   if (command == "export_coco") {
     if (FLAGS_dataset.empty() || FLAGS_out.empty()) return Report(InvalidArgumentError("--dataset and --out are required"));

@@ -47,7 +47,7 @@ struct LoadedModel {
 };
 
 // The record `id` of a step folder (or its best by mAP) with its detector and weights loaded.
-StatusOr<LoadedModel> LoadModel(const std::string& dir_in, int id) {
+StatusOr<LoadedModel> LoadModel(const std::string& dir_in, int id, const c10::Device& device) {
   const std::string dir = ResolveUserPath(dir_in);
   SPNAS_ASSIGN_OR_RETURN(std::vector<Trial> trials, RecordStore(dir).LoadAll());
   if (trials.empty()) return NotFoundError("'", dir, "' holds no records (performance_<id>.json)");
@@ -76,6 +76,7 @@ StatusOr<LoadedModel> LoadModel(const std::string& dir_in, int id) {
   if (!report.missing.empty() || !report.mismatched.empty()) {
     return InvalidArgumentError("the weights of record ", m.trial.record.id(), " do not fit its model: ", report.Summary());
   }
+  m.detector->to(device);
   m.detector->eval();
   // The step's settings (its datasets), from the resolved config saved next to the records.
   const std::string config_path = dir + "/config.textproto";
@@ -128,8 +129,8 @@ StatusOr<PluginConfig> DatasetFromSpec(const std::string& spec) {
   return c;
 }
 
-Status Eval(const EvalArgs& args) {
-  SPNAS_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(args.model_dir, args.id));
+Status Eval(const EvalArgs& args, const c10::Device& device) {
+  SPNAS_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(args.model_dir, args.id, device));
   PluginConfig data_config;
   if (!args.dataset.empty()) {
     SPNAS_ASSIGN_OR_RETURN(data_config, DatasetFromSpec(args.dataset));
@@ -146,6 +147,7 @@ Status Eval(const EvalArgs& args) {
   LoaderOptions lo;
   lo.batch_size = 4;
   lo.max_samples = args.max_images;
+  lo.device = device;
   DetectionLoader loader(*data, lo);
   auto epoch = loader.Epoch(0);
   std::vector<CocoResult> results;
@@ -155,8 +157,8 @@ Status Eval(const EvalArgs& args) {
   while (epoch->Next(&batch)) {
     const DetectorOutput out = m.detector->Forward(batch.images);
     for (size_t i = 0; i < batch.samples.size(); ++i) {
-      for (auto& metric : metrics) metric->Update(batch.samples[i], out.detections[i]);
-      const Detections& d = out.detections[i];
+      const Detections d = out.detections[i].To(c10::kCPU);
+      for (auto& metric : metrics) metric->Update(batch.samples[i], d);
       for (int64_t k = 0; k < d.boxes.size(0); ++k) {
         const auto b = d.boxes[k];
         const double x1 = b[0].item<double>(), y1 = b[1].item<double>();
@@ -180,8 +182,8 @@ Status Eval(const EvalArgs& args) {
   return Status::Ok();
 }
 
-Status Predict(const PredictArgs& args) {
-  SPNAS_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(args.model_dir, args.id));
+Status Predict(const PredictArgs& args, const c10::Device& device) {
+  SPNAS_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(args.model_dir, args.id, device));
   SPNAS_ASSIGN_OR_RETURN(at::Tensor image, ReadImage(ResolveUserPath(args.image)));
   std::vector<std::string> names;
   if (m.has_step && m.step.has_train_data()) {
@@ -189,7 +191,7 @@ Status Predict(const PredictArgs& args) {
     if (dataset.ok()) names = (*dataset)->ClassNames();
   }
   at::NoGradGuard no_grad;
-  const Detections d = m.detector->Forward({image}).detections[0];
+  const Detections d = m.detector->Forward({image.to(device)}).detections[0].To(c10::kCPU);
   cv::Mat canvas = cv::imread(ResolveUserPath(args.image), cv::IMREAD_COLOR);
   nlohmann::json json = nlohmann::json::array();
   int drawn = 0;
@@ -225,7 +227,8 @@ Status CocoEval(const std::string& annotations, const std::string& detections) {
   return Status::Ok();
 }
 
-Status Convert(const std::string& weights, const std::string& model_config, const std::string& out_dir) {
+Status Convert(const std::string& weights, const std::string& model_config, const std::string& out_dir,
+               const c10::Device& device) {
   SPNAS_ASSIGN_OR_RETURN(std::string text, ReadFile(ResolveUserPath(model_config)));
   PluginConfig desc;
   if (!google::protobuf::TextFormat::ParseFromString(text, &desc)) {
@@ -235,6 +238,7 @@ Status Convert(const std::string& weights, const std::string& model_config, cons
   SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, ModelRegistry().Create(desc.type(), desc.options()));
   SPNAS_ASSIGN_OR_RETURN(StateDict state, LoadWeights(ResolveUserPath(weights)));
   const LoadReport report = LoadStateDict(*model, state);
+  model->to(device);
   std::cout << "converted " << ResolveUserPath(weights) << ": " << report.Summary() << "\n";
   if (report.loaded.empty()) return InvalidArgumentError("no tensor of '", weights, "' matches the model by name");
   const RecordStore store(ResolveUserPath(out_dir));

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include <c10/core/Device.h>
+
 #include "spnas/core/pipeline_config.pb.h"
 #include "spnas/core/status.h"
 
@@ -18,20 +20,22 @@ struct EvalArgs {
   int id = -1;  // -1: the record with the best mAP
   int max_images = 0;
 };
-Status Eval(const EvalArgs& args);
+Status Eval(const EvalArgs& args, const c10::Device& device);
 
 struct PredictArgs {
   std::string model_dir, image, out, json_out;
   int id = -1;
   double score_threshold = 0.5;
 };
-Status Predict(const PredictArgs& args);
+Status Predict(const PredictArgs& args, const c10::Device& device);
 
 Status CocoEval(const std::string& annotations, const std::string& detections);
 
 // Converts a torchvision checkpoint into a records folder (model_0, desc_0, performance_0) for
-// the model described by `model_config` (a textproto PluginConfig).
-Status Convert(const std::string& weights, const std::string& model_config, const std::string& out_dir);
+// the model described by `model_config` (a textproto PluginConfig). The model is built on
+// `device`, so a conversion for a GPU run also shows that it fits there.
+Status Convert(const std::string& weights, const std::string& model_config, const std::string& out_dir,
+               const c10::Device& device);
 
 Status ExportDataset(const std::string& dataset, const std::string& out_dir, int max_images);
 

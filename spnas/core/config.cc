@@ -259,6 +259,7 @@ StatusOr<LoadedConfig> ParseConfig(const std::string& text, const std::string& p
     general->set_local_base_path("runs/" + fs::path(path).stem().string());
   }
   general->set_local_base_path(ResolveUserPath(general->local_base_path()));
+  if (!options.device.empty()) general->set_device(options.device);
   if (general->device().empty()) general->set_device("cpu");
 
   // Resolve refs in order: a step may inherit from shared plugins and from earlier steps.
@@ -440,10 +441,11 @@ void CheckConfig(const LoadedConfig& config, ConfigErrors* errors, bool inputs_m
     errors->Add(config.Where({{"general", -1}, {"threads", -1}}),
                 StrCat("general.threads must be >= 0 (0 = all cores), got ", general.threads()));
   }
-  if (general.device() != "cpu") {
+  // The form only: whether that GPU exists is checked where the run starts (ResolveDevice).
+  static const std::regex kDevice("cpu|cuda(:[0-9]+)?");
+  if (!std::regex_match(general.device(), kDevice)) {
     errors->Add(config.Where({{"general", -1}, {"device", -1}}),
-                StrCat("general.device must be \"cpu\", got \"", general.device(),
-                       "\": this build runs on CPUs (Debian's LibTorch has no CUDA)"));
+                StrCat("general.device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"", general.device(), "\""));
   }
   if (pipeline.step_size() == 0) errors->Add(config.path(), "the pipeline has no `step`");
   if (!general.final_step().empty()) {

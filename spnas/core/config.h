@@ -39,8 +39,9 @@ class ConfigErrors {
 };
 
 struct ConfigLoadOptions {
-  // Replaces general.local_base_path when non-empty.
+  // Replace general.local_base_path and general.device when non-empty.
   std::string local_base_path;
+  std::string device;
 };
 
 class LoadedConfig {

@@ -61,8 +61,8 @@ std::unique_ptr<PrefetchLoader<DetectionBatch>> DetectionLoader::Epoch(int epoch
         for (int64_t k = b * o.batch_size; k < end; ++k) {
           DetectionSample s = dataset->Get((*order)[k]);
           if (o.horizontal_flip && (Mix(o.seed ^ Mix(epoch * 1000003ULL + k)) & 1)) FlipHorizontal(&s);
-          batch.images.push_back(s.image);
-          batch.targets.push_back(s.target);
+          batch.images.push_back(s.image.to(o.device));
+          batch.targets.push_back(s.target.To(o.device));
           batch.samples.push_back(std::move(s));
         }
         return batch;
@@ -89,7 +89,7 @@ std::unique_ptr<PrefetchLoader<ClassificationBatch>> ClassificationLoader::Epoch
           images.push_back(s.image);
           labels.push_back(s.label);
         }
-        return ClassificationBatch{at::stack(images), at::tensor(labels, at::kLong)};
+        return ClassificationBatch{at::stack(images).to(o.device), at::tensor(labels, at::kLong).to(o.device)};
       },
       o.workers, 2 * std::max(1, o.workers));
 }

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include <c10/core/Device.h>
+
 #include "spnas/data/dataset.h"
 
 namespace spnas {
@@ -80,14 +82,14 @@ class PrefetchLoader {
 };
 
 struct DetectionBatch {
-  std::vector<DetectionSample> samples;
-  std::vector<at::Tensor> images;
-  std::vector<Target> targets;
+  std::vector<DetectionSample> samples;  // on the CPU, for the metrics
+  std::vector<at::Tensor> images;        // on the loader's device
+  std::vector<Target> targets;           // on the loader's device
 };
 
 struct ClassificationBatch {
-  at::Tensor images;  // [N, C, H, W]
-  at::Tensor labels;  // [N]
+  at::Tensor images;  // [N, C, H, W] on the loader's device
+  at::Tensor labels;  // [N] on the loader's device
 };
 
 struct LoaderOptions {
@@ -98,6 +100,8 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int workers = 1;
   int64_t max_samples = 0;  // 0 = the whole dataset
+  // Where the batches go: the worker threads copy them there, ahead of the training loop.
+  c10::Device device = c10::kCPU;
 };
 
 // The sample order of `epoch`: 0..n-1, or a permutation drawn from (seed, epoch).

@@ -1,5 +1,7 @@
 #include "spnas/models/checkpoint.h"
 
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/serialize.h>
 
 #include "spnas/core/files.h"
@@ -7,11 +9,39 @@
 
 namespace spnas {
 
+namespace {
+
+// torch.save's zip layout (data.pkl + data/<i>), pickled without LibTorch's type tags: a tagged
+// dict names torch.jit._pickle.restore_type_tag, which torch.load refuses by default
+// (weights_only). Untagged, `torch.load(path)` reads it as a plain dict of tensors.
+std::string PickleForPython(const c10::IValue& value) {
+  std::string pkl;
+  torch::jit::Pickler pickler([&](const char* data, size_t size) { pkl.append(data, size); }, nullptr, nullptr,
+                              nullptr, nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(value);
+  pickler.stop();
+  std::string out;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) {
+    out.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  writer.writeRecord("data.pkl", pkl.data(), pkl.size());
+  const std::vector<at::Tensor>& tensors = pickler.tensorData();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const torch::jit::WriteableTensorData data = torch::jit::getWriteableTensorData(tensors[i]);
+    writer.writeRecord("data/" + std::to_string(i), data.data(), data.sizeInBytes());
+  }
+  writer.writeEndOfFile();
+  return out;
+}
+
+}  // namespace
+
 Status SaveWeights(const std::string& path, const StateDict& state) {
   c10::Dict<std::string, at::Tensor> dict;
   for (const auto& [name, tensor] : state) dict.insert(name, tensor.detach().cpu().contiguous());
-  const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
-  return WriteFileAtomic(path, std::string(bytes.begin(), bytes.end()));
+  return WriteFileAtomic(path, PickleForPython(c10::IValue(dict)));
 }
 
 StatusOr<StateDict> LoadWeights(const std::string& path) {

@@ -72,6 +72,7 @@ class SearchPipeStep : public PipeStep {
     SearchContext search;
     search.space = space.get();
     search.base_model = step.model();
+    search.device = context.general().device();
     if (!context.input_dir.empty()) {
       SPNAS_ASSIGN_OR_RETURN(search.inputs, LoadInputs(context));
     }

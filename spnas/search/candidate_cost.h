@@ -11,7 +11,8 @@
 
 namespace spnas {
 
-StatusOr<std::map<std::string, double>> CandidateCosts(const PluginConfig& model, int input_size, bool latency);
+StatusOr<std::map<std::string, double>> CandidateCosts(const PluginConfig& model, int input_size, bool latency,
+                                                       const std::string& device = "cpu");
 
 }  // namespace spnas
 

@@ -23,6 +23,7 @@ struct SearchContext {
   const SearchSpace* space = nullptr;  // null when the step has no search_space
   PluginConfig base_model;             // the step's `model`
   std::vector<Trial> inputs;           // records of the step's models_folder
+  std::string device = "cpu";          // general.device: where measured costs (latency) are taken
 };
 
 struct Candidate {

@@ -129,7 +129,7 @@ class SpNasS : public SearchAlgorithm {
       SPNAS_RETURN_IF_ERROR(SetByKey(&c.model, kCodeKey, code));
       if (HasLimits()) {
         SPNAS_ASSIGN_OR_RETURN(auto costs, CandidateCosts(c.model, options_.cost_input_size(),
-                                                          options_.limits().max_latency_ms() > 0));
+                                                          options_.limits().max_latency_ms() > 0, context_.device));
         const std::string over = CheckLimits(costs, options_.limits());
         if (!over.empty()) {
           LOG(INFO) << "SpNasS: candidate " << code << " rejected before training: " << over;

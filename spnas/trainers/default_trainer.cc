@@ -12,6 +12,7 @@
 #include "spnas/callbacks/callback.h"
 #include "spnas/core/files.h"
 #include "spnas/data/loader.h"
+#include "spnas/device/device.h"
 #include "spnas/metrics/metric.h"
 #include "spnas/models/checkpoint.h"
 #include "spnas/models/cost.h"
@@ -63,6 +64,8 @@ class DefaultTrainer : public Trainer {
     SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, ModelRegistry().Create(job.model.type(), job.model.options()));
     ctx.model = std::shared_ptr<Model>(model.release());
     SPNAS_RETURN_IF_ERROR(InitWeights(job, *ctx.model));
+    SPNAS_ASSIGN_OR_RETURN(device_, ResolveDevice(job.step->general().device()));
+    ctx.device = device_;
 
     if (!step.has_train_data()) return FailedPreconditionError("step '", step.name(), "' has no `train_data`");
     SPNAS_ASSIGN_OR_RETURN(ctx.train_data, LoadDatasetCached(step.train_data()));
@@ -89,11 +92,24 @@ class DefaultTrainer : public Trainer {
     ctx.evaluate = [&]() { return Evaluate(ctx, step); };
     ctx.save_weights = [&](const std::string& path) { return SaveWeights(path, GetStateDict(*ctx.model)); };
     for (auto& [name, cb] : callbacks) SPNAS_RETURN_IF_ERROR(cb->BeforeTrain(ctx));
+    ctx.model->to(device_);
 
     TrainResult result;
     if (!ctx.skip_training) {
-      SPNAS_RETURN_IF_ERROR(Loop(ctx, callbacks, &result));
+      ResetPeakMemory(device_);
+      try {
+        SPNAS_RETURN_IF_ERROR(Loop(ctx, callbacks, &result));
+      } catch (const c10::OutOfMemoryError& e) {
+        // The trial fails, the search goes on: give the memory back for the next one.
+        ctx.model.reset();
+        ReleaseCachedMemory(device_);
+        const std::string what = e.what();
+        return FailedPreconditionError("out of memory on ", device_.str(), " while training (batch_size ",
+                                       options_.batch_size(), "): ", what.substr(0, what.find('\n')));
+      }
       if (result.status != FINISHED) return result;
+      const int64_t peak = PeakMemoryBytes(device_);
+      if (peak >= 0) ctx.metrics["train_peak_memory_mb"] = static_cast<double>(peak) / (1 << 20);
     }
     if (ctx.val_data != nullptr && options_.epochs() > 0) ctx.evaluate();
     for (auto& [name, cb] : callbacks) SPNAS_RETURN_IF_ERROR(cb->AfterTrain(ctx));
@@ -145,6 +161,7 @@ class DefaultTrainer : public Trainer {
     o.seed = job.seed;
     o.workers = options_.num_workers();
     o.max_samples = train ? 0 : options_.max_eval_images();
+    o.device = device_;
     return o;
   }
 
@@ -209,7 +226,7 @@ class DefaultTrainer : public Trainer {
           ctx.lr *= options_.warmup_factor() * (1 - alpha) + alpha;
         }
         SetLearningRate(*optimizer, ctx.lr);
-        at::Tensor total = at::zeros({});
+        at::Tensor total = at::zeros({}, at::TensorOptions().device(device_));
         ctx.losses.clear();
         for (const auto& [name, loss] : losses) {
           total = total + loss;
@@ -264,7 +281,8 @@ class DefaultTrainer : public Trainer {
       while (epoch->Next(&batch)) {
         const DetectorOutput out = detector->Forward(batch.images);
         for (size_t i = 0; i < batch.samples.size(); ++i) {
-          for (auto& e : evaluators) e->Update(batch.samples[i], out.detections[i]);
+          const Detections detections = out.detections[i].To(c10::kCPU);
+          for (auto& e : evaluators) e->Update(batch.samples[i], detections);
         }
       }
       for (auto& e : evaluators) {
@@ -305,19 +323,30 @@ class DefaultTrainer : public Trainer {
         size = data != nullptr && data->Size() > 0 ? data->Get(0).image.size(-1) : 224;
       }
       // FLOPs of the backbone and neck (the architecture searched), latency of the whole detector.
-      const at::Tensor batch = at::zeros({1, 3, size, size});
+      const at::Tensor batch = at::zeros({1, 3, size, size}, at::TensorOptions().device(device_));
       (*metrics)["flops"] = CountMultiplyAdds([&] { detector->Features(batch); });
-      const at::Tensor image = at::zeros({3, size, size});
-      if (options_.measure_latency()) (*metrics)["latency_ms"] = MeasureLatencyMs([&] { detector->Forward({image}); });
+      const at::Tensor image = at::zeros({3, size, size}, at::TensorOptions().device(device_));
+      if (options_.measure_latency()) {
+        (*metrics)["latency_ms"] = MeasureLatencyMs([&] {
+          detector->Forward({image});
+          Synchronize(device_);
+        });
+      }
     } else if (auto* classifier = dynamic_cast<Classifier*>(ctx.model.get())) {
       if (size == 0) size = 32;
-      const at::Tensor images = at::rand({1, 3, size, size});
+      const at::Tensor images = at::rand({1, 3, size, size}, at::TensorOptions().device(device_));
       (*metrics)["flops"] = CountMultiplyAdds([&] { classifier->Forward(images); });
-      if (options_.measure_latency()) (*metrics)["latency_ms"] = MeasureLatencyMs([&] { classifier->Forward(images); });
+      if (options_.measure_latency()) {
+        (*metrics)["latency_ms"] = MeasureLatencyMs([&] {
+          classifier->Forward(images);
+          Synchronize(device_);
+        });
+      }
     }
   }
 
   Options options_;
+  c10::Device device_ = c10::kCPU;
 };
 
 SPNAS_REGISTER_PLUGIN_AS(TrainerRegistry, DefaultTrainer, "Trainer");

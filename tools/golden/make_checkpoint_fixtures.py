@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Writes tests/fixtures/checkpoints/: files as Python's torch.save writes them, for spnas's reader.
 - small_zip.pth: an OrderedDict state dict with _metadata (torch.save(model.state_dict()));
 - small_legacy.pth: the same in the legacy (pre-1.6) format;
@@ -6,15 +6,18 @@
 - small_values.pt: the expected tensors as a plain dict;
 - evil.pth: a pickle that names os.system, which must be refused, never run;
 - tiny_frcnn_legacy.pth: the tiny detector of detector.pt (same seed and weights), legacy format.
-Run with Debian's python3-torchvision: /usr/bin/python3 tools/golden/make_checkpoint_fixtures.py
+Bazel runs it at build time with the project's Python environment (//tests:checkpoint_fixtures), so the
+reference is made by the pinned torchvision on the machine that runs the tests. By hand:
+~/.cache/spnas/venv/bin/python3 tools/golden/make_checkpoint_fixtures.py [OUT_DIR]
 """
 import os
+import sys
 import pickle
 import runpy
 import torch
 
 here = os.path.dirname(__file__)
-out = os.path.join(here, "..", "..", "tests", "fixtures", "checkpoints")
+out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "..", "tests", "fixtures", "checkpoints")
 os.makedirs(out, exist_ok=True)
 
 torch.manual_seed(1)

@@ -1,11 +1,14 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Writes tests/fixtures/detector.pt: a tiny torchvision Faster R-CNN (ResNet-18 layout body,
 small FPN and box head, 5 classes) with seeded random weights, its inputs, and the outputs of
 its pieces and of the whole detector in eval and train mode.
 
-Run with Debian's python3-torchvision: /usr/bin/python3 tools/golden/make_detector_fixtures.py
+Bazel runs it at build time with the project's Python environment (//tests:detector_fixture), so the
+reference is made by the pinned torchvision on the machine that runs the tests. By hand:
+~/.cache/spnas/venv/bin/python3 tools/golden/make_detector_fixtures.py [OUT_DIR]
 """
 import os
+import sys
 import torch
 import torchvision
 from torchvision.models.detection import FasterRCNN
@@ -120,7 +123,8 @@ for k, v in negative.items():
     out["negative_losses." + k] = v.detach()
 
 if __name__ == "__main__":
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures", "detector.pt")
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures")
+    path = os.path.join(out_dir, "detector.pt")
     torch.save(out, path, _use_new_zipfile_serialization=True)
     print("wrote", os.path.normpath(path), {k: float(v) for k, v in losses.items()})
     print("detections per image:", [len(d["boxes"]) for d in detections])

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Writes tests/fixtures/models.pt and tests/fixtures/resnet50_layout.txt:
 - the parameter and buffer names and shapes of torchvision's resnet50 and
   fasterrcnn_resnet50_fpn (names must match spnas's SerialBackbone / FasterRCNN);
@@ -8,13 +8,14 @@
   its output, to compare SerialBackbone's numbers with torchvision's.
 """
 import os
+import sys
 import torch
 import torchvision
 from torchvision.models.resnet import Bottleneck
 
 torch.manual_seed(0)
 here = os.path.dirname(__file__)
-fixtures = os.path.join(here, "..", "..", "tests", "fixtures")
+fixtures = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "..", "tests", "fixtures")
 
 
 def count_macs(model, x):

@@ -1,10 +1,13 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Writes tests/fixtures/ops.pt: inputs and torchvision outputs for NMS, box IoU and RoIAlign.
 
-Run with Debian's python3-torchvision: /usr/bin/python3 tools/golden/make_ops_fixtures.py
+Bazel runs it at build time with the project's Python environment (//tests:ops_fixture), so the
+reference is made by the pinned torchvision on the machine that runs the tests. By hand:
+~/.cache/spnas/venv/bin/python3 tools/golden/make_ops_fixtures.py [OUT_DIR]
 The file is a plain dict of tensors in the zip format, which LibTorch's pickle_load reads.
 """
 import os
+import sys
 import torch
 import torchvision
 from torchvision.ops import batched_nms, box_iou, nms, roi_align
@@ -61,6 +64,7 @@ for aligned in (False, True):
         out[key + ".out"] = y.detach()
         out[key + ".grad_input"] = xi.grad
 
-path = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures", "ops.pt")
+out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures")
+path = os.path.join(out_dir, "ops.pt")
 torch.save(out, path, _use_new_zipfile_serialization=True)
 print("wrote", os.path.normpath(path), "torchvision", torchvision.__version__)

@@ -37,16 +37,17 @@ ImageBatch DetectionTransform::operator()(const std::vector<at::Tensor>& images,
     const at::Tensor std = at::tensor(options_.std, image.options()).view({3, 1, 1});
     at::Tensor x = (image - mean) / std;
 
-    float size = static_cast<float>(options_.min_size.back());
+    double size = static_cast<double>(options_.min_size.back());
     if (training) {
       // torchvision's torch_choice: one uniform draw per image, even with a single size.
       const double u = at::empty({1}).uniform_(0.0, static_cast<double>(options_.min_size.size())).item<double>();
-      size = static_cast<float>(options_.min_size[static_cast<size_t>(u)]);
+      size = static_cast<double>(options_.min_size[static_cast<size_t>(u)]);
     }
+    // In double precision, as torchvision computes it: the resized size is floor(side x scale),
+    // which a float32 scale can round to another integer.
     const int64_t h = x.size(1), w = x.size(2);
-    const float min_side = static_cast<float>(std::min(h, w));
-    const float max_side = static_cast<float>(std::max(h, w));
-    const float scale = std::min(size / min_side, static_cast<float>(options_.max_size) / max_side);
+    const double scale = std::min(size / static_cast<double>(std::min(h, w)),
+                                  static_cast<double>(options_.max_size) / static_cast<double>(std::max(h, w)));
     x = F::interpolate(x.unsqueeze(0), F::InterpolateFuncOptions()
                                            .scale_factor(std::vector<double>{scale, scale})
                                            .mode(torch::kBilinear)

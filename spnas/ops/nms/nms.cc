@@ -5,6 +5,10 @@
 
 #include <vector>
 
+#ifdef SPNAS_WITH_CUDA
+#include "spnas/ops/nms/nms_cuda.h"
+#endif
+
 namespace spnas::ops {
 namespace {
 
@@ -59,6 +63,14 @@ at::Tensor NmsKernel(const at::Tensor& boxes, const at::Tensor& scores, double i
 at::Tensor Nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold) {
   CheckInputs(boxes, scores);
   if (boxes.numel() == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
+#ifdef SPNAS_WITH_CUDA
+  if (boxes.is_cuda()) return NmsCuda(boxes, scores, iou_threshold);
+#endif
+  // Boxes of a device without a kernel here are suppressed on the CPU: NMS is cheap next to
+  // the model that produced them.
+  TORCH_CHECK(boxes.scalar_type() == at::kFloat || boxes.scalar_type() == at::kDouble,
+              "nms: the CPU kernel takes float and double boxes, got ", boxes.scalar_type(), " on ", boxes.device(),
+              " (convert them to float)");
   const at::Tensor cpu_boxes = boxes.cpu().contiguous();
   const at::Tensor cpu_scores = scores.cpu().contiguous();
   at::Tensor keep;
@@ -73,6 +85,8 @@ at::Tensor BatchedNms(const at::Tensor& boxes, const at::Tensor& scores, const a
   CheckInputs(boxes, scores);
   TORCH_CHECK(idxs.dim() == 1 && idxs.size(0) == boxes.size(0), "batched_nms: idxs should be a [N] tensor "
               "with N = ", boxes.size(0), ", got ", idxs.sizes());
+  TORCH_CHECK(idxs.device() == boxes.device(), "batched_nms: idxs should be on the boxes' device, got ",
+              idxs.device(), " and ", boxes.device());
   if (boxes.numel() == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
   if (boxes.numel() > 4000) {
     // One NMS per category, then all kept boxes by decreasing score.

@@ -2,6 +2,8 @@
 // exactly (same arithmetic order, so results agree to rounding). Both directions run in
 // parallel: the forward over RoIs, the backward over channel ranges, where each thread owns its
 // channels of the gradient and so needs no atomics.
+// RoiAlignForward / RoiAlignBackward check the inputs, then hand CUDA tensors to the CUDA
+// kernels (roi_align_cuda.cu) when the build has them.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
@@ -11,6 +13,9 @@
 #include <vector>
 
 #include "spnas/ops/roi_align/roi_align.h"
+#ifdef SPNAS_WITH_CUDA
+#include "spnas/ops/roi_align/roi_align_cuda.h"
+#endif
 
 namespace spnas::ops {
 namespace {
@@ -188,6 +193,18 @@ void CheckRois(const at::Tensor& rois) {
               "(batch index, x1, y1, x2, y2), got ", rois.sizes());
 }
 
+// Tensors that reach the CPU kernels: those are instantiated for float and double only (the
+// CUDA ones also take half and bfloat16).
+void CheckCpu(const char* op, const at::Tensor& t) {
+#ifndef SPNAS_WITH_CUDA
+  TORCH_CHECK(!t.is_cuda(), op, ": got ", t.device(), " tensors, but this build has no CUDA kernels");
+#endif
+  TORCH_CHECK(t.device().is_cpu(), op, ": no kernel for ", t.device(), " tensors");
+  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, op,
+              ": the CPU kernel takes float and double tensors, got ", t.scalar_type(),
+              " (convert to float, or run on CUDA)");
+}
+
 }  // namespace
 
 at::Tensor RoiAlignForward(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
@@ -200,8 +217,12 @@ at::Tensor RoiAlignForward(const at::Tensor& input, const at::Tensor& rois, doub
               input.device(), " and ", rois.device());
   TORCH_CHECK(pooled_height > 0 && pooled_width > 0, "roi_align: output size should be positive, got ",
               pooled_height, "x", pooled_width);
-  TORCH_CHECK(input.device().is_cpu(), "roi_align: only CPU tensors are supported by this build, got ",
-              input.device());
+#ifdef SPNAS_WITH_CUDA
+  if (input.is_cuda()) {
+    return RoiAlignForwardCuda(input, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned);
+  }
+#endif
+  CheckCpu("roi_align", input);
   const int64_t channels = input.size(1), height = input.size(2), width = input.size(3);
   at::Tensor output = at::zeros({rois.size(0), channels, pooled_height, pooled_width}, input.options());
   if (output.numel() == 0) return output;
@@ -225,6 +246,15 @@ at::Tensor RoiAlignBackward(const at::Tensor& grad_output, const at::Tensor& roi
               ", ", pooled_width, "], got ", grad_output.sizes());
   TORCH_CHECK(grad_output.scalar_type() == rois.scalar_type(), "roi_align backward: grad_output and rois should "
               "have the same dtype, got ", grad_output.scalar_type(), " and ", rois.scalar_type());
+  TORCH_CHECK(grad_output.device() == rois.device(), "roi_align backward: grad_output and rois should be on "
+              "the same device, got ", grad_output.device(), " and ", rois.device());
+#ifdef SPNAS_WITH_CUDA
+  if (grad_output.is_cuda()) {
+    return RoiAlignBackwardCuda(grad_output, rois, spatial_scale, pooled_height, pooled_width, batch_size, channels,
+                                height, width, sampling_ratio, aligned);
+  }
+#endif
+  CheckCpu("roi_align backward", grad_output);
   if (grad_output.numel() == 0) return at::zeros({batch_size, channels, height, width}, grad_output.options());
   at::Tensor grad_nhwc = at::zeros({batch_size, height, width, channels}, grad_output.options());
   const at::Tensor grad_bins = grad_output.reshape({rois.size(0), channels, -1}).transpose(1, 2).contiguous();

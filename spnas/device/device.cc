@@ -1,0 +1,49 @@
+#include "spnas/device/device.h"
+
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+
+#include <regex>
+
+namespace spnas {
+
+StatusOr<c10::Device> ResolveDevice(const std::string& name) {
+  static const std::regex kForm("(cpu|cuda)(?::([0-9]+))?");
+  std::smatch m;
+  if (!std::regex_match(name, m, kForm) || (m[1] == "cpu" && m[2].matched)) {
+    return InvalidArgumentError("device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"", name, "\"");
+  }
+  if (m[1] == "cpu") return c10::Device(c10::kCPU);
+  const int index = m[2].matched ? std::stoi(m[2].str()) : 0;
+  const int count = c10::cuda::device_count();
+  if (count == 0) {
+    return FailedPreconditionError("device \"", name, "\" asked for, but this machine has no CUDA device "
+                                   "(0 GPUs visible to the driver); use device \"cpu\"");
+  }
+  if (index >= count) {
+    return FailedPreconditionError("device \"", name, "\" asked for, but this machine has ", count, " CUDA device",
+                                   count == 1 ? "" : "s", " (cuda:0", count > 1 ? StrCat("..cuda:", count - 1) : "",
+                                   ")");
+  }
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+void Synchronize(const c10::Device& device) {
+  if (device.is_cuda()) c10::cuda::device_synchronize();
+}
+
+void ResetPeakMemory(const c10::Device& device) {
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+}
+
+int64_t PeakMemoryBytes(const c10::Device& device) {
+  if (!device.is_cuda()) return -1;
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+  return stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak;
+}
+
+void ReleaseCachedMemory(const c10::Device& device) {
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
+}
+
+}  // namespace spnas

@@ -1,0 +1,31 @@
+// The device a run computes on, and what spnas measures there.
+#ifndef SPNAS_DEVICE_DEVICE_H_
+#define SPNAS_DEVICE_DEVICE_H_
+
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <string>
+
+#include "spnas/core/status.h"
+
+namespace spnas {
+
+// "cpu", "cuda" (GPU 0) or "cuda:N", checked against the GPUs of this machine: asking for one
+// that is not there is an error naming how many there are.
+StatusOr<c10::Device> ResolveDevice(const std::string& name);
+
+// Waits for the work queued on `device` (CUDA runs asynchronously); nothing on the CPU.
+void Synchronize(const c10::Device& device);
+
+// Peak memory of `device` since the last ResetPeakMemory: on CUDA the caching allocator's peak
+// of allocated bytes; -1 on the CPU, where there is no allocator-level measure.
+void ResetPeakMemory(const c10::Device& device);
+int64_t PeakMemoryBytes(const c10::Device& device);
+
+// Hands the memory the caching allocator keeps back to CUDA (after an out-of-memory trial).
+void ReleaseCachedMemory(const c10::Device& device);
+
+}  // namespace spnas
+
+#endif  // SPNAS_DEVICE_DEVICE_H_

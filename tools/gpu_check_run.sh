@@ -1,0 +1,55 @@
+#!/bin/bash
+# Runs on the GPU machine, from the bundle tools/gpu_check.sh made (as BUNDLE/run.sh), against
+# that machine's torch wheel: `bash BUNDLE/run.sh [python3]`. Prints one line per result.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+python=${1:-python3}
+site=$("$python" -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))') || {
+  echo "gpu_check: no torch in $python" >&2
+  exit 1
+}
+torch_version=$("$python" -c 'import torch; print(torch.__version__)')
+gpu=$("$python" -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")')
+echo "gpu_check: torch $torch_version, GPU $gpu"
+nvidia_libs=$(ls -d "$site"/nvidia/*/lib 2>/dev/null | tr '\n' ':')
+export LD_LIBRARY_PATH="$here/lib:$site/torch/lib:$nvidia_libs${LD_LIBRARY_PATH:-}"
+work=$(mktemp -d)
+status=0
+
+# CUDA tests: one line per test case.
+for t in ops_cuda_test detector_cuda_test; do
+  (cd "$here" && "bin/$t" >"$work/$t.log" 2>&1) || status=1
+  grep -E '^\[ +(OK|FAILED|SKIPPED) +\] [A-Za-z]' "$work/$t.log" | sed "s/^/test $t: /"
+  grep -qE '^\[  PASSED  \]' "$work/$t.log" || { echo "test $t: did not pass"; tail -20 "$work/$t.log"; }
+done
+
+# The benchmark cases on the GPU, ours and torchvision's, same GPU, same run.
+export SPNAS_DEVICE=cuda SPNAS_THREADS=${SPNAS_THREADS:-4}
+"$here/bin/spnas_benchmark" --benchmark_filter='roi_align|nms|train_step|inference' --benchmark_format=json \
+  >"$work/ours.json" 2>"$work/bench.log" || { status=1; tail -20 "$work/bench.log"; }
+"$python" "$here/torchvision_cases.py" >"$work/theirs.txt" 2>>"$work/bench.log" || { status=1; tail -20 "$work/bench.log"; }
+"$python" - "$work/ours.json" "$work/theirs.txt" <<'PY'
+import json, sys
+ours = {b["name"].split("/")[0]: b["real_time"] / 1000.0 for b in json.load(open(sys.argv[1]))["benchmarks"]}
+for line in open(sys.argv[2]):
+    case, t = line.split()[0], float(line.split()[1])
+    if case in ours:
+        print(f"benchmark {case} cuda: spnas {ours[case]:.5f} s, torchvision {t:.5f} s, ratio {ours[case] / t:.3f}")
+PY
+
+# The quickstart with device "cuda", on the bundled Fashion-MNIST.
+sed "s|{ split: |{ root: \"$here/data\" split: |g" "$here/configs/spnas_quickstart.textproto" >"$work/quickstart.textproto"
+start=$(date +%s)
+if "$here/bin/spnas" run --config="$work/quickstart.textproto" --local_base_path="$work/quickstart" \
+  --device=cuda >"$work/quickstart.log" 2>&1; then
+  echo "quickstart cuda: finished in $(($(date +%s) - start)) s"
+  "$here/bin/spnas" report --config="$work/quickstart.textproto" --local_base_path="$work/quickstart" >/dev/null 2>&1
+  grep -hE "final model|mAP" "$work/quickstart/output/fullytrain/"*.json 2>/dev/null | head -3
+  grep -E "trial [0-9]+ eval" "$work/quickstart.log" | tail -3 | sed 's/^/quickstart: /'
+else
+  status=1
+  echo "quickstart cuda: FAILED after $(($(date +%s) - start)) s"
+  tail -30 "$work/quickstart.log"
+fi
+echo "gpu_check: logs in $work"
+exit $status
