@@ -133,6 +133,15 @@ TEST(TrainerTest, NonFiniteLossIsRecordedAsDiverged) {
   EXPECT_FALSE(trials[0].record.has_weights());
 }
 
+TEST(TrainerTest, MixedPrecisionOnTheCpuFailsTheTrialClearly) {
+  const std::string base = Base("mixed_precision");
+  ASSERT_TRUE(RunText(TrainStep("epochs: 1 batch_size: 4 mixed_precision: FLOAT16"), base).ok());
+  auto trials = RecordStore(base + "/output/train").LoadAll().value();
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0].record.status(), FAILED);
+  EXPECT_THAT(trials[0].record.error(), HasSubstr("mixed_precision FLOAT16 needs a CUDA device; general.device is cpu"));
+}
+
 TEST(TrainerTest, ReignitionTrainsTheBackboneAsAClassifierAndHandsBackADetector) {
   const std::string base = Base("reignition");
   const std::string text = TrainStep("epochs: 1 batch_size: 4") + R"pb(

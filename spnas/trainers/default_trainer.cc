@@ -17,6 +17,7 @@
 #include "spnas/models/checkpoint.h"
 #include "spnas/models/cost.h"
 #include "spnas/models/inheritance.h"
+#include "spnas/trainers/mixed_precision.h"
 #include "spnas/trainers/optimizer.h"
 #include "spnas/trainers/trainer.h"
 #include "spnas/trainers/trainer_options.pb.h"
@@ -178,6 +179,15 @@ class DefaultTrainer : public Trainer {
     if (classifier != nullptr && cls_data == nullptr) {
       return InvalidArgumentError("a classifier needs a classification train_data");
     }
+    const TrainerOptions::Precision precision = options_.mixed_precision();
+    if (precision != TrainerOptions::FLOAT32 && !device_.is_cuda()) {
+      return InvalidArgumentError("mixed_precision ", TrainerOptions::Precision_Name(precision),
+                                  " needs a CUDA device; general.device is ", device_.str());
+    }
+    const c10::ScalarType autocast_dtype = precision == TrainerOptions::FLOAT16    ? c10::kHalf
+                                           : precision == TrainerOptions::BFLOAT16 ? c10::kBFloat16
+                                                                                   : c10::kFloat;
+    LossScaler scaler(precision == TrainerOptions::FLOAT16, device_);
     std::unique_ptr<DetectionLoader> det_loader;
     std::unique_ptr<ClassificationLoader> cls_loader;
     if (detector) det_loader = std::make_unique<DetectionLoader>(*det_data, Loader(*ctx.job, true));
@@ -210,15 +220,23 @@ class DefaultTrainer : public Trainer {
       auto cls_epoch = classifier ? cls_loader->Epoch(ctx.epoch) : nullptr;
       while (!ctx.stop && ctx.iteration < ctx.total_iterations) {
         std::map<std::string, at::Tensor> losses;
-        if (detector) {
-          DetectionBatch batch;
-          if (!det_epoch->Next(&batch)) break;
-          losses = detector->Forward(batch.images, &batch.targets).losses;
-        } else {
-          ClassificationBatch batch;
-          if (!cls_epoch->Next(&batch)) break;
-          losses["loss_classifier"] = torch::nn::functional::cross_entropy(classifier->Forward(batch.images), batch.labels);
+        bool more = true;
+        {
+          AutocastScope autocast(autocast_dtype);  // the forward pass only, not the backward
+          if (detector) {
+            DetectionBatch batch;
+            more = det_epoch->Next(&batch);
+            if (more) losses = detector->Forward(batch.images, &batch.targets).losses;
+          } else {
+            ClassificationBatch batch;
+            more = cls_epoch->Next(&batch);
+            if (more) {
+              losses["loss_classifier"] =
+                  torch::nn::functional::cross_entropy(classifier->Forward(batch.images), batch.labels);
+            }
+          }
         }
+        if (!more) break;
         ctx.lr = schedule ? schedule->Lr(factory->BaseLr(), ctx.iteration, ctx.iterations_per_epoch, ctx.total_iterations)
                           : factory->BaseLr();
         if (ctx.iteration < options_.warmup_iterations()) {
@@ -242,9 +260,13 @@ class DefaultTrainer : public Trainer {
           return Status::Ok();
         }
         optimizer->zero_grad();
-        total.backward();
-        if (options_.grad_clip_norm() > 0) torch::nn::utils::clip_grad_norm_(params, options_.grad_clip_norm());
-        optimizer->step();
+        scaler.Scale(total).backward();
+        // A float16 step whose gradients overflowed is skipped; the scaler lowers its scale.
+        if (scaler.Unscale(params)) {
+          if (options_.grad_clip_norm() > 0) torch::nn::utils::clip_grad_norm_(params, options_.grad_clip_norm());
+          optimizer->step();
+        }
+        scaler.Update();
         ++ctx.iteration;
         ctx.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         for (auto& [name, cb] : callbacks) cb->AfterIteration(ctx);

@@ -34,8 +34,11 @@ at::Tensor MultiScaleRoIAlign::operator()(const std::vector<at::Tensor>& feature
     with_ids.push_back(at::cat({at::full_like(boxes[i].slice(1, 0, 1), static_cast<double>(i)), boxes[i]}, 1));
   }
   const at::Tensor rois = at::cat(with_ids, 0);
+  // Under autocast the features may be half precision while the boxes stay float32: pool in
+  // the boxes' precision (box coordinates in half would be off by pixels on large images).
+  auto level_input = [&](size_t level) { return features[level].to(rois.scalar_type()); };
   if (features.size() == 1) {
-    return ops::RoiAlign(features[0], rois, scales[0], output_size_, output_size_, sampling_ratio_, false);
+    return ops::RoiAlign(level_input(0), rois, scales[0], output_size_, output_size_, sampling_ratio_, false);
   }
   const at::Tensor all_boxes = at::cat(boxes, 0);
   const at::Tensor s = at::sqrt(ops::BoxArea(all_boxes));
@@ -50,7 +53,7 @@ at::Tensor MultiScaleRoIAlign::operator()(const std::vector<at::Tensor>& feature
   for (size_t level = 0; level < features.size(); ++level) {
     const at::Tensor idx = at::where(levels == static_cast<int64_t>(level))[0];
     if (idx.numel() == 0) continue;
-    pooled.push_back(ops::RoiAlign(features[level], rois.index_select(0, idx), scales[level], output_size_,
+    pooled.push_back(ops::RoiAlign(level_input(level), rois.index_select(0, idx), scales[level], output_size_,
                                    output_size_, sampling_ratio_, false));
     positions.push_back(idx);
   }
