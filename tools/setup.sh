@@ -14,7 +14,7 @@ PACKAGES=(
   g++
   # libraries
   libgflags-dev libgoogle-glog-dev libprotobuf-dev protobuf-compiler
-  libgtest-dev libgmock-dev libbenchmark-dev libopencv-dev nlohmann-json3-dev zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libstb-dev nlohmann-json3-dev zlib1g-dev
   libsimdjson-dev libtinyxml2-dev
   # the embedded dataset
   dataset-fashion-mnist

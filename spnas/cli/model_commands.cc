@@ -3,8 +3,6 @@
 #include <ATen/ATen.h>
 #include <glog/logging.h>
 #include <google/protobuf/text_format.h>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -192,7 +190,8 @@ Status Predict(const PredictArgs& args, const c10::Device& device) {
   }
   at::NoGradGuard no_grad;
   const Detections d = m.detector->Forward({image.to(device)}).detections[0].To(c10::kCPU);
-  cv::Mat canvas = cv::imread(ResolveUserPath(args.image), cv::IMREAD_COLOR);
+  at::Tensor canvas = image.clone();
+  const int64_t width = canvas.size(2);
   nlohmann::json json = nlohmann::json::array();
   int drawn = 0;
   for (int64_t k = 0; k < d.boxes.size(0); ++k) {
@@ -202,18 +201,17 @@ Status Predict(const PredictArgs& args, const c10::Device& device) {
     const std::string name = label < static_cast<int64_t>(names.size()) ? names[label] : StrCat("class ", label);
     const auto b = d.boxes[k];
     const float x1 = b[0].item<float>(), y1 = b[1].item<float>(), x2 = b[2].item<float>(), y2 = b[3].item<float>();
-    const cv::Scalar color((label * 67) % 256, (label * 151 + 80) % 256, (label * 37 + 160) % 256);
-    cv::rectangle(canvas, cv::Point(x1, y1), cv::Point(x2, y2), color, 1 + canvas.cols / 400);
+    const Rgb color = {static_cast<uint8_t>((label * 37 + 160) % 256), static_cast<uint8_t>((label * 151 + 80) % 256),
+                       static_cast<uint8_t>((label * 67) % 256)};
+    DrawBox(canvas, x1, y1, x2, y2, color, 1 + static_cast<int>(width / 400));
     char text[128];
     std::snprintf(text, sizeof(text), "%s %.2f", name.c_str(), score);
-    const double scale = std::max(0.35, canvas.cols / 800.0);
-    cv::putText(canvas, text, cv::Point(x1, std::max(10.f, y1 - 3)), cv::FONT_HERSHEY_SIMPLEX, scale, color, 1);
+    const int scale = std::max<int>(1, static_cast<int>(width / 400));
+    DrawText(canvas, text, x1, std::max<float>(7.0f * scale + 1, y1 - 2), color, scale);
     json.push_back({{"box", {x1, y1, x2, y2}}, {"label", label}, {"class", name}, {"score", score}});
     ++drawn;
   }
-  if (!args.out.empty() && !cv::imwrite(ResolveUserPath(args.out), canvas)) {
-    return InternalError("cannot write '", ResolveUserPath(args.out), "'");
-  }
+  if (!args.out.empty()) SPNAS_RETURN_IF_ERROR(WriteImage(ResolveUserPath(args.out), canvas));
   if (!args.json_out.empty()) SPNAS_RETURN_IF_ERROR(WriteFileAtomic(ResolveUserPath(args.json_out), json.dump(2)));
   std::cout << drawn << " detections with score >= " << args.score_threshold << "\n" << json.dump(2) << "\n";
   return Status::Ok();
