@@ -27,13 +27,19 @@ done
 
 # Shared libraries from Debian (glog, gflags, protobuf, OpenCV, ...): everything ldd resolves
 # but LibTorch, CUDA and glibc, which the GPU machine has.
-skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|librt\.so|libpthread\.so|libtorch|libc10|libcuda|libcudart|libcublas|libcudnn|libcufft|libcurand|libcusolver|libcusparse|libnccl|libnvshmem|libnvJitLink|libnvrtc|libcupti|libcufile|libgomp|libshm)'
+skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|librt\.so|libpthread\.so|libutil\.so|libtorch|libc10|libcuda|libcudart|libcublas|libcudnn|libcufft|libcurand|libcusolver|libcusparse|libnccl|libnvshmem|libnvJitLink|libnvrtc|libcupti|libcufile|libgomp|libshm)'
 for b in "$bundle"/bin/*; do
   ldd "$b" | awk '$3 ~ /^\// {print $1, $3}'
 done | sort -u | while read -r name path; do
-  if [[ ! "$name" =~ $skip ]]; then cp -L "$path" "$bundle/lib/$name"; fi
+  if [[ "$name" =~ ^(libstdc\+\+|libgcc_s) ]]; then
+    # Used there only if that machine's C++ runtime is older than Debian 12's (run.sh checks).
+    mkdir -p "$bundle/lib/fallback"
+    cp -L "$path" "$bundle/lib/fallback/$name"
+  elif [[ ! "$name" =~ $skip ]]; then
+    cp -L "$path" "$bundle/lib/$name"
+  fi
 done
-strip --strip-unneeded "$bundle"/lib/*.so* 2>/dev/null || true
+strip --strip-unneeded "$bundle"/lib/*.so* "$bundle"/lib/fallback/* 2>/dev/null || true
 
 # Fashion-MNIST, trimmed to what the quickstart draws from (FashionDet scenes and the
 # reignition classifier): the first 20,000 training and 5,000 test images.

@@ -12,23 +12,28 @@ torch_version=$("$python" -c 'import torch; print(torch.__version__)')
 gpu=$("$python" -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")')
 echo "gpu_check: torch $torch_version, GPU $gpu"
 nvidia_libs=$(ls -d "$site"/nvidia/*/lib 2>/dev/null | tr '\n' ':')
-export LD_LIBRARY_PATH="$here/lib:$site/torch/lib:$nvidia_libs${LD_LIBRARY_PATH:-}"
+# Our binaries' libraries, for them alone (Python keeps the machine's own).
+libs="$here/lib:$site/torch/lib:$nvidia_libs${LD_LIBRARY_PATH:-}"
+if ! LD_LIBRARY_PATH="$libs" "$here/bin/spnas" list >/dev/null 2>&1; then
+  libs="$here/lib/fallback:$libs"  # a C++ runtime older than the one the bundle was built with
+fi
+ours() { LD_LIBRARY_PATH="$libs" "$@"; }
 work=$(mktemp -d)
 status=0
 
 # CUDA tests: one line per test case.
 for t in ops_cuda_test detector_cuda_test; do
-  (cd "$here" && "bin/$t" >"$work/$t.log" 2>&1) || status=1
-  grep -E '^\[ +(OK|FAILED|SKIPPED) +\] [A-Za-z]' "$work/$t.log" | sed "s/^/test $t: /"
+  (cd "$here" && ours "bin/$t" >"$work/$t.log" 2>&1) || status=1
+  grep -E '^\[ +(OK|FAILED|SKIPPED) +\] [A-Za-z].* \(' "$work/$t.log" | sed "s/^/test $t: /"
   grep -qE '^\[  PASSED  \]' "$work/$t.log" || { echo "test $t: did not pass"; tail -20 "$work/$t.log"; }
 done
 
 # The benchmark cases on the GPU, ours and torchvision's, same GPU, same run.
 export SPNAS_DEVICE=cuda SPNAS_THREADS=${SPNAS_THREADS:-4}
-"$here/bin/spnas_benchmark" --benchmark_filter='roi_align|nms|train_step|inference' --benchmark_format=json \
+ours "$here/bin/spnas_benchmark" --benchmark_filter='roi_align|nms|train_step|inference' --benchmark_format=json \
   >"$work/ours.json" 2>"$work/bench.log" || { status=1; tail -20 "$work/bench.log"; }
 "$python" "$here/torchvision_cases.py" >"$work/theirs.txt" 2>>"$work/bench.log" || { status=1; tail -20 "$work/bench.log"; }
-"$python" - "$work/ours.json" "$work/theirs.txt" <<'PY'
+[[ -s "$work/ours.json" && -s "$work/theirs.txt" ]] && "$python" - "$work/ours.json" "$work/theirs.txt" <<'PY'
 import json, sys
 ours = {b["name"].split("/")[0]: b["real_time"] / 1000.0 for b in json.load(open(sys.argv[1]))["benchmarks"]}
 for line in open(sys.argv[2]):
@@ -40,10 +45,10 @@ PY
 # The quickstart with device "cuda", on the bundled Fashion-MNIST.
 sed "s|{ split: |{ root: \"$here/data\" split: |g" "$here/configs/spnas_quickstart.textproto" >"$work/quickstart.textproto"
 start=$(date +%s)
-if "$here/bin/spnas" run --config="$work/quickstart.textproto" --local_base_path="$work/quickstart" \
+if ours "$here/bin/spnas" run --config="$work/quickstart.textproto" --local_base_path="$work/quickstart" \
   --device=cuda >"$work/quickstart.log" 2>&1; then
   echo "quickstart cuda: finished in $(($(date +%s) - start)) s"
-  "$here/bin/spnas" report --config="$work/quickstart.textproto" --local_base_path="$work/quickstart" >/dev/null 2>&1
+  ours "$here/bin/spnas" report --config="$work/quickstart.textproto" --local_base_path="$work/quickstart" >/dev/null 2>&1
   grep -hE "final model|mAP" "$work/quickstart/output/fullytrain/"*.json 2>/dev/null | head -3
   grep -E "trial [0-9]+ eval" "$work/quickstart.log" | tail -3 | sed 's/^/quickstart: /'
 else
