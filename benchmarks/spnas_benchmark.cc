@@ -31,6 +31,7 @@ void Threads() {
   static const bool set = [] {
     const char* env = std::getenv("SPNAS_THREADS");
     at::set_num_threads(env ? std::atoi(env) : static_cast<int>(std::thread::hardware_concurrency()));
+    KeepCpuMemoryForReuse();  // as the spnas command does
     return true;
   }();
   (void)set;

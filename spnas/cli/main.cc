@@ -182,6 +182,7 @@ int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
+  spnas::KeepCpuMemoryForReuse();
   if (argc != 2) {
     std::cerr << spnas::kUsage << "\n";
     return 2;

@@ -3,6 +3,9 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 
+#include <malloc.h>
+
+#include <climits>
 #include <regex>
 
 namespace spnas {
@@ -44,6 +47,12 @@ int64_t PeakMemoryBytes(const c10::Device& device) {
 
 void ReleaseCachedMemory(const c10::Device& device) {
   if (device.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
+}
+
+void KeepCpuMemoryForReuse() {
+  mallopt(M_MMAP_MAX, 0);                // large blocks from the heap, reused after free
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);    // and not trimmed back to the kernel
+  mallopt(M_TOP_PAD, 256 << 20);         // grow the heap in large steps
 }
 
 }  // namespace spnas
