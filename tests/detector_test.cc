@@ -16,6 +16,8 @@
 namespace spnas {
 namespace {
 
+using spnas::testing::ErrorOf;
+
 using ::testing::HasSubstr;
 
 
@@ -130,15 +132,6 @@ TEST_F(DetectorTest, NegativeImageTrainsAsInTorchvision) {
     SCOPED_TRACE(name);
     EXPECT_NEAR(out.losses.at(name).item<double>(), F(std::string("negative_losses.") + name).item<double>(), 1e-4);
   }
-}
-
-std::string ErrorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "no error";
 }
 
 TEST_F(DetectorTest, BadInputsGiveClearErrors) {

@@ -3,6 +3,7 @@
 #define SPNAS_TESTS_FIXTURE_H_
 
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <string>
@@ -22,6 +23,16 @@ inline std::map<std::string, at::Tensor> LoadFixture(const std::string& path) {
     out[entry.key().toStringRef()] = entry.value().toTensor();
   }
   return out;
+}
+
+// The message of the c10::Error that f throws (without the backtrace), or "no error".
+inline std::string ErrorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  }
+  return "no error";
 }
 
 }  // namespace spnas::testing

@@ -11,9 +11,12 @@
 
 #include "spnas/ops/nms/nms.h"
 #include "spnas/ops/roi_align/roi_align.h"
+#include "tests/fixture.h"
 
 namespace spnas::ops {
 namespace {
+
+using spnas::testing::ErrorOf;
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
@@ -24,15 +27,6 @@ using ::testing::HasSubstr;
 constexpr double kScale = 0.25;
 constexpr int64_t kPooledH = 5, kPooledW = 4;
 constexpr int64_t kBatch = 2, kChannels = 6, kHeight = 13, kWidth = 17;
-
-std::string ErrorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "no error";
-}
 
 double MaxDiff(const at::Tensor& a, const at::Tensor& b) {
   return (a.cpu().to(at::kDouble) - b.cpu().to(at::kDouble)).abs().max().item<double>();

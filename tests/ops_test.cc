@@ -14,6 +14,8 @@
 namespace spnas::ops {
 namespace {
 
+using spnas::testing::ErrorOf;
+
 using ::testing::HasSubstr;
 
 class OpsTest : public ::testing::Test {
@@ -72,15 +74,6 @@ TEST_F(OpsTest, RoiAlignIsTheSameWithOneThreadAndMany) {
   EXPECT_TRUE(at::equal(out1, RoiAlignForward(input, rois, 0.25, 5, 4, 2, false)));
   EXPECT_TRUE(at::equal(back1, RoiAlignBackward(grad, rois, 0.25, 5, 4, 2, 3, 13, 17, 2, false)));
   at::set_num_threads(threads);
-}
-
-std::string ErrorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "no error";
 }
 
 TEST(OpsInputTest, BadInputsGiveClearErrors) {
