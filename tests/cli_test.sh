@@ -29,6 +29,17 @@ check "relative config path resolved against BUILD_WORKING_DIRECTORY" grep -q " 
 out=$("$SPNAS" run 2>&1); status=$?
 check "run without --config fails" test $status -ne 0
 check "run without --config says so" grep -q -- "--config=FILE is required" <<<"$out"
+# A GPU that is not there stops the run before any work, naming how many there are.
+gpus=$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)
+out=$("$SPNAS" run --config=configs/spnas_quickstart.textproto --local_base_path="$dir/run" --device=cuda:$gpus 2>&1); status=$?
+check "run on a missing GPU fails" test $status -ne 0
+check "the error names the device and the count" grep -qE "device \"cuda:$gpus\" asked for, but this machine has (no CUDA device|$gpus CUDA device)" <<<"$out"
+check "nothing was written" test ! -e "$dir/run/output"
+out=$("$SPNAS" run --config=configs/spnas_quickstart.textproto --device=gpu 2>&1); status=$?
+check "a malformed device is a config error" grep -q 'general.device must be "cpu", "cuda" or "cuda:N", got "gpu"' <<<"$out"
+out=$("$SPNAS" predict --model_dir="$dir" --image=x.png --device=cuda:$gpus 2>&1); status=$?
+check "predict on a missing GPU fails clearly" grep -q "asked for, but this machine has" <<<"$out"
+
 out=$("$SPNAS" frobnicate 2>&1); status=$?
 check "unknown command fails with usage" test $status -eq 2
 
