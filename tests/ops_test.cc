@@ -90,6 +90,11 @@ TEST(OpsInputTest, BadInputsGiveClearErrors) {
               HasSubstr("input should be a [N, C, H, W] tensor, got [2, 4, 4]"));
   EXPECT_THAT(ErrorOf([&] { RoiAlign(at::rand({1, 2, 4, 4}), at::rand({3, 5}, at::kDouble), 1, 2, 2, 2, false); }),
               HasSubstr("input and rois should have the same dtype"));
+  // Half precision has CUDA kernels only.
+  EXPECT_THAT(ErrorOf([&] { RoiAlign(at::rand({1, 2, 4, 4}, at::kHalf), at::rand({3, 5}, at::kHalf), 1, 2, 2, 2, false); }),
+              HasSubstr("the CPU kernel takes float and double tensors, got Half"));
+  EXPECT_THAT(ErrorOf([&] { Nms(at::rand({4, 4}, at::kHalf), at::rand({4}, at::kHalf), 0.5); }),
+              HasSubstr("the CPU kernel takes float and double boxes, got Half"));
   EXPECT_THAT(ErrorOf([&] { BoxIou(at::rand({2, 4}), at::rand({2, 5})); }), HasSubstr("boxes2 should be a [N, 4]"));
 }
 
