@@ -89,6 +89,7 @@ TEST(DeviceTest, ResolvesWhatExistsAndNamesTheCount) {
   EXPECT_TRUE(ResolveDevice("cpu").ok());
   EXPECT_FALSE(ResolveDevice("gpu").ok());
   EXPECT_FALSE(ResolveDevice("cpu:0").ok());
+  EXPECT_FALSE(ResolveDevice("cuda:99999999999").ok());
   const int count = static_cast<int>(torch::cuda::device_count());
   const auto missing = ResolveDevice("cuda:" + std::to_string(count));
   ASSERT_FALSE(missing.ok());

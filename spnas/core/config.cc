@@ -442,7 +442,7 @@ void CheckConfig(const LoadedConfig& config, ConfigErrors* errors, bool inputs_m
                 StrCat("general.threads must be >= 0 (0 = all cores), got ", general.threads()));
   }
   // The form only: whether that GPU exists is checked where the run starts (ResolveDevice).
-  static const std::regex kDevice("cpu|cuda(:[0-9]+)?");
+  static const std::regex kDevice("cpu|cuda(:[0-9]{1,4})?");
   if (!std::regex_match(general.device(), kDevice)) {
     errors->Add(config.Where({{"general", -1}, {"device", -1}}),
                 StrCat("general.device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"", general.device(), "\""));

@@ -2,6 +2,7 @@
 
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
 
 #include <malloc.h>
 
@@ -11,7 +12,7 @@
 namespace spnas {
 
 StatusOr<c10::Device> ResolveDevice(const std::string& name) {
-  static const std::regex kForm("(cpu|cuda)(?::([0-9]+))?");
+  static const std::regex kForm("(cpu|cuda)(?::([0-9]{1,4}))?");
   std::smatch m;
   if (!std::regex_match(name, m, kForm) || (m[1] == "cpu" && m[2].matched)) {
     return InvalidArgumentError("device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"", name, "\"");
@@ -32,7 +33,9 @@ StatusOr<c10::Device> ResolveDevice(const std::string& name) {
 }
 
 void Synchronize(const c10::Device& device) {
-  if (device.is_cuda()) c10::cuda::device_synchronize();
+  if (!device.is_cuda()) return;
+  const c10::cuda::CUDAGuard guard(device);
+  c10::cuda::device_synchronize();
 }
 
 void ResetPeakMemory(const c10::Device& device) {
