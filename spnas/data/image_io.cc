@@ -73,8 +73,9 @@ void DrawBox(at::Tensor& image, float x1, float y1, float x2, float y2, const Rg
 }
 
 void DrawText(at::Tensor& image, const std::string& text, float x, float y, const Rgb& color, int scale) {
-  // stb_easy_font lays text out as axis-aligned quads (4 vertices of 16 bytes), 7 units high.
-  std::vector<char> buffer(std::max<size_t>(1, text.size()) * 270 * 16);
+  // stb_easy_font lays text out as axis-aligned quads (4 vertices of 16 bytes), 7 units high,
+  // in at most about 270 bytes per character.
+  std::vector<char> buffer(270 * (text.size() + 1));
   std::string mutable_text = text;
   const int quads = stb_easy_font_print(0, 0, mutable_text.data(), nullptr, buffer.data(), static_cast<int>(buffer.size()));
   const float top = y - 7.0f * scale;
