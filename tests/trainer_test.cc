@@ -18,6 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kDetector[] = R"pb(
 shared {
@@ -131,6 +132,15 @@ TEST(TrainerTest, NonFiniteLossIsRecordedAsDiverged) {
   EXPECT_THAT(trials[0].record.error(), HasSubstr("non-finite loss"));
   EXPECT_THAT(trials[0].record.error(), HasSubstr("at iteration"));
   EXPECT_FALSE(trials[0].record.has_weights());
+}
+
+TEST(TrainerTest, ProgressEveryLogEveryIterations) {
+  const std::string base = Base("log_every");
+  ::testing::internal::CaptureStderr();
+  ASSERT_TRUE(RunText(TrainStep("epochs: 2 batch_size: 2 max_iterations: 7 log_every: 3"), base).ok());
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  for (const char* line : {"iteration 3/7 ", "iteration 6/7 ", "iteration 7/7 "}) EXPECT_THAT(log, HasSubstr(line));
+  for (const char* line : {"iteration 1/7 ", "iteration 2/7 ", "iteration 4/7 "}) EXPECT_THAT(log, Not(HasSubstr(line)));
 }
 
 TEST(TrainerTest, MixedPrecisionOnTheCpuFailsTheTrialClearly) {

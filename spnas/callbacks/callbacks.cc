@@ -1,8 +1,8 @@
 // The general callbacks: ProgressLogger, ModelCheckpoint, MetricsEvaluator, EarlyStopping.
-#include <glog/logging.h>
 
 #include <cmath>
 
+#include "spnas/core/logging.h"
 #include "spnas/callbacks/callback.h"
 #include "spnas/callbacks/callback_options.pb.h"
 #include "spnas/models/checkpoint.h"

@@ -1,8 +1,8 @@
 // ReignitionCallback (spnas.md §5): the detector's backbone is trained as an image classifier
 // (a SerialClassificationNet initialised from it), then the detector is handed back with the
 // reignited backbone, counting the reignition in its description (at most max_reignitions).
-#include <glog/logging.h>
 
+#include "spnas/core/logging.h"
 #include "spnas/callbacks/callback.h"
 #include "spnas/callbacks/callback_options.pb.h"
 #include "spnas/data/data_options.pb.h"

@@ -7,10 +7,10 @@
 
 #include <ATen/Parallel.h>
 #include <gflags/gflags.h>
-#include <glog/logging.h>
 
 #include <iostream>
 
+#include "spnas/core/logging.h"
 #include "spnas/cli/model_commands.h"
 #include "spnas/core/registry.h"
 #include "spnas/device/device.h"

@@ -1,7 +1,7 @@
+#include "spnas/core/logging.h"
 #include "spnas/cli/model_commands.h"
 
 #include <ATen/ATen.h>
-#include <glog/logging.h>
 #include <google/protobuf/text_format.h>
 
 #include <chrono>

@@ -1,8 +1,8 @@
+#include "spnas/core/logging.h"
 #include "spnas/data/dataset.h"
 
 #include <ATen/ATen.h>
 
-#include <glog/logging.h>
 
 #include <algorithm>
 #include <map>

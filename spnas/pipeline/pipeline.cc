@@ -1,9 +1,9 @@
+#include "spnas/core/logging.h"
 #include "spnas/pipeline/pipeline.h"
 
 #include <chrono>
 #include <filesystem>
 
-#include <glog/logging.h>
 
 #include "spnas/core/files.h"
 #include "spnas/core/record_store.h"

@@ -5,8 +5,8 @@
 #include <memory>
 #include <regex>
 
-#include <glog/logging.h>
 
+#include "spnas/core/logging.h"
 #include "spnas/pipeline/pipe_step.h"
 #include "spnas/pipeline/pipe_step_options.pb.h"
 #include "spnas/pipeline/trial_runner.h"

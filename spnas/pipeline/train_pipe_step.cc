@@ -4,8 +4,8 @@
 #include <memory>
 #include <set>
 
-#include <glog/logging.h>
 
+#include "spnas/core/logging.h"
 #include "spnas/pipeline/pipe_step.h"
 #include "spnas/pipeline/pipe_step_options.pb.h"
 #include "spnas/pipeline/trial_runner.h"

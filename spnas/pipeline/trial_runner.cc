@@ -1,10 +1,10 @@
+#include "spnas/core/logging.h"
 #include "spnas/pipeline/trial_runner.h"
 
 #include <chrono>
 #include <exception>
 #include <filesystem>
 
-#include <glog/logging.h>
 
 #include "spnas/core/files.h"
 

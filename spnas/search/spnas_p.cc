@@ -2,10 +2,10 @@
 // (the reignition step), codes [K_1..K_L] are sampled by ParallelSampler: a sub-network is added
 // at a stage with probability ∝ 1 / its FLOPs, until the limits or a random stop. The plain FPN
 // ([0, ..., 0]) of the backbones is evaluated first, as the baseline (at most half the budget).
-#include <glog/logging.h>
 
 #include <set>
 
+#include "spnas/core/logging.h"
 #include "spnas/models/model_options.pb.h"
 #include "spnas/models/inheritance.h"
 #include "spnas/search/candidate_cost.h"

@@ -2,10 +2,10 @@
 // current Pareto front with num_mutate mutations (expand, swap, add stage), evaluated from the
 // parent's weights. The initial parents (the input records, or the search space's codes) are
 // evaluated first with the same budget, so the front compares like with like.
-#include <glog/logging.h>
 
 #include <set>
 
+#include "spnas/core/logging.h"
 #include "spnas/models/backbones/serial_backbone.h"
 #include "spnas/search/candidate_cost.h"
 #include "spnas/search/dotted_keys.h"

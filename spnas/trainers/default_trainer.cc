@@ -1,7 +1,6 @@
 // Trainer: trains a Detector or a Classifier described by a TrainJob, evaluates it, measures
 // its cost, and writes its weights. Callbacks of the step hook into the run.
 #include <ATen/ATen.h>
-#include <glog/logging.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/utils/clip_grad.h>
 
@@ -9,7 +8,9 @@
 #include <cmath>
 #include <mutex>
 
+#include "spnas/core/logging.h"
 #include "spnas/callbacks/callback.h"
+#include "spnas/callbacks/callback_options.pb.h"
 #include "spnas/core/files.h"
 #include "spnas/data/loader.h"
 #include "spnas/device/device.h"
@@ -53,6 +54,7 @@ class DefaultTrainer : public Trainer {
     if (o.grad_clip_norm() < 0) return InvalidArgumentError("grad_clip_norm must be >= 0");
     if (o.eval_every_epochs() < 0) return InvalidArgumentError("eval_every_epochs must be >= 0");
     if (o.has_num_workers() && o.num_workers() < 1) return InvalidArgumentError("num_workers must be >= 1");
+    if (o.has_log_every() && o.log_every() < 1) return InvalidArgumentError("log_every must be >= 1, got ", o.log_every());
     return Status::Ok();
   }
 
@@ -74,7 +76,8 @@ class DefaultTrainer : public Trainer {
       SPNAS_ASSIGN_OR_RETURN(ctx.val_data, LoadDatasetCached(step.val_data()));
     }
 
-    // Callbacks in (priority, name) order; a progress logger unless the step has one.
+    // Callbacks in (priority, name) order; a progress logger every log_every iterations unless
+    // the step has one of its own.
     std::vector<std::pair<std::string, std::unique_ptr<Callback>>> callbacks;
     bool has_progress = false;
     for (const PluginConfig& c : step.callback()) {
@@ -83,8 +86,11 @@ class DefaultTrainer : public Trainer {
       callbacks.emplace_back(c.type(), std::move(cb));
     }
     if (!has_progress && CallbackRegistry().Has("ProgressLogger")) {
-      google::protobuf::Any none;
-      callbacks.emplace_back("ProgressLogger", CallbackRegistry().Create("ProgressLogger", none).value());
+      ProgressLoggerOptions progress;
+      progress.set_every(options_.log_every());
+      google::protobuf::Any packed;
+      packed.PackFrom(progress);
+      callbacks.emplace_back("ProgressLogger", CallbackRegistry().Create("ProgressLogger", packed).value());
     }
     std::stable_sort(callbacks.begin(), callbacks.end(), [](const auto& a, const auto& b) {
       return std::make_pair(a.second->Priority(), a.first) < std::make_pair(b.second->Priority(), b.first);
