@@ -14,11 +14,13 @@ def _venv_path(ctx):
         venv = ctx.os.environ.get("HOME", "/root") + "/.cache/spnas/venv"
     return venv
 
+# torch/version.py's lines, e.g. "__version__ = '2.11.0+cu130'" and "cuda: Optional[str] = '13.0'".
+_VERSION_LINES = {"__version__": "__version__ = ", "cuda": "cuda: Optional[str] = "}
+
 def _read_version(ctx, version_py):
     fields = {}
     for line in ctx.read(version_py).splitlines():
-        for key in ["__version__", "cuda"]:
-            prefix = key + " = " if key == "__version__" else "cuda: Optional[str] = "
+        for key, prefix in _VERSION_LINES.items():
             if line.startswith(prefix):
                 fields[key] = line[len(prefix):].strip().strip("'\"")
     return fields

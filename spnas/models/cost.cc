@@ -9,6 +9,8 @@
 #include <cstring>
 #include <vector>
 
+#include "spnas/device/device.h"
+
 namespace spnas {
 
 int64_t CountParameters(const torch::nn::Module& module, bool trainable_only) {
@@ -66,13 +68,15 @@ double CountMultiplyAdds(const std::function<void()>& forward) {
   return macs;
 }
 
-double MeasureLatencyMs(const std::function<void()>& forward, int runs, int warmup) {
+double MeasureLatencyMs(const std::function<void()>& forward, const c10::Device& device, int runs, int warmup) {
   at::NoGradGuard no_grad;
   for (int i = 0; i < warmup; ++i) forward();
+  Synchronize(device);
   std::vector<double> times;
   for (int i = 0; i < runs; ++i) {
     const auto start = std::chrono::steady_clock::now();
     forward();
+    Synchronize(device);
     times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
   std::sort(times.begin(), times.end());

@@ -5,6 +5,7 @@
 
 #include <functional>
 
+#include <c10/core/Device.h>
 #include <torch/nn/module.h>
 
 namespace spnas {
@@ -15,8 +16,10 @@ int64_t CountParameters(const torch::nn::Module& module, bool trainable_only = f
 // operators LibTorch dispatches, so any model is covered).
 double CountMultiplyAdds(const std::function<void()>& forward);
 
-// Median wall time of `forward` in milliseconds over `runs` after `warmup` runs.
-double MeasureLatencyMs(const std::function<void()>& forward, int runs = 10, int warmup = 2);
+// Median wall time of `forward` in milliseconds over `runs` after `warmup` runs, each run
+// waiting for the work it queued on `device` (CUDA runs asynchronously).
+double MeasureLatencyMs(const std::function<void()>& forward, const c10::Device& device, int runs = 10,
+                        int warmup = 2);
 
 }  // namespace spnas
 

@@ -23,20 +23,12 @@ StatusOr<std::map<std::string, double>> CandidateCosts(const PluginConfig& model
       costs["flops"] = CountMultiplyAdds([&] { detector->Features(batch); });
       if (latency) {
         const at::Tensor image = at::zeros({3, input_size, input_size}, on_device);
-        costs["latency_ms"] = MeasureLatencyMs([&] {
-          detector->Forward({image});
-          Synchronize(device);
-        }, 5, 1);
+        costs["latency_ms"] = MeasureLatencyMs([&] { detector->Forward({image}); }, device, 5, 1);
       }
     } else if (auto* classifier = dynamic_cast<Classifier*>(model.get())) {
       const at::Tensor batch = at::zeros({1, 3, input_size, input_size}, on_device);
       costs["flops"] = CountMultiplyAdds([&] { classifier->Forward(batch); });
-      if (latency) {
-        costs["latency_ms"] = MeasureLatencyMs([&] {
-          classifier->Forward(batch);
-          Synchronize(device);
-        }, 5, 1);
-      }
+      if (latency) costs["latency_ms"] = MeasureLatencyMs([&] { classifier->Forward(batch); }, device, 5, 1);
     }
     return costs;
   } catch (const std::exception& e) {

@@ -355,20 +355,14 @@ class DefaultTrainer : public Trainer {
       (*metrics)["flops"] = CountMultiplyAdds([&] { detector->Features(batch); });
       const at::Tensor image = at::zeros({3, size, size}, at::TensorOptions().device(device_));
       if (options_.measure_latency()) {
-        (*metrics)["latency_ms"] = MeasureLatencyMs([&] {
-          detector->Forward({image});
-          Synchronize(device_);
-        });
+        (*metrics)["latency_ms"] = MeasureLatencyMs([&] { detector->Forward({image}); }, device_);
       }
     } else if (auto* classifier = dynamic_cast<Classifier*>(ctx.model.get())) {
       if (size == 0) size = 32;
       const at::Tensor images = at::rand({1, 3, size, size}, at::TensorOptions().device(device_));
       (*metrics)["flops"] = CountMultiplyAdds([&] { classifier->Forward(images); });
       if (options_.measure_latency()) {
-        (*metrics)["latency_ms"] = MeasureLatencyMs([&] {
-          classifier->Forward(images);
-          Synchronize(device_);
-        });
+        (*metrics)["latency_ms"] = MeasureLatencyMs([&] { classifier->Forward(images); }, device_);
       }
     }
   }

@@ -49,6 +49,4 @@ void LossScaler::Update() {
   at::_amp_update_scale_(scale_, growth_tracker_, found_inf_, 2.0, 0.5, growth_interval_);
 }
 
-double LossScaler::scale() const { return enabled_ ? scale_.item<double>() : 1.0; }
-
 }  // namespace spnas

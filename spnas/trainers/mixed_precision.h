@@ -35,7 +35,6 @@ class LossScaler {
   bool Unscale(const std::vector<at::Tensor>& params);
   // After each step (taken or skipped).
   void Update();
-  double scale() const;
 
  private:
   bool enabled_;
