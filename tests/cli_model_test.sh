@@ -64,5 +64,22 @@ check "the message names the folder" grep -q "holds no records" <<<"$out"
 out=$("$SPNAS" eval --model_dir="$model" --dataset=fashion:val 2>&1)
 check "a bad dataset spec is explained" grep -q "is not one of fashiondet" <<<"$out"
 
+# A wrong plugin name inside a model description is an error naming the file, never a crash.
+for typo in 's/"FPN"/"FPNN"/:FPN' 's/"TwoMLPHead"/"TwoMLPHeadd"/:TwoMLPHead'; do
+  sed "${typo%%:*}" tests/testdata/tiny_frcnn.textproto >"$dir/typo.textproto"
+  out=$("$SPNAS" convert --weights=tests/fixtures/checkpoints/tiny_frcnn_legacy.pth \
+    --model_config="$dir/typo.textproto" --out="$dir/typo_out" 2>&1); status=$?
+  check "convert with a misspelt ${typo##*:} fails cleanly (exit $status)" test $status -eq 1
+  check "convert names the file and the fix" grep -q "typo.textproto: .*Did you mean '${typo##*:}'" <<<"$out"
+done
+cp -r "$dir/converted" "$dir/bad_desc"
+sed -i 's/"FPN"/"FPNN"/' "$dir/bad_desc/desc_0.json"
+out=$("$SPNAS" eval --model_dir="$dir/bad_desc" --dataset=$spec 2>&1); status=$?
+check "eval of a bad description fails cleanly (exit $status)" test $status -eq 1
+check "eval names desc_0.json and the fix" grep -q "desc_0.json: .*neck.*Did you mean 'FPN'" <<<"$out"
+out=$("$SPNAS" predict --model_dir="$dir/bad_desc" --image="$dir/coco/images/0.png" --out="$dir/bad.png" 2>&1); status=$?
+check "predict of a bad description fails cleanly (exit $status)" test $status -eq 1
+check "predict names desc_0.json and the fix" grep -q "desc_0.json: .*neck.*Did you mean 'FPN'" <<<"$out"
+
 echo "$failures failures"
 exit $((failures > 0))

@@ -21,6 +21,7 @@ namespace spnas {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 PluginConfig Plugin(const std::string& type, const google::protobuf::Message& options) {
   PluginConfig c;
@@ -134,6 +135,38 @@ TEST(SerialBackboneTest, InvalidCodesAreRejectedWithTheRule) {
   EXPECT_THAT(ParseSerialCode("1-2-2-2").status().message(), HasSubstr("4 blocks; 8 to 60 are allowed"));
   EXPECT_THAT(ParseSerialCode("11-21-21-21-").status().message(), HasSubstr("'11-21-21-21-'"));
   EXPECT_TRUE(ParseSerialCode("11-21-21-21").ok());
+}
+
+TEST(ModelRegistryTest, WrongNestedPluginNamesAreErrorsNamingTheField) {
+  FasterRCNNOptions o;
+  *o.mutable_backbone() = ResNetBackbone(18);
+  o.mutable_neck()->set_type("FPNN");
+  auto model = ModelRegistry().Create("FasterRCNN", Plugin("FasterRCNN", o).options());
+  ASSERT_FALSE(model.ok());
+  EXPECT_THAT(model.status().message(),
+              HasSubstr("model 'FasterRCNN': `neck`: No registered neck named 'FPNN'. Did you mean 'FPN'?"));
+  o.mutable_neck()->set_type("FPN");
+  o.mutable_box_head()->set_type("TwoMLPHeadd");
+  model = ModelRegistry().Create("FasterRCNN", Plugin("FasterRCNN", o).options());
+  ASSERT_FALSE(model.ok());
+  EXPECT_THAT(model.status().message(), HasSubstr("`box_head`: No registered head named 'TwoMLPHeadd'"));
+  SerialBackboneOptions bad_code;
+  bad_code.set_code("11-2x");
+  *o.mutable_backbone() = Plugin("SerialBackbone", bad_code);
+  o.mutable_box_head()->set_type("TwoMLPHead");
+  model = ModelRegistry().Create("FasterRCNN", Plugin("FasterRCNN", o).options());
+  ASSERT_FALSE(model.ok());
+  EXPECT_THAT(model.status().message(), HasSubstr("`backbone`: backbone 'SerialBackbone':"));
+}
+
+TEST(ModelRegistryTest, ConstructorChecksAreErrors) {
+  FasterRCNNOptions o;
+  *o.mutable_backbone() = ResNetBackbone(18);
+  for (int size : {8, 16, 32, 64, 128, 256, 512}) o.add_anchor_sizes(size);  // more than the levels
+  auto model = ModelRegistry().Create("FasterRCNN", Plugin("FasterRCNN", o).options());
+  ASSERT_FALSE(model.ok());
+  EXPECT_THAT(model.status().message(), HasSubstr("model 'FasterRCNN' cannot be built: FasterRCNN: the neck gives 5"));
+  EXPECT_THAT(model.status().message(), Not(HasSubstr("Exception raised from")));
 }
 
 TEST(SerialBackboneTest, ResNeXtBlocksWork) {

@@ -22,7 +22,9 @@ SPNAS_DEFINE_REGISTRY(ThingRegistry, "thing", Thing, int);
 class GoodThing : public Thing {
  public:
   using Options = testing::TinyMlpOptions;
-  GoodThing(const Options& options, int offset) : value_(options.hidden() + offset) {}
+  GoodThing(const Options& options, int offset) : value_(options.hidden() + offset) {
+    if (options.hidden() == 13) throw std::runtime_error("13 is unlucky\nException raised from GoodThing");
+  }
   static Status ValidateOptions(const Options& options) {
     if (options.hidden() < 0) return InvalidArgumentError("hidden must be >= 0");
     return Status::Ok();
@@ -113,6 +115,22 @@ TEST(RegistryDeathTest, DuplicateRegistrationIsFatalAtStartUp) {
             ThingRegistry().Register(ThingRegistry().MakeEntry<OtherThing>("OtherThing", "dup.cc", 7)));
       },
       "fatal plugin registration error: Duplicate thing name 'OtherThing'.*dup.cc:7");
+}
+
+TEST(RegistryTest, ConstructorExceptionIsAnErrorWithoutBacktrace) {
+  testing::TinyMlpOptions options;
+  options.set_hidden(13);
+  auto thing = ThingRegistry().Create("GoodThing", Pack(options), 0);
+  ASSERT_FALSE(thing.ok());
+  EXPECT_EQ(thing.status().message(), "thing 'GoodThing' cannot be built: 13 is unlucky");
+}
+
+TEST(StatusOrDeathTest, ValueOfAnErrorStopsWithTheMessage) {
+  StatusOr<int> missing = NotFoundError("no such thing 'x'");
+  EXPECT_DEATH((void)missing.value(), "value\\(\\) of a StatusOr holding an error: NOT_FOUND: no such thing 'x'");
+  EXPECT_DEATH((void)*missing, "no such thing 'x'");
+  EXPECT_THROW(ValueOrThrow(std::move(missing)), std::invalid_argument);
+  EXPECT_EQ(ValueOrThrow(StatusOr<int>(4)), 4);
 }
 
 TEST(RegistryTest, KindsAreListedInOrder) {

@@ -66,8 +66,9 @@ StatusOr<LoadedModel> LoadModel(const std::string& dir_in, int id, const c10::De
   }
   if (!chosen->record.has_weights()) return FailedPreconditionError("record ", chosen->record.id(), " has no weights");
   m.trial = *chosen;
-  SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, ModelRegistry().Create(m.trial.desc.type(), m.trial.desc.options()));
-  m.detector = std::dynamic_pointer_cast<Detector>(std::shared_ptr<Model>(model.release()));
+  auto model = ModelRegistry().Create(m.trial.desc.type(), m.trial.desc.options());
+  if (!model.ok()) return Annotate(model.status(), RecordStore(dir).DescPath(m.trial.record.id()));
+  m.detector = std::dynamic_pointer_cast<Detector>(std::shared_ptr<Model>(model->release()));
   if (m.detector == nullptr) return InvalidArgumentError("record ", m.trial.record.id(), " is not a detector");
   SPNAS_ASSIGN_OR_RETURN(StateDict state, LoadWeights(m.trial.weights));
   const LoadReport report = LoadStateDict(*m.detector, state);
@@ -141,7 +142,10 @@ Status Eval(const EvalArgs& args, const c10::Device& device) {
   auto* data = dynamic_cast<DetectionDataset*>(dataset.get());
   if (data == nullptr) return InvalidArgumentError("eval needs a detection dataset");
   std::vector<std::unique_ptr<DetectionMetric>> metrics;
-  for (const char* name : {"COCO", "VOC"}) metrics.push_back(MetricRegistry().Create(name, google::protobuf::Any()).value());
+  for (const char* name : {"COCO", "VOC"}) {
+    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<DetectionMetric> metric, MetricRegistry().Create(name, google::protobuf::Any()));
+    metrics.push_back(std::move(metric));
+  }
   LoaderOptions lo;
   lo.batch_size = 4;
   lo.max_samples = args.max_images;
@@ -232,8 +236,9 @@ Status Convert(const std::string& weights, const std::string& model_config, cons
   if (!google::protobuf::TextFormat::ParseFromString(text, &desc)) {
     return InvalidArgumentError("'", model_config, "' is not a model PluginConfig in text format (type + options)");
   }
-  SPNAS_RETURN_IF_ERROR(ModelRegistry().ValidateOptions(desc.type(), desc.options()));
-  SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, ModelRegistry().Create(desc.type(), desc.options()));
+  StatusOr<std::unique_ptr<Model>> built = ModelRegistry().Create(desc.type(), desc.options());
+  if (!built.ok()) return Annotate(built.status(), ResolveUserPath(model_config));
+  std::unique_ptr<Model> model = std::move(built).value();
   SPNAS_ASSIGN_OR_RETURN(StateDict state, LoadWeights(ResolveUserPath(weights)));
   const LoadReport report = LoadStateDict(*model, state);
   model->to(device);

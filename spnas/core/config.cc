@@ -349,7 +349,7 @@ void CheckPlugin(const PluginConfig& plugin, const std::string& kind, const std:
   }
   FieldPath options_path = path;
   options_path.emplace_back("options", -1);
-  Status valid = (*registry)->ValidateOptions(plugin.type(), plugin.options());
+  Status valid = (*registry)->ValidateOwnOptions(plugin.type(), plugin.options());
   if (!valid.ok()) {
     errors->Add(config.Where(options_path), valid.message());
     return;

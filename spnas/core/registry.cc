@@ -7,6 +7,8 @@
 
 #include <google/protobuf/descriptor.h>
 
+#include "spnas/core/pipeline_config.pb.h"
+
 namespace spnas {
 namespace {
 
@@ -124,8 +126,8 @@ StatusOr<std::unique_ptr<google::protobuf::Message>> RegistryBase::UnpackOptions
   return message;
 }
 
-Status RegistryBase::ValidateOptions(const std::string& name,
-                                     const google::protobuf::Any& options) const {
+Status RegistryBase::ValidateOwnOptions(const std::string& name,
+                                        const google::protobuf::Any& options) const {
   SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> unpacked,
                          UnpackOptions(name, options));
   Validator validate;
@@ -136,6 +138,54 @@ Status RegistryBase::ValidateOptions(const std::string& name,
   Status status = validate(*unpacked);
   if (!status.ok()) {
     return Status(status.code(), StrCat(kind_, " '", name, "': ", status.message()));
+  }
+  return Status::Ok();
+}
+
+Status RegistryBase::ValidateOptions(const std::string& name,
+                                     const google::protobuf::Any& options) const {
+  SPNAS_RETURN_IF_ERROR(ValidateOwnOptions(name, options));
+  SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> unpacked,
+                         UnpackOptions(name, options));
+  Status nested = ValidateNestedPlugins(*unpacked);
+  if (!nested.ok()) {
+    return Status(nested.code(), StrCat(kind_, " '", name, "': ", nested.message()));
+  }
+  return Status::Ok();
+}
+
+Status ValidateNestedPlugins(const google::protobuf::Message& message) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection* reflection = message.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  reflection->ListFields(message, &fields);
+  for (const FieldDescriptor* field : fields) {
+    if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE ||
+        field->message_type()->full_name() == "google.protobuf.Any") {
+      continue;
+    }
+    const int n = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
+    for (int i = 0; i < n; ++i) {
+      const google::protobuf::Message& sub = field->is_repeated()
+                                                 ? reflection->GetRepeatedMessage(message, field, i)
+                                                 : reflection->GetMessage(message, field);
+      const std::string where = field->is_repeated() ? StrCat(field->name(), "[", i, "]") : field->name();
+      Status status;
+      if (field->options().HasExtension(plugin_kind)) {
+        const auto& plugin = static_cast<const PluginConfig&>(sub);
+        const std::string& kind = field->options().GetExtension(plugin_kind);
+        if (plugin.type().empty()) {
+          status = InvalidArgumentError("has no `type` (a registered ", kind, " name)");
+        } else {
+          StatusOr<const RegistryBase*> registry = FindRegistry(kind);
+          status = registry.ok() ? (*registry)->ValidateOptions(plugin.type(), plugin.options())
+                                 : registry.status();
+        }
+      } else {
+        status = ValidateNestedPlugins(sub);
+      }
+      if (!status.ok()) return Status(status.code(), StrCat("`", where, "`: ", status.message()));
+    }
   }
   return Status::Ok();
 }

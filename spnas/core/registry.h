@@ -51,8 +51,11 @@ class RegistryBase {
   bool Has(const std::string& name) const;
   StatusOr<PluginInfo> Info(const std::string& name) const;
 
-  // Checks that `options` hold the plugin's options type and that the plugin accepts them.
+  // Checks that `options` hold the plugin's options type and that the plugin accepts them, and
+  // the same for every plugin configured inside them (PluginConfig fields with a plugin_kind).
   Status ValidateOptions(const std::string& name, const google::protobuf::Any& options) const;
+  // The same without the nested plugins (the config checker visits those with their locations).
+  Status ValidateOwnOptions(const std::string& name, const google::protobuf::Any& options) const;
   // Unpacks `options` into a new message of the plugin's options type (defaults when unset).
   StatusOr<std::unique_ptr<google::protobuf::Message>> UnpackOptions(
       const std::string& name, const google::protobuf::Any& options) const;
@@ -77,6 +80,10 @@ class RegistryBase {
 std::vector<const RegistryBase*> AllRegistries();
 // The registry of one kind, or NotFound listing the kinds.
 StatusOr<const RegistryBase*> FindRegistry(const std::string& kind);
+
+// Validates every plugin configured in `message` (PluginConfig fields marked with plugin_kind,
+// at any depth); the error names the field path, e.g. "`neck`: No registered neck named 'FPNN'".
+Status ValidateNestedPlugins(const google::protobuf::Message& message);
 
 // Closest candidate to `name` by edit distance, or "" when none is close.
 std::string NearestName(const std::string& name, const std::vector<std::string>& candidates);
@@ -129,7 +136,8 @@ class Registry : public RegistryBase {
     return Status::Ok();
   }
 
-  // Validates the options, then builds the plugin.
+  // Validates the options (and those of nested plugins), then builds the plugin. A plugin
+  // constructor that throws (e.g. a LibTorch shape check) gives an error, not a crash.
   StatusOr<std::unique_ptr<Base>> Create(const std::string& name, const google::protobuf::Any& options,
                                          Args... args) const {
     SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> unpacked,
@@ -140,7 +148,11 @@ class Registry : public RegistryBase {
       std::lock_guard<std::mutex> lock(mu_);
       factory = factories_.at(name);
     }
-    return factory(*unpacked, std::forward<Args>(args)...);
+    try {
+      return factory(*unpacked, std::forward<Args>(args)...);
+    } catch (const std::exception& e) {
+      return InvalidArgumentError(kind(), " '", name, "' cannot be built: ", ExceptionMessage(e));
+    }
   }
 
  private:

@@ -1,5 +1,8 @@
 #include "spnas/core/status.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace spnas {
 
 const char* StatusCodeName(StatusCode code) {
@@ -22,5 +25,23 @@ std::string Status::ToString() const {
 }
 
 std::ostream& operator<<(std::ostream& os, const Status& status) { return os << status.ToString(); }
+
+Status Annotate(const Status& status, const std::string& context) {
+  if (status.ok()) return status;
+  return Status(status.code(), context + ": " + status.message());
+}
+
+void DieOnValueOfError(const Status& status) {
+  std::fprintf(stderr, "value() of a StatusOr holding an error: %s\n", status.ToString().c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+std::string ExceptionMessage(const std::exception& e) {
+  std::string message = e.what();
+  const size_t backtrace = message.find("\nException raised from ");
+  if (backtrace != std::string::npos) message.resize(backtrace);
+  return message;
+}
 
 }  // namespace spnas

@@ -2,9 +2,11 @@
 #ifndef SPNAS_CORE_STATUS_H_
 #define SPNAS_CORE_STATUS_H_
 
+#include <exception>
 #include <optional>
 #include <ostream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -74,6 +76,15 @@ Status AbortedError(const Parts&... parts) {
   return Status(StatusCode::kAborted, StrCat(parts...));
 }
 
+// `status` with "<context>: " before its message (OK stays OK).
+Status Annotate(const Status& status, const std::string& context);
+
+// Writes "value() of a StatusOr holding an error: <status>" to stderr and aborts.
+[[noreturn]] void DieOnValueOfError(const Status& status);
+
+// An exception's message without the C++ backtrace LibTorch appends to its errors.
+std::string ExceptionMessage(const std::exception& e);
+
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
@@ -84,17 +95,34 @@ class [[nodiscard]] StatusOr {
 
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
-  T& operator*() { return *value_; }
+  // The value; on an error the program stops with the status message (as absl's does), so a
+  // missed check is a clear report, never undefined behaviour.
+  T& value() & { return CheckedValue(); }
+  const T& value() const& { return const_cast<StatusOr*>(this)->CheckedValue(); }
+  T&& value() && { return std::move(CheckedValue()); }
+  T* operator->() { return &CheckedValue(); }
+  const T* operator->() const { return &const_cast<StatusOr*>(this)->CheckedValue(); }
+  T& operator*() { return CheckedValue(); }
+  const T& operator*() const { return const_cast<StatusOr*>(this)->CheckedValue(); }
 
  private:
+  T& CheckedValue() {
+    if (!value_.has_value()) DieOnValueOfError(status_);
+    return *value_;
+  }
+
   Status status_;
   std::optional<T> value_;
 };
+
+// The value, or a std::invalid_argument with the status message: for code that reports errors
+// by exception (module constructors, training loops); Registry::Create and the trial runner
+// turn it back into an error status.
+template <typename T>
+T ValueOrThrow(StatusOr<T> status_or) {
+  if (!status_or.ok()) throw std::invalid_argument(status_or.status().message());
+  return std::move(status_or).value();
+}
 
 }  // namespace spnas
 

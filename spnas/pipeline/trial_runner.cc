@@ -89,7 +89,7 @@ StatusOr<Trial> TrialRunner::Run(TrainJob job, const std::string& parent_label,
     }
   } catch (const std::exception& e) {
     result.status = FAILED;
-    result.error = StrCat("exception: ", e.what());
+    result.error = StrCat("exception: ", ExceptionMessage(e));
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 

@@ -32,7 +32,7 @@ StatusOr<std::map<std::string, double>> CandidateCosts(const PluginConfig& model
     }
     return costs;
   } catch (const std::exception& e) {
-    return InvalidArgumentError("cannot build model '", model_desc.type(), "': ", e.what());
+    return InvalidArgumentError("cannot build model '", model_desc.type(), "': ", ExceptionMessage(e));
   }
 }
 

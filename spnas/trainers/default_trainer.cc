@@ -90,7 +90,8 @@ class DefaultTrainer : public Trainer {
       progress.set_every(options_.log_every());
       google::protobuf::Any packed;
       packed.PackFrom(progress);
-      callbacks.emplace_back("ProgressLogger", CallbackRegistry().Create("ProgressLogger", packed).value());
+      SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Callback> cb, CallbackRegistry().Create("ProgressLogger", packed));
+      callbacks.emplace_back("ProgressLogger", std::move(cb));
     }
     std::stable_sort(callbacks.begin(), callbacks.end(), [](const auto& a, const auto& b) {
       return std::make_pair(a.second->Priority(), a.first) < std::make_pair(b.second->Priority(), b.first);
@@ -298,10 +299,10 @@ class DefaultTrainer : public Trainer {
       if (data == nullptr) throw std::runtime_error("a detector needs a detection val_data");
       std::vector<std::unique_ptr<DetectionMetric>> evaluators;
       if (step.metric().empty()) {
-        evaluators.push_back(MetricRegistry().Create("COCO", google::protobuf::Any()).value());
+        evaluators.push_back(ValueOrThrow(MetricRegistry().Create("COCO", google::protobuf::Any())));
       }
       for (const PluginConfig& m : step.metric()) {
-        evaluators.push_back(MetricRegistry().Create(m.type(), m.options()).value());
+        evaluators.push_back(ValueOrThrow(MetricRegistry().Create(m.type(), m.options())));
       }
       DetectionLoader loader(*data, Loader(*ctx.job, false));
       auto epoch = loader.Epoch(0);

@@ -128,7 +128,7 @@ SerialBackbone::SerialBackbone(const Options& options)
     block_.groups = options.has_groups() ? options.groups() : 32;
     block_.base_width = options.has_base_width() ? options.base_width() : 4;
   }
-  const std::vector<std::string> stages = ParseSerialCode(code_).value();
+  const std::vector<std::string> stages = ValueOrThrow(ParseSerialCode(code_));
   conv1_ = register_module("conv1", Conv(3, stem_width_, 7, 2, 3));
   bn1_ = register_module("bn1", torch::nn::BatchNorm2d(stem_width_));
   int64_t in_channels = stem_width_;

@@ -108,8 +108,8 @@ FasterRCNN::FasterRCNN(const Options& in)
   transform_ = DetectionTransform(t);
 
   std::shared_ptr<Backbone> body(
-      BackboneRegistry().Create(o.backbone().type(), o.backbone().options()).value().release());
-  std::shared_ptr<Neck> neck(NeckRegistry().Create(o.neck().type(), o.neck().options(), *body).value().release());
+      ValueOrThrow(BackboneRegistry().Create(o.backbone().type(), o.backbone().options())).release());
+  std::shared_ptr<Neck> neck(ValueOrThrow(NeckRegistry().Create(o.neck().type(), o.neck().options(), *body)).release());
   const int64_t channels = neck->OutChannels();
   backbone_ = register_module("backbone", BackboneWithNeck(body, neck));
 
@@ -142,7 +142,7 @@ FasterRCNN::FasterRCNN(const Options& in)
 
   const int64_t pool = o.roi_output_size();
   std::shared_ptr<Head> box_head(
-      HeadRegistry().Create(o.box_head().type(), o.box_head().options(), channels, pool, pool).value().release());
+      ValueOrThrow(HeadRegistry().Create(o.box_head().type(), o.box_head().options(), channels, pool, pool)).release());
   RoIHeadsOptions heads;
   heads.fg_iou_thresh = o.box_fg_iou_thresh();
   heads.bg_iou_thresh = o.box_bg_iou_thresh();
