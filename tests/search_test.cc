@@ -7,7 +7,7 @@
 
 #include "spnas/models/backbones/serial_backbone.h"
 #include "spnas/models/model_options.pb.h"
-#include "spnas/search/dotted_keys.h"
+#include "spnas/core/dotted_keys.h"
 #include "spnas/search/parallel_sampling.h"
 #include "spnas/search/pareto.h"
 #include "spnas/search/search_algorithm.h"

@@ -11,7 +11,7 @@
 #include <torch/nn/modules/linear.h>
 
 #include "spnas/models/model.h"
-#include "spnas/search/dotted_keys.h"
+#include "spnas/core/dotted_keys.h"
 #include "tests/test_plugins.pb.h"
 
 namespace spnas::testing {

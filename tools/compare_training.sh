@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bazel build //:spnas >/dev/null 2>&1
-SPNAS=bazel-bin/spnas/cli/spnas
+SPNAS=bazel-bin/spnas/spnas
 work=$(mktemp -d)
 "$SPNAS" run --config=configs/fashiondet_resnet18.textproto --local_base_path="$work/spnas" >"$work/spnas.log" 2>&1
 grep -E "epoch [0-9]+/[0-9]+ done" "$work/spnas.log" | sed 's/.*trial 0: /spnas: /'

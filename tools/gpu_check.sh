@@ -15,11 +15,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bundle=$(realpath -m "${1:-gpu_bundle}")
 tools/setup.sh
-bazel build //spnas/cli:spnas //tests:ops_cuda_test //tests:detector_cuda_test //benchmarks:spnas_benchmark
+bazel build //spnas:spnas //tests:ops_cuda_test //tests:detector_cuda_test //benchmarks:spnas_benchmark
 
 rm -rf "$bundle"
 mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/data" "$bundle/configs"
-for b in spnas/cli/spnas tests/ops_cuda_test tests/detector_cuda_test benchmarks/spnas_benchmark; do
+for b in spnas/spnas tests/ops_cuda_test tests/detector_cuda_test benchmarks/spnas_benchmark; do
   cp "bazel-bin/$b" "$bundle/bin/"
   chmod u+w "$bundle/bin/$(basename "$b")"
   strip "$bundle/bin/$(basename "$b")"

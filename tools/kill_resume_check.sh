@@ -6,7 +6,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bazel build //:spnas >/dev/null 2>&1 || { echo "build failed"; exit 1; }
-SPNAS=bazel-bin/spnas/cli/spnas
+SPNAS=bazel-bin/spnas/spnas
 BASE=$(mktemp -d)/run
 CONFIG=configs/spnas_quickstart.textproto
 delay=${1:-$((30 + RANDOM % 150))}

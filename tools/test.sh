@@ -9,11 +9,16 @@ log=$(mktemp)
 bazel test //... "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
+# The package graph against spnas/layers.bzl (Bazel query and includes): one more test case.
+tools/check_layers.py
+layers=$?
+[ $layers -eq 0 ] || status=1
+
 # Count the test cases of each target Bazel reported, from its JUnit XML; a target that did
 # not build, timed out or has no status counts as one failure.
-/usr/bin/python3 - "$log" <<'PY'
+/usr/bin/python3 - "$log" "$layers" <<'PY'
 import re, sys, xml.etree.ElementTree as ET
-passed = failed = 0
+passed, failed = (1, 0) if sys.argv[2] == "0" else (0, 1)
 for line in open(sys.argv[1], errors="replace"):
     m = re.match(r"^(//\S+)\s+(?:\(cached\) )?(PASSED|FAILED|FLAKY|TIMEOUT|NO STATUS|FAILED TO BUILD|INCOMPLETE)", line)
     if not m:

@@ -3,21 +3,14 @@
 #include <cmath>
 
 #include "spnas/core/logging.h"
-#include "spnas/callbacks/callback.h"
 #include "spnas/callbacks/callback_options.pb.h"
+#include "spnas/core/format.h"
 #include "spnas/models/checkpoint.h"
+#include "spnas/trainers/callback.h"
 
 namespace spnas {
 
-SPNAS_DEFINE_REGISTRY(CallbackRegistry, "callback", Callback);
-
 namespace {
-
-std::string Duration(double seconds) {
-  const long s = static_cast<long>(seconds + 0.5);
-  if (s >= 3600) return StrCat(s / 3600, "h", (s % 3600) / 60, "m");
-  return s >= 60 ? StrCat(s / 60, "m", s % 60, "s") : StrCat(s, "s");
-}
 
 bool IsCost(const std::string& metric) {
   return metric == "params" || metric == "flops" || metric == "latency_ms" || metric.rfind("loss", 0) == 0;
@@ -26,7 +19,7 @@ bool IsCost(const std::string& metric) {
 class ProgressLogger : public Callback {
  public:
   using Options = ProgressLoggerOptions;
-  explicit ProgressLogger(const Options& o) : every_(o.has_every() ? o.every() : 20) {}
+  explicit ProgressLogger(const Options& o) : every_(o.has_every() ? o.every() : 0) {}
   static Status ValidateOptions(const Options& o) {
     if (o.has_every() && o.every() <= 0) return InvalidArgumentError("every must be > 0");
     return Status::Ok();
@@ -34,12 +27,13 @@ class ProgressLogger : public Callback {
   int Priority() const override { return 900; }  // after the others have updated the context
 
   void AfterIteration(TrainContext& ctx) override {
-    if (ctx.iteration % every_ != 0 && ctx.iteration != ctx.total_iterations) return;
+    const int every = every_ > 0 ? every_ : ctx.log_every;
+    if (ctx.iteration % every != 0 && ctx.iteration != ctx.total_iterations) return;
     LOG(INFO) << Prefix(ctx) << "iteration " << ctx.iteration << "/" << ctx.total_iterations << " (epoch "
               << ctx.epoch + 1 << "/" << ctx.epochs << ") lr " << ctx.lr << Losses(ctx) << ", ETA " << Eta(ctx);
   }
   Status AfterEpoch(TrainContext& ctx) override {
-    LOG(INFO) << Prefix(ctx) << "epoch " << ctx.epoch + 1 << "/" << ctx.epochs << " done in " << Duration(ctx.seconds)
+    LOG(INFO) << Prefix(ctx) << "epoch " << ctx.epoch + 1 << "/" << ctx.epochs << " done in " << FormatDuration(ctx.seconds)
               << Losses(ctx) << ", ETA " << Eta(ctx);
     return Status::Ok();
   }
@@ -57,9 +51,9 @@ class ProgressLogger : public Callback {
   }
   static std::string Eta(const TrainContext& ctx) {
     if (ctx.iteration == 0) return "?";
-    return Duration(ctx.seconds / ctx.iteration * (ctx.total_iterations - ctx.iteration));
+    return FormatDuration(ctx.seconds / ctx.iteration * (ctx.total_iterations - ctx.iteration));
   }
-  int every_;
+  int every_;  // 0: the trainer's log_every
 };
 
 class ModelCheckpoint : public Callback {

@@ -2,12 +2,12 @@
 // (a SerialClassificationNet initialised from it), then the detector is handed back with the
 // reignited backbone, counting the reignition in its description (at most max_reignitions).
 
-#include "spnas/core/logging.h"
-#include "spnas/callbacks/callback.h"
 #include "spnas/callbacks/callback_options.pb.h"
+#include "spnas/core/logging.h"
 #include "spnas/data/data_options.pb.h"
 #include "spnas/models/inheritance.h"
 #include "spnas/models/model_options.pb.h"
+#include "spnas/trainers/callback.h"
 
 namespace spnas {
 namespace {

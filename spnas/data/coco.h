@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "spnas/core/detection_types.h"
 #include "spnas/data/dataset.h"
-#include "spnas/models/model.h"
 
 namespace spnas {
 

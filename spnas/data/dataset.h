@@ -9,10 +9,10 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "spnas/core/detection_types.h"
 #include "spnas/core/pipeline_config.pb.h"
 #include "spnas/core/registry.h"
 #include "spnas/core/status.h"
-#include "spnas/models/model.h"
 
 namespace spnas {
 

@@ -5,14 +5,10 @@
 #include <algorithm>
 #include <random>
 
+#include "spnas/core/random.h"
+
 namespace spnas {
 namespace {
-
-uint64_t Mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 struct Box {
   float x1, y1, x2, y2;
@@ -97,7 +93,7 @@ std::vector<std::string> FashionDet::ClassNames() const {
 
 DetectionSample FashionDet::Get(int64_t index) const {
   const uint64_t salt = options_.split() == "train" ? 1 : options_.split() == "val" ? 2 : 3;
-  std::mt19937_64 rng(Mix(Mix(options_.seed() * 4 + salt) + static_cast<uint64_t>(index)));
+  std::mt19937_64 rng(SplitMix64(SplitMix64(options_.seed() * 4 + salt) + static_cast<uint64_t>(index)));
   const int s = options_.canvas_size();
   std::uniform_real_distribution<float> unit(0.f, 1.f);
 

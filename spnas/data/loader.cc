@@ -6,14 +6,10 @@
 #include <numeric>
 #include <random>
 
+#include "spnas/core/random.h"
+
 namespace spnas {
 namespace {
-
-uint64_t Mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 int64_t Samples(int64_t size, const LoaderOptions& o) {
   return o.max_samples > 0 ? std::min(size, o.max_samples) : size;
@@ -29,7 +25,7 @@ std::vector<int64_t> EpochOrder(int64_t n, const LoaderOptions& options, int epo
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   if (options.shuffle) {
-    std::mt19937_64 rng(Mix(options.seed * 7919 + static_cast<uint64_t>(epoch)));
+    std::mt19937_64 rng(SplitMix64(options.seed * 7919 + static_cast<uint64_t>(epoch)));
     std::shuffle(order.begin(), order.end(), rng);
   }
   return order;
@@ -60,7 +56,7 @@ std::unique_ptr<PrefetchLoader<DetectionBatch>> DetectionLoader::Epoch(int epoch
         const int64_t end = std::min<int64_t>((b + 1) * o.batch_size, order->size());
         for (int64_t k = b * o.batch_size; k < end; ++k) {
           DetectionSample s = dataset->Get((*order)[k]);
-          if (o.horizontal_flip && (Mix(o.seed ^ Mix(epoch * 1000003ULL + k)) & 1)) FlipHorizontal(&s);
+          if (o.horizontal_flip && (SplitMix64(o.seed ^ SplitMix64(epoch * 1000003ULL + k)) & 1)) FlipHorizontal(&s);
           batch.images.push_back(s.image.to(o.device));
           batch.targets.push_back(s.target.To(o.device));
           batch.samples.push_back(std::move(s));
@@ -85,7 +81,7 @@ std::unique_ptr<PrefetchLoader<ClassificationBatch>> ClassificationLoader::Epoch
         const int64_t end = std::min<int64_t>((b + 1) * o.batch_size, order->size());
         for (int64_t k = b * o.batch_size; k < end; ++k) {
           ClassificationSample s = dataset->Get((*order)[k]);
-          if (o.horizontal_flip && (Mix(o.seed ^ Mix(epoch * 1000003ULL + k)) & 1)) s.image = s.image.flip({2});
+          if (o.horizontal_flip && (SplitMix64(o.seed ^ SplitMix64(epoch * 1000003ULL + k)) & 1)) s.image = s.image.flip({2});
           images.push_back(s.image);
           labels.push_back(s.label);
         }

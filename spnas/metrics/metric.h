@@ -5,9 +5,9 @@
 #include <map>
 #include <string>
 
+#include "spnas/core/detection_types.h"
 #include "spnas/core/registry.h"
 #include "spnas/data/dataset.h"
-#include "spnas/models/model.h"
 
 namespace spnas {
 

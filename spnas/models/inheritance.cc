@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "spnas/models/backbones/serial_backbone.h"
-#include "spnas/search/dotted_keys.h"
+#include "spnas/core/dotted_keys.h"
 
 namespace spnas {
 

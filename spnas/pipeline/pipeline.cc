@@ -79,7 +79,6 @@ Status RunPipeline(const LoadedConfig& config, const RunOptions& options) {
     StepContext context;
     context.config = &config;
     context.step = &step;
-    context.step_index = s;
     context.output_dir = config.OutputDir(step.name());
     context.input_dir = config.InputDir(step);
     context.resume = options.resume;

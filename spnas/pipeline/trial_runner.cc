@@ -5,30 +5,11 @@
 #include <exception>
 #include <filesystem>
 
-
 #include "spnas/core/files.h"
+#include "spnas/core/format.h"
 
 namespace spnas {
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string Duration(double seconds) {
-  const long s = static_cast<long>(seconds + 0.5);
-  if (s >= 3600) return StrCat(s / 3600, "h", (s % 3600) / 60, "m");
-  if (s >= 60) return StrCat(s / 60, "m", s % 60, "s");
-  return StrCat(s, "s");
-}
-
-}  // namespace
-
-uint64_t StepContext::TrialSeed(int trial_id) const {
-  // splitmix64 of (step seed, trial id): independent streams per trial.
-  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(trial_id + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 std::string RecordLabel(const std::string& folder, int id) {
   fs::path path = fs::path(folder).lexically_normal();
@@ -109,11 +90,11 @@ StatusOr<Trial> TrialRunner::Run(TrainJob job, const std::string& parent_label,
   seconds_ += seconds;
   std::string metrics;
   for (const auto& [key, value] : result.metrics) metrics += StrCat(" ", key, "=", value);
-  std::string progress = StrCat("trial ", id, " ", TrialStatus_Name(result.status), " in ", Duration(seconds));
+  std::string progress = StrCat("trial ", id, " ", TrialStatus_Name(result.status), " in ", FormatDuration(seconds));
   if (budget_ > 0) {
     const int finished = done_ + run_;
     const int left = std::max(0, budget_ - finished);
-    progress += StrCat(" [", finished, "/", budget_, "], step ETA ", Duration(left * seconds_ / run_));
+    progress += StrCat(" [", finished, "/", budget_, "], step ETA ", FormatDuration(left * seconds_ / run_));
   }
   if (result.status == FINISHED) {
     LOG(INFO) << "[" << context_.step->name() << "] " << progress << ":" << metrics;

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "spnas/core/record_store.h"
-#include "spnas/pipeline/step_context.h"
+#include "spnas/core/step_context.h"
 #include "spnas/search/search_space.h"
 #include "spnas/trainers/trainer.h"
 

@@ -1,7 +1,7 @@
 // HyperparameterSpace: CATEGORY, INT and FLOAT hyperparameters over dotted keys.
 #include <cstdlib>
 
-#include "spnas/search/dotted_keys.h"
+#include "spnas/core/dotted_keys.h"
 #include "spnas/search/search_space.h"
 
 namespace spnas {

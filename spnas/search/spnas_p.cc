@@ -9,7 +9,7 @@
 #include "spnas/models/model_options.pb.h"
 #include "spnas/models/inheritance.h"
 #include "spnas/search/candidate_cost.h"
-#include "spnas/search/dotted_keys.h"
+#include "spnas/core/dotted_keys.h"
 #include "spnas/search/parallel_sampling.h"
 #include "spnas/search/pareto.h"
 #include "spnas/search/search_algorithm.h"

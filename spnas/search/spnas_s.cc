@@ -8,7 +8,7 @@
 #include "spnas/core/logging.h"
 #include "spnas/models/backbones/serial_backbone.h"
 #include "spnas/search/candidate_cost.h"
-#include "spnas/search/dotted_keys.h"
+#include "spnas/core/dotted_keys.h"
 #include "spnas/search/pareto.h"
 #include "spnas/search/search_algorithm.h"
 #include "spnas/search/serial_mutation.h"

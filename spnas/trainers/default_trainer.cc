@@ -9,9 +9,9 @@
 #include <mutex>
 
 #include "spnas/core/logging.h"
-#include "spnas/callbacks/callback.h"
-#include "spnas/callbacks/callback_options.pb.h"
+#include "spnas/trainers/callback.h"
 #include "spnas/core/files.h"
+#include "spnas/core/format.h"
 #include "spnas/data/loader.h"
 #include "spnas/device/device.h"
 #include "spnas/metrics/metric.h"
@@ -25,11 +25,6 @@
 
 namespace spnas {
 namespace {
-
-std::string Duration(double seconds) {
-  const long s = static_cast<long>(seconds + 0.5);
-  return s >= 60 ? StrCat(s / 60, "m", s % 60, "s") : StrCat(s, "s");
-}
 
 class DefaultTrainer : public Trainer {
  public:
@@ -63,6 +58,7 @@ class DefaultTrainer : public Trainer {
     torch::manual_seed(job.seed);
     TrainContext ctx;
     ctx.job = &job;
+    ctx.log_every = options_.log_every();
     ctx.model_desc = job.model;
     SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, ModelRegistry().Create(job.model.type(), job.model.options()));
     ctx.model = std::shared_ptr<Model>(model.release());
@@ -86,11 +82,8 @@ class DefaultTrainer : public Trainer {
       callbacks.emplace_back(c.type(), std::move(cb));
     }
     if (!has_progress && CallbackRegistry().Has("ProgressLogger")) {
-      ProgressLoggerOptions progress;
-      progress.set_every(options_.log_every());
-      google::protobuf::Any packed;
-      packed.PackFrom(progress);
-      SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Callback> cb, CallbackRegistry().Create("ProgressLogger", packed));
+      SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Callback> cb,
+                             CallbackRegistry().Create("ProgressLogger", google::protobuf::Any()));
       callbacks.emplace_back("ProgressLogger", std::move(cb));
     }
     std::stable_sort(callbacks.begin(), callbacks.end(), [](const auto& a, const auto& b) {
@@ -334,7 +327,7 @@ class DefaultTrainer : public Trainer {
     std::string text;
     for (const auto& [k, v] : metrics) text += StrCat(" ", k, "=", v);
     LOG(INFO) << "[" << ctx.job->step->step->name() << "] trial " << ctx.job->trial_id << " eval (epoch " << ctx.epoch
-              << ", " << Duration(seconds) << "):" << text;
+              << ", " << FormatDuration(seconds) << "):" << text;
     ctx.model->train();
     for (const auto& [k, v] : metrics) ctx.metrics[k] = v;
     ++ctx.evaluations;

@@ -10,7 +10,7 @@
 #include "spnas/core/records.pb.h"
 #include "spnas/core/registry.h"
 #include "spnas/core/status.h"
-#include "spnas/pipeline/step_context.h"
+#include "spnas/core/step_context.h"
 
 namespace spnas {
 

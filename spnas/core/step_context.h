@@ -1,6 +1,6 @@
-// What a pipe step (and the plugins it runs) knows about its place in the pipeline.
-#ifndef SPNAS_PIPELINE_STEP_CONTEXT_H_
-#define SPNAS_PIPELINE_STEP_CONTEXT_H_
+// What a pipe step, and the trainers and callbacks it runs, know about its place in the pipeline.
+#ifndef SPNAS_CORE_STEP_CONTEXT_H_
+#define SPNAS_CORE_STEP_CONTEXT_H_
 
 #include <cstdint>
 #include <string>
@@ -12,7 +12,6 @@ namespace spnas {
 struct StepContext {
   const LoadedConfig* config = nullptr;
   const StepConfig* step = nullptr;
-  int step_index = 0;
   std::string output_dir;  // {local_base_path}/output/<step>
   std::string input_dir;   // models_folder resolved, or ""
   bool resume = false;     // keep finished trials
@@ -25,4 +24,4 @@ struct StepContext {
 
 }  // namespace spnas
 
-#endif  // SPNAS_PIPELINE_STEP_CONTEXT_H_
+#endif  // SPNAS_CORE_STEP_CONTEXT_H_

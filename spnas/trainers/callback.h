@@ -1,6 +1,6 @@
 // The callback kind: hooks into a Trainer's run, in a fixed order (priority, then name).
-#ifndef SPNAS_CALLBACKS_CALLBACK_H_
-#define SPNAS_CALLBACKS_CALLBACK_H_
+#ifndef SPNAS_TRAINERS_CALLBACK_H_
+#define SPNAS_TRAINERS_CALLBACK_H_
 
 #include <functional>
 #include <map>
@@ -29,6 +29,7 @@ struct TrainContext {
   int epoch = 0, epochs = 0;       // epoch is 0-based
   int64_t iteration = 0, iterations_per_epoch = 0, total_iterations = 0;
   double lr = 0;
+  int log_every = 20;              // iterations between progress lines (TrainerOptions.log_every)
   std::map<std::string, double> losses;   // of the last iteration
   std::map<std::string, double> metrics;  // of the last evaluation, plus costs at the end
   int evaluations = 0;                    // evaluations so far
@@ -57,4 +58,4 @@ SPNAS_DECLARE_REGISTRY(CallbackRegistry, Callback);
 
 }  // namespace spnas
 
-#endif  // SPNAS_CALLBACKS_CALLBACK_H_
+#endif  // SPNAS_TRAINERS_CALLBACK_H_

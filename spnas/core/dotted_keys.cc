@@ -1,4 +1,4 @@
-#include "spnas/search/dotted_keys.h"
+#include "spnas/core/dotted_keys.h"
 
 #include <sstream>
 #include <vector>

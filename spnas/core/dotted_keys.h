@@ -1,8 +1,8 @@
 // Reading and writing a model description (a PluginConfig tree) by dotted key:
 // "network.backbone.code" is field `code` of the options of the `backbone` plugin of the
 // model; the leading "network." is optional.
-#ifndef SPNAS_SEARCH_DOTTED_KEYS_H_
-#define SPNAS_SEARCH_DOTTED_KEYS_H_
+#ifndef SPNAS_CORE_DOTTED_KEYS_H_
+#define SPNAS_CORE_DOTTED_KEYS_H_
 
 #include <string>
 
@@ -22,4 +22,4 @@ StatusOr<std::string> GetByKey(const PluginConfig& model, const std::string& key
 
 }  // namespace spnas
 
-#endif  // SPNAS_SEARCH_DOTTED_KEYS_H_
+#endif  // SPNAS_CORE_DOTTED_KEYS_H_

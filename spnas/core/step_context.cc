@@ -1,0 +1,12 @@
+#include "spnas/core/step_context.h"
+
+#include "spnas/core/random.h"
+
+namespace spnas {
+
+uint64_t StepContext::TrialSeed(int trial_id) const {
+  // Independent streams per trial of the step.
+  return SplitMix64(seed + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(trial_id + 1));
+}
+
+}  // namespace spnas

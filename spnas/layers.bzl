@@ -1,0 +1,32 @@
+"""The layers of spnas: which packages each package may use, in one place.
+
+A package may depend on (Bazel deps) and include (#include, proto import) only the packages
+listed for it, so the graph is a DAG that reads bottom-up:
+core -> device, ops -> models, data -> metrics -> trainers -> callbacks, search -> pipeline -> cli.
+Every BUILD file takes its visibility from here (users_of), and tools/check_layers.py, run by
+tools/test.sh, checks both the Bazel graph and the includes against it.
+"""
+
+ALLOWED_DEPS = {
+    "core": [],
+    "device": ["core"],
+    "ops": ["core"],
+    "models": ["core", "device", "ops"],
+    "data": ["core"],
+    "metrics": ["core", "data"],
+    "report": ["core"],
+    "trainers": ["core", "data", "device", "metrics", "models"],
+    "callbacks": ["core", "data", "models", "trainers"],
+    "search": ["core", "device", "models"],
+    "pipeline": ["core", "report", "search", "trainers"],
+    "cli": ["core", "data", "device", "metrics", "models", "pipeline", "report"],
+}
+
+# Code outside the layers that may use any package: the plugin set and binaries, tests,
+# benchmarks, examples and tools.
+CLIENTS = ["//spnas", "//tests/...", "//benchmarks/...", "//examples/...", "//tools/..."]
+
+def users_of(package):
+    """The packages allowed to depend on `package` (for a package_group)."""
+    users = ["//spnas/" + user for user in sorted(ALLOWED_DEPS) if package in ALLOWED_DEPS[user]]
+    return ["//spnas/" + package] + users + CLIENTS
