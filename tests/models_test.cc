@@ -269,6 +269,18 @@ TEST_F(InheritanceTest, ExpandedChildComputesWhatItsParentComputes) {
   ExpectSameDetections(Detect(*parent_, images_), Detect(*child, images_));
 }
 
+TEST_F(InheritanceTest, UnknownOrOutOfRangeMutationsAreErrors) {
+  const PluginConfig child_desc = Plugin("FasterRCNN", Tiny("11-211-21-21"));
+  auto child = Build(child_desc);
+  const StateDict parent_state = GetStateDict(*parent_);
+  auto report = InheritWeights(parent_state, parent_desc_, child_desc, {Mutation()}, *child);
+  ASSERT_FALSE(report.ok());
+  EXPECT_THAT(report.status().message(), HasSubstr("a mutation of no known kind"));
+  report = InheritWeights(parent_state, parent_desc_, child_desc, {ExpandMutation(99)}, *child);
+  ASSERT_FALSE(report.ok());
+  EXPECT_THAT(report.status().message(), HasSubstr("mutation 'expand:99' is out of range"));
+}
+
 TEST_F(InheritanceTest, ParallelCandidateStartsAsItsSerialParent) {
   const PluginConfig child_desc = Plugin("FasterRCNN", Tiny("11-21-21-21", "ParallelFPN", {1, 2, 0, 1}));
   auto child = Build(child_desc);
@@ -285,7 +297,7 @@ TEST_F(InheritanceTest, ParallelCandidateStartsAsItsSerialParent) {
 }
 
 TEST_F(InheritanceTest, SwapAndAddStageChildrenLoadEveryTensorThatFits) {
-  for (const auto& [code, mutation] : std::vector<std::pair<std::string, std::string>>{
+  for (const auto& [code, mutation] : std::vector<std::pair<std::string, Mutation>>{
            {"12-11-21-21", SwapWidthMutation(2, 1)},
            {"1-121-21-21", SwapStageMutation(1, 1, 2)},
            {"11-21-21-21-1", AddStageMutation()}}) {

@@ -10,12 +10,15 @@
 
 #include <torch/nn/modules/linear.h>
 
-#include "spnas/models/model.h"
 #include "spnas/core/dotted_keys.h"
+#include "spnas/core/objectives.h"
+#include "spnas/models/model.h"
 #include "tests/test_plugins.pb.h"
 
 namespace spnas::testing {
 namespace {
+
+SPNAS_DECLARE_METRIC_DIRECTION("score", Direction::kMaximize);
 
 class TinyMlp : public Model {
  public:

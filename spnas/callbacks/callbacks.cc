@@ -5,6 +5,7 @@
 #include "spnas/core/logging.h"
 #include "spnas/callbacks/callback_options.pb.h"
 #include "spnas/core/format.h"
+#include "spnas/core/objectives.h"
 #include "spnas/models/checkpoint.h"
 #include "spnas/trainers/callback.h"
 
@@ -12,8 +13,11 @@ namespace spnas {
 
 namespace {
 
-bool IsCost(const std::string& metric) {
-  return metric == "params" || metric == "flops" || metric == "latency_ms" || metric.rfind("loss", 0) == 0;
+// The monitor (default mAP) must be a metric with a known direction.
+template <typename Options>
+Status ValidateMonitor(const Options& o) {
+  if (!o.has_monitor()) return Status::Ok();
+  return MetricDirection(o.monitor(), "monitor").status();
 }
 
 class ProgressLogger : public Callback {
@@ -61,14 +65,16 @@ class ModelCheckpoint : public Callback {
   using Options = ModelCheckpointOptions;
   explicit ModelCheckpoint(const Options& o) : options_(o) {
     if (!options_.has_monitor()) options_.set_monitor("mAP");
+    direction_ = MetricDirection(options_.monitor()).value();  // checked by ValidateOptions
   }
+  static Status ValidateOptions(const Options& o) { return ValidateMonitor(o); }
   int Priority() const override { return 500; }
 
   Status AfterEpoch(TrainContext& ctx) override {
     SPNAS_RETURN_IF_ERROR(ctx.save_weights(Path(ctx, "last")));
     auto it = ctx.metrics.find(options_.monitor());
     if (it == ctx.metrics.end()) return Status::Ok();
-    const double value = IsCost(options_.monitor()) ? -it->second : it->second;
+    const double value = Better(direction_, it->second);
     if (value > best_) {
       best_ = value;
       best_metrics_ = ctx.metrics;
@@ -82,7 +88,7 @@ class ModelCheckpoint : public Callback {
     if (!options_.use_best() || best_ == -INFINITY) return Status::Ok();
     // The trial keeps the best epoch's weights and metrics.
     auto it = ctx.metrics.find(options_.monitor());
-    const double final_value = it == ctx.metrics.end() ? -INFINITY : (IsCost(options_.monitor()) ? -it->second : it->second);
+    const double final_value = it == ctx.metrics.end() ? -INFINITY : Better(direction_, it->second);
     if (final_value >= best_) return Status::Ok();
     SPNAS_ASSIGN_OR_RETURN(StateDict best, LoadWeights(Path(ctx, "best")));
     const LoadReport report = LoadStateDict(*ctx.model, best);
@@ -103,6 +109,7 @@ class ModelCheckpoint : public Callback {
   }
 
   Options options_;
+  Direction direction_;
   double best_ = -INFINITY;
   std::map<std::string, double> best_metrics_;
 };
@@ -131,18 +138,19 @@ class EarlyStopping : public Callback {
   explicit EarlyStopping(const Options& o) : options_(o) {
     if (!options_.has_monitor()) options_.set_monitor("mAP");
     if (!options_.has_patience()) options_.set_patience(3);
+    direction_ = MetricDirection(options_.monitor()).value();  // checked by ValidateOptions
   }
   static Status ValidateOptions(const Options& o) {
     if (o.has_patience() && o.patience() <= 0) return InvalidArgumentError("patience must be > 0");
     if (o.min_delta() < 0) return InvalidArgumentError("min_delta must be >= 0");
-    return Status::Ok();
+    return ValidateMonitor(o);
   }
   int Priority() const override { return 600; }
   Status AfterEpoch(TrainContext& ctx) override {
     auto it = ctx.metrics.find(options_.monitor());
     if (it == ctx.metrics.end() || seen_evaluations_ == ctx.evaluations) return Status::Ok();
     seen_evaluations_ = ctx.evaluations;
-    const double value = IsCost(options_.monitor()) ? -it->second : it->second;
+    const double value = Better(direction_, it->second);
     if (value > best_ + options_.min_delta()) {
       best_ = value;
       bad_ = 0;
@@ -156,6 +164,7 @@ class EarlyStopping : public Callback {
 
  private:
   Options options_;
+  Direction direction_;
   double best_ = -INFINITY;
   int bad_ = 0, seen_evaluations_ = 0;
 };

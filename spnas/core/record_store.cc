@@ -123,11 +123,38 @@ Status RecordStore::WriteSummary(const std::vector<Trial>& trials) const {
       auto it = r.metrics().find(name);
       csv += "," + (it == r.metrics().end() ? std::string() : std::to_string(it->second));
     }
-    std::string mutations;
-    for (const auto& m : r.mutations()) mutations += (mutations.empty() ? "" : "; ") + m;
-    csv += "," + std::to_string(r.train_seconds()) + "," + quote(mutations) + "," + quote(r.error()) + "\n";
+    csv += "," + std::to_string(r.train_seconds()) + "," + quote(MutationsText(r.mutations(), "; ")) + "," +
+           quote(r.error()) + "\n";
   }
   return WriteFileAtomic((fs::path(folder_) / "summary.csv").string(), csv);
+}
+
+std::string MutationText(const Mutation& m) {
+  switch (m.kind_case()) {
+    case Mutation::kExpand:
+      return StrCat("expand:", m.expand().child_block());
+    case Mutation::kSwapWidth:
+      return StrCat("swap_width:", m.swap_width().from_block(), ">", m.swap_width().to_block());
+    case Mutation::kSwapStage:
+      return StrCat("swap_stage:", m.swap_stage().block(), ":", m.swap_stage().from_stage(), ">",
+                    m.swap_stage().to_stage());
+    case Mutation::kAddStage:
+      return "add_stage";
+    case Mutation::kParallel: {
+      std::string s = "parallel:[";
+      for (int i = 0; i < m.parallel().code_size(); ++i) s += StrCat(i ? "," : "", m.parallel().code(i));
+      return s + "]";
+    }
+    case Mutation::KIND_NOT_SET:
+      break;
+  }
+  return "unknown";
+}
+
+std::string MutationsText(const google::protobuf::RepeatedPtrField<Mutation>& mutations, const std::string& separator) {
+  std::string text;
+  for (const Mutation& m : mutations) text += (text.empty() ? "" : separator) + MutationText(m);
+  return text;
 }
 
 }  // namespace spnas

@@ -43,6 +43,12 @@ class RecordStore {
   std::string folder_;
 };
 
+// A mutation as a short text for tables: "expand:5", "swap_width:3>4", "swap_stage:6:2>3",
+// "add_stage", "parallel:[0,1,2,1]".
+std::string MutationText(const Mutation& mutation);
+// The mutations of a record joined by `separator`.
+std::string MutationsText(const google::protobuf::RepeatedPtrField<Mutation>& mutations, const std::string& separator);
+
 std::string ToJson(const google::protobuf::Message& message);
 Status FromJson(const std::string& json, const std::string& path, google::protobuf::Message* message);
 

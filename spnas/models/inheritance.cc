@@ -7,21 +7,39 @@
 #include <regex>
 #include <sstream>
 
-#include "spnas/models/backbones/serial_backbone.h"
 #include "spnas/core/dotted_keys.h"
+#include "spnas/core/record_store.h"
+#include "spnas/models/backbones/serial_backbone.h"
 
 namespace spnas {
 
-std::string ExpandMutation(int child_block) { return StrCat("expand:", child_block); }
-std::string SwapWidthMutation(int from_block, int to_block) { return StrCat("swap_width:", from_block, ">", to_block); }
-std::string SwapStageMutation(int block, int from_stage, int to_stage) {
-  return StrCat("swap_stage:", block, ":", from_stage, ">", to_stage);
+Mutation ExpandMutation(int child_block) {
+  Mutation m;
+  m.mutable_expand()->set_child_block(child_block);
+  return m;
 }
-std::string AddStageMutation() { return "add_stage"; }
-std::string ParallelMutation(const std::vector<int>& code) {
-  std::string s = "parallel:[";
-  for (size_t i = 0; i < code.size(); ++i) s += (i ? "," : "") + std::to_string(code[i]);
-  return s + "]";
+Mutation SwapWidthMutation(int from_block, int to_block) {
+  Mutation m;
+  m.mutable_swap_width()->set_from_block(from_block);
+  m.mutable_swap_width()->set_to_block(to_block);
+  return m;
+}
+Mutation SwapStageMutation(int block, int from_stage, int to_stage) {
+  Mutation m;
+  m.mutable_swap_stage()->set_block(block);
+  m.mutable_swap_stage()->set_from_stage(from_stage);
+  m.mutable_swap_stage()->set_to_stage(to_stage);
+  return m;
+}
+Mutation AddStageMutation() {
+  Mutation m;
+  m.mutable_add_stage();
+  return m;
+}
+Mutation ParallelMutation(const std::vector<int>& code) {
+  Mutation m;
+  for (int c : code) m.mutable_parallel()->add_code(c);
+  return m;
 }
 
 std::string InheritReport::Summary() const {
@@ -68,18 +86,30 @@ std::vector<std::string> BlockNames(const std::string& code) {
 }
 
 // For each child block, the parent block it comes from (-1: new), through the mutations.
-StatusOr<std::vector<int>> AlignBlocks(int parent_blocks, int child_blocks, const std::vector<std::string>& mutations) {
+StatusOr<std::vector<int>> AlignBlocks(int parent_blocks, int child_blocks, const std::vector<Mutation>& mutations) {
   std::vector<int> align(parent_blocks);
   for (int i = 0; i < parent_blocks; ++i) align[i] = i;
-  for (const std::string& m : mutations) {
-    std::smatch match;
-    if (std::regex_match(m, match, std::regex("expand:([0-9]+)"))) {
-      const int at = std::stoi(match[1]);
-      if (at > static_cast<int>(align.size())) return InvalidArgumentError("mutation '", m, "' is out of range");
-      align.insert(align.begin() + at, -1);
-    } else if (m == "add_stage") {
-      align.push_back(-1);
-    }  // swaps keep every block's global index; parallel additions do not touch the body
+  for (const Mutation& m : mutations) {
+    switch (m.kind_case()) {
+      case Mutation::kExpand: {
+        const int at = m.expand().child_block();
+        if (at < 0 || at > static_cast<int>(align.size())) {
+          return InvalidArgumentError("mutation '", MutationText(m), "' is out of range");
+        }
+        align.insert(align.begin() + at, -1);
+        break;
+      }
+      case Mutation::kAddStage:
+        align.push_back(-1);
+        break;
+      case Mutation::kSwapWidth:
+      case Mutation::kSwapStage:
+      case Mutation::kParallel:
+        break;  // swaps keep every block's global index; parallel additions do not touch the body
+      case Mutation::KIND_NOT_SET:
+        return InvalidArgumentError("a mutation of no known kind (", m.ShortDebugString(),
+                                    "): written by a newer spnas, or a damaged record");
+    }
   }
   if (static_cast<int>(align.size()) != child_blocks) {
     return InvalidArgumentError("the mutations turn ", parent_blocks, " blocks into ", align.size(),
@@ -113,7 +143,7 @@ void CopyOverlap(const at::Tensor& from, at::Tensor& to) {
 }  // namespace
 
 StatusOr<InheritReport> InheritWeights(const StateDict& parent_state, const PluginConfig& parent_desc,
-                                       const PluginConfig& child_desc, const std::vector<std::string>& mutations,
+                                       const PluginConfig& child_desc, const std::vector<Mutation>& mutations,
                                        torch::nn::Module& child) {
   // Parent tensors by canonical name, with block names moved to the child's blocks.
   std::map<std::string, at::Tensor> parent;

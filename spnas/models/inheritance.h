@@ -12,17 +12,18 @@
 #include <torch/nn/module.h>
 
 #include "spnas/core/pipeline_config.pb.h"
+#include "spnas/core/records.pb.h"
 #include "spnas/core/status.h"
 #include "spnas/models/state_dict.h"
 
 namespace spnas {
 
-// Mutations as SpNasS records them, and how they move backbone blocks.
-std::string ExpandMutation(int child_block);  // a new block at this global index of the child
-std::string SwapWidthMutation(int from_block, int to_block);
-std::string SwapStageMutation(int block, int from_stage, int to_stage);
-std::string AddStageMutation();
-std::string ParallelMutation(const std::vector<int>& code);
+// The mutations SpNasS and SpNasP record (records.proto).
+Mutation ExpandMutation(int child_block);  // a new block at this global index of the child
+Mutation SwapWidthMutation(int from_block, int to_block);
+Mutation SwapStageMutation(int block, int from_stage, int to_stage);
+Mutation AddStageMutation();
+Mutation ParallelMutation(const std::vector<int>& code);
 
 struct InheritReport {
   std::vector<std::string> inherited;  // copied unchanged
@@ -38,7 +39,7 @@ StatusOr<std::string> SerialCodeOf(const PluginConfig& model);
 // `mutations` are those that made the child from the parent (empty: same architecture, or
 // another model with the same backbone, e.g. a classifier and a detector).
 StatusOr<InheritReport> InheritWeights(const StateDict& parent_state, const PluginConfig& parent_desc,
-                                       const PluginConfig& child_desc, const std::vector<std::string>& mutations,
+                                       const PluginConfig& child_desc, const std::vector<Mutation>& mutations,
                                        torch::nn::Module& child);
 
 }  // namespace spnas

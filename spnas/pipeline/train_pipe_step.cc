@@ -6,17 +6,13 @@
 
 
 #include "spnas/core/logging.h"
+#include "spnas/core/objectives.h"
 #include "spnas/pipeline/pipe_step.h"
 #include "spnas/pipeline/pipe_step_options.pb.h"
 #include "spnas/pipeline/trial_runner.h"
 
 namespace spnas {
 namespace {
-
-bool IsCost(const std::string& metric) {
-  static const std::set<std::string> costs = {"params", "flops", "latency_ms", "memory_mb"};
-  return costs.count(metric) > 0;
-}
 
 class TrainPipeStep : public PipeStep {
  public:
@@ -27,7 +23,8 @@ class TrainPipeStep : public PipeStep {
 
   static Status ValidateOptions(const Options& options) {
     if (options.top_k() < 0) return InvalidArgumentError("top_k must be >= 0, got ", options.top_k());
-    return Status::Ok();
+    if (options.rank_by().empty()) return Status::Ok();
+    return MetricDirection(options.rank_by(), "rank_by").status();
   }
 
   void Validate(const LoadedConfig& config, int s, ConfigErrors* errors) const override {
@@ -101,13 +98,13 @@ class TrainPipeStep : public PipeStep {
   void SelectTop(std::vector<Trial>* inputs) const {
     if (options_.top_k() == 0 || options_.top_k() >= static_cast<int>(inputs->size())) return;
     const std::string& key = options_.rank_by();
-    const double sign = IsCost(key) ? 1.0 : -1.0;  // ascending by sign * value
+    const Direction direction = MetricDirection(key).value();  // checked by ValidateOptions
     auto value = [&](const Trial& t) {
       auto it = t.record.metrics().find(key);
-      return it == t.record.metrics().end() ? 1e300 : sign * it->second;
+      return it == t.record.metrics().end() ? -1e300 : Better(direction, it->second);
     };
     std::stable_sort(inputs->begin(), inputs->end(),
-                     [&](const Trial& a, const Trial& b) { return value(a) < value(b); });
+                     [&](const Trial& a, const Trial& b) { return value(a) > value(b); });
     inputs->resize(options_.top_k());
   }
 

@@ -50,7 +50,7 @@ StatusOr<Trial> TrialRunner::Run(TrainJob job, const std::string& parent_label,
   TrialRecord& record = trial.record;
   record.set_id(id);
   record.set_parent(parent_label);
-  for (const auto& m : job.mutations) record.add_mutations(m);
+  for (const Mutation& m : job.mutations) *record.add_mutations() = m;
   for (const auto& [key, value] : hyperparameters) (*record.mutable_hyperparameters())[key] = value;
   std::string what;
   for (const auto& [key, value] : hyperparameters) what += StrCat(" ", key, "=", value);

@@ -230,8 +230,7 @@ StatusOr<std::string> WriteReport(const LoadedConfig& config) {
     html << "<th>seconds</th><th>error</th></tr>\n";
     for (const Trial& t : s.trials) {
       const TrialRecord& r = t.record;
-      std::string mutations;
-      for (const auto& m : r.mutations()) mutations += (mutations.empty() ? "" : ", ") + m;
+      const std::string mutations = MutationsText(r.mutations(), ", ");
       html << "<tr class='" << (r.status() != FINISHED ? "bad" : s.selected.count(r.id()) ? "sel" : "") << "'><td>"
            << r.id() << "</td><td class='l'>" << TrialStatus_Name(r.status()) << "</td><td class='l'>" << Architecture(r)
            << "</td><td class='l'>" << Escape(r.parent()) << "</td><td class='l'>" << Escape(mutations) << "</td>";

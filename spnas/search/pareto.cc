@@ -2,20 +2,15 @@
 
 #include <algorithm>
 
+#include "spnas/core/objectives.h"
+
 namespace spnas {
 
 StatusOr<std::vector<Objective>> ParseObjectives(const std::vector<std::string>& keys) {
   std::vector<Objective> objectives;
   for (const std::string& key : keys) {
-    if (key == "mAP" || key.rfind("AP", 0) == 0 || key.rfind("VOC_AP", 0) == 0 || key == "accuracy" ||
-        key == "reignition_accuracy") {
-      objectives.push_back({key, true});
-    } else if (key == "params" || key == "flops" || key == "latency_ms" || key == "memory_mb") {
-      objectives.push_back({key, false});
-    } else {
-      return InvalidArgumentError("objective '", key, "' has no known direction; use mAP, AP50, AP75, APs, APm, APl, "
-                                  "accuracy (maximised) or params, flops, latency_ms (minimised)");
-    }
+    SPNAS_ASSIGN_OR_RETURN(Direction direction, MetricDirection(key, "objective"));
+    objectives.push_back({key, direction == Direction::kMaximize});
   }
   if (objectives.empty()) return InvalidArgumentError("objective_keys is empty");
   return objectives;
@@ -67,17 +62,16 @@ std::vector<int> ParetoFront(const std::vector<Trial>& trials, const std::vector
   return front;
 }
 
-std::string CheckLimits(const std::map<std::string, double>& costs, const ResourceLimits& limits) {
-  auto over = [&](const char* key, double limit) -> std::string {
+Status CheckLimits(const std::map<std::string, double>& costs, const ResourceLimits& limits) {
+  const std::pair<const char*, double> checks[] = {
+      {"params", limits.max_params()}, {"flops", limits.max_flops()}, {"latency_ms", limits.max_latency_ms()}};
+  for (const auto& [key, limit] : checks) {
     auto it = costs.find(key);
-    if (limit <= 0 || it == costs.end() || it->second <= limit) return "";
-    return StrCat(key, " ", it->second, " > ", limit);
-  };
-  for (const std::string& s : {over("params", limits.max_params()), over("flops", limits.max_flops()),
-                               over("latency_ms", limits.max_latency_ms())}) {
-    if (!s.empty()) return s;
+    if (limit > 0 && it != costs.end() && it->second > limit) {
+      return Status(StatusCode::kOutOfRange, StrCat(key, " ", it->second, " > ", limit));
+    }
   }
-  return "";
+  return Status::Ok();
 }
 
 }  // namespace spnas

@@ -32,8 +32,8 @@ bool Dominates(const std::map<std::string, double>& a, const std::map<std::strin
 // best first by the first objective.
 std::vector<int> ParetoFront(const std::vector<Trial>& trials, const std::vector<Objective>& objectives);
 
-// "" when `costs` are within the limits, else which limit is broken.
-std::string CheckLimits(const std::map<std::string, double>& costs, const ResourceLimits& limits);
+// OK when `costs` are within the limits, else OutOfRange naming the limit ("params 101 > 100").
+Status CheckLimits(const std::map<std::string, double>& costs, const ResourceLimits& limits);
 
 }  // namespace spnas
 

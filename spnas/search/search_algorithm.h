@@ -31,7 +31,7 @@ struct Candidate {
   // Index into SearchContext::inputs or into the history (see `parent_is_input`); -1: none.
   int parent = -1;
   bool parent_is_input = false;
-  std::vector<std::string> mutations;
+  std::vector<Mutation> mutations;
   Point hyperparameters;
 };
 

@@ -9,11 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "spnas/core/records.pb.h"
+
 namespace spnas {
 
 struct Mutated {
   std::string code;
-  std::string mutation;  // e.g. "expand:5"
+  Mutation mutation;  // what was done, for the record and for weight inheritance
 };
 
 // Inserts a '1' block into a random stage, after its first block (so strides stay put and the

@@ -115,7 +115,7 @@ class SpNasP : public SearchAlgorithm {
       sampler.subnet_flops = b.subnet_flops;
       sampler.max_per_stage = options_.max_per_stage();
       sampler.stop_probability = options_.stop_probability();
-      sampler.within_limits = [&](const std::vector<int>& code) { return CheckLimits(Costs(b, code), options_.limits()).empty(); };
+      sampler.within_limits = [&](const std::vector<int>& code) { return CheckLimits(Costs(b, code), options_.limits()).ok(); };
       const std::vector<int> code = sampler.Sample({}, rng);
       if (seen.count({b.serial, CodeText(code)})) continue;
       return Make(i, code);

@@ -107,7 +107,7 @@ class SpNasS : public SearchAlgorithm {
       const int parent = parents[std::uniform_int_distribution<size_t>(0, parents.size() - 1)(rng)];
       const Trial& p = history[parent];
       std::string code = p.record.hyperparameters().at(kCodeKey);
-      std::vector<std::string> mutations;
+      std::vector<Mutation> mutations;
       for (int k = 0; k < options_.num_mutate(); ++k) {
         std::optional<Mutated> m;
         const double r = std::uniform_real_distribution<double>(0, 1)(rng);
@@ -130,9 +130,9 @@ class SpNasS : public SearchAlgorithm {
       if (HasLimits()) {
         SPNAS_ASSIGN_OR_RETURN(auto costs, CandidateCosts(c.model, options_.cost_input_size(),
                                                           options_.limits().max_latency_ms() > 0, context_.device));
-        const std::string over = CheckLimits(costs, options_.limits());
-        if (!over.empty()) {
-          LOG(INFO) << "SpNasS: candidate " << code << " rejected before training: " << over;
+        const Status within = CheckLimits(costs, options_.limits());
+        if (!within.ok()) {
+          LOG(INFO) << "SpNasS: candidate " << code << " rejected before training: " << within.message();
           seen.insert(code);
           continue;
         }

@@ -19,7 +19,7 @@ struct TrainJob {
   PluginConfig model;         // the model to build
   PluginConfig parent_model;  // the model `init_weights` belong to (type "" when none)
   std::string init_weights;   // weights to start from; "" = fresh initialisation
-  std::vector<std::string> mutations;  // edits from parent_model to model
+  std::vector<Mutation> mutations;  // edits from parent_model to model
   std::string weights_out;    // where to write the trained weights
   // Train only what was not inherited unchanged from parent_model (freeze_swap_keys).
   bool freeze_inherited = false;
