@@ -6,6 +6,7 @@
 #include "spnas/callbacks/callback_options.pb.h"
 #include "spnas/core/format.h"
 #include "spnas/core/objectives.h"
+#include "spnas/core/step_folder.h"
 #include "spnas/models/checkpoint.h"
 #include "spnas/trainers/callback.h"
 
@@ -101,11 +102,8 @@ class ModelCheckpoint : public Callback {
   }
 
  private:
-  // model_<id>.last.pth / model_<id>.best.pth beside the trial's weights.
   static std::string Path(const TrainContext& ctx, const char* which) {
-    std::string base = ctx.job->weights_out;
-    base = base.substr(0, base.find(".pth"));
-    return StrCat(base, ".", which, ".pth");
+    return StepFolder::CheckpointPath(ctx.job->weights_out, which);
   }
 
   Options options_;

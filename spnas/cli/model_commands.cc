@@ -14,12 +14,14 @@
 #include "spnas/core/config.h"
 #include "spnas/core/files.h"
 #include "spnas/core/record_store.h"
+#include "spnas/core/step_folder.h"
 #include "spnas/data/coco.h"
 #include "spnas/data/data_options.pb.h"
 #include "spnas/data/dataset.h"
 #include "spnas/data/image_io.h"
 #include "spnas/data/loader.h"
 #include "spnas/metrics/coco_files.h"
+#include "spnas/metrics/evaluate.h"
 #include "spnas/metrics/metric.h"
 #include "spnas/models/checkpoint.h"
 #include "spnas/models/cost.h"
@@ -78,7 +80,7 @@ StatusOr<LoadedModel> LoadModel(const std::string& dir_in, int id, const c10::De
   m.detector->to(device);
   m.detector->eval();
   // The step's settings (its datasets), from the resolved config saved next to the records.
-  const std::string config_path = dir + "/config.textproto";
+  const std::string config_path = StepFolder(dir).ResolvedConfigPath();
   if (fs::exists(config_path)) {
     ConfigErrors errors;
     auto config = LoadConfigFile(config_path, ConfigLoadOptions(), &errors);
@@ -150,25 +152,20 @@ Status Eval(const EvalArgs& args, const c10::Device& device) {
   lo.batch_size = 4;
   lo.max_samples = args.max_images;
   lo.device = device;
-  DetectionLoader loader(*data, lo);
-  auto epoch = loader.Epoch(0);
   std::vector<CocoResult> results;
-  DetectionBatch batch;
   const auto start = std::chrono::steady_clock::now();
-  at::NoGradGuard no_grad;
-  while (epoch->Next(&batch)) {
-    const DetectorOutput out = m.detector->Forward(batch.images);
-    for (size_t i = 0; i < batch.samples.size(); ++i) {
-      const Detections d = out.detections[i].To(c10::kCPU);
-      for (auto& metric : metrics) metric->Update(batch.samples[i], d);
-      for (int64_t k = 0; k < d.boxes.size(0); ++k) {
-        const auto b = d.boxes[k];
-        const double x1 = b[0].item<double>(), y1 = b[1].item<double>();
-        results.push_back({batch.samples[i].image_id, data->CategoryId(d.labels[k].item<int64_t>()),
-                           {x1, y1, b[2].item<double>() - x1, b[3].item<double>() - y1}, d.scores[k].item<double>()});
-      }
-    }
-  }
+  Detector* detector = m.detector.get();
+  EvaluateDetector(
+      DetectionLoader(*data, lo),
+      [detector](const std::vector<at::Tensor>& images) { return detector->Forward(images).detections; }, metrics,
+      [&](const DetectionSample& sample, const Detections& d) {
+        for (int64_t k = 0; k < d.boxes.size(0); ++k) {
+          const auto b = d.boxes[k];
+          const double x1 = b[0].item<double>(), y1 = b[1].item<double>();
+          results.push_back({sample.image_id, data->CategoryId(d.labels[k].item<int64_t>()),
+                             {x1, y1, b[2].item<double>() - x1, b[3].item<double>() - y1}, d.scores[k].item<double>()});
+        }
+      });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "record " << m.trial.record.id() << " of " << ResolveUserPath(args.model_dir) << " on " << data->Size()
             << " images (" << data_config.type() << "), " << seconds << " s\n";

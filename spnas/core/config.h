@@ -29,7 +29,6 @@ class ConfigErrors {
   const std::vector<std::string>& warnings() const { return warnings_; }
   bool empty() const { return errors_.empty(); }
   size_t size() const { return errors_.size(); }
-  const std::vector<std::string>& messages() const { return errors_; }
   // InvalidArgument listing all errors, one per line; OK when there are none.
   Status ToStatus() const;
 

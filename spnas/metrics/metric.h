@@ -14,7 +14,6 @@ namespace spnas {
 class DetectionMetric {
  public:
   virtual ~DetectionMetric() = default;
-  virtual void Reset() = 0;
   // One image: its ground truth (as the dataset gives it) and the detector's output.
   virtual void Update(const DetectionSample& sample, const Detections& detections) = 0;
   // Metric name -> value, percentages for AP figures.

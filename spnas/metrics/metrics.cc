@@ -33,7 +33,6 @@ class COCO : public DetectionMetric {
  public:
   using Options = CocoMetricOptions;
   explicit COCO(const Options&) {}
-  void Reset() override { evaluator_ = CocoEvaluator(); }
 
   void Update(const DetectionSample& sample, const Detections& detections) override {
     std::vector<CocoGt> gts;
@@ -82,7 +81,6 @@ class VOC : public DetectionMetric {
     }
     return Status::Ok();
   }
-  void Reset() override { evaluator_ = VocEvaluator(Threshold(options_), options_.eleven_point()); }
 
   void Update(const DetectionSample& sample, const Detections& detections) override {
     std::vector<VocGt> gts;

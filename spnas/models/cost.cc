@@ -83,4 +83,25 @@ double MeasureLatencyMs(const std::function<void()>& forward, const c10::Device&
   return times[times.size() / 2];
 }
 
+std::map<std::string, double> ModelCosts(Model& model, int64_t input_size, const c10::Device& device,
+                                         int latency_runs) {
+  model.eval();
+  at::NoGradGuard no_grad;
+  std::map<std::string, double> costs;
+  costs["params"] = static_cast<double>(CountParameters(model));
+  const auto on_device = at::TensorOptions().device(device);
+  const at::Tensor batch = at::zeros({1, 3, input_size, input_size}, on_device);
+  std::function<void()> run;
+  if (auto* detector = dynamic_cast<Detector*>(&model)) {
+    costs["flops"] = CountMultiplyAdds([&] { detector->Features(batch); });
+    const at::Tensor image = batch[0];
+    run = [detector, image] { detector->Forward({image}); };
+  } else if (auto* classifier = dynamic_cast<Classifier*>(&model)) {
+    run = [classifier, batch] { classifier->Forward(batch); };
+    costs["flops"] = CountMultiplyAdds(run);
+  }
+  if (run && latency_runs > 0) costs["latency_ms"] = MeasureLatencyMs(run, device, latency_runs, 1);
+  return costs;
+}
+
 }  // namespace spnas

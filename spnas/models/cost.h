@@ -4,9 +4,13 @@
 #define SPNAS_MODELS_COST_H_
 
 #include <functional>
+#include <map>
+#include <string>
 
 #include <c10/core/Device.h>
 #include <torch/nn/module.h>
+
+#include "spnas/models/model.h"
 
 namespace spnas {
 
@@ -20,6 +24,13 @@ double CountMultiplyAdds(const std::function<void()>& forward);
 // waiting for the work it queued on `device` (CUDA runs asynchronously).
 double MeasureLatencyMs(const std::function<void()>& forward, const c10::Device& device, int runs = 10,
                         int warmup = 2);
+
+// The costs a search weighs, of `model` on its device for a [1, 3, size, size] input: "params",
+// "flops" (of the backbone and neck for a detector, the architecture searched; of the whole
+// network for a classifier) and, when latency_runs > 0, "latency_ms" of the whole model
+// (median of latency_runs after one warm-up). Leaves the model in eval mode.
+std::map<std::string, double> ModelCosts(Model& model, int64_t input_size, const c10::Device& device,
+                                         int latency_runs);
 
 }  // namespace spnas
 

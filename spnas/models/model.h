@@ -34,7 +34,6 @@ class Detector : public Model {
  public:
   virtual DetectorOutput Forward(const std::vector<at::Tensor>& images,
                                  const std::vector<Target>* targets = nullptr) = 0;
-  virtual int64_t NumClasses() const = 0;
   // The feature levels of the backbone and neck for a batch [N, 3, H, W] (no resizing).
   virtual std::vector<at::Tensor> Features(const at::Tensor& batch) = 0;
 };

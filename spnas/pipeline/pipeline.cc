@@ -7,6 +7,7 @@
 
 #include "spnas/core/files.h"
 #include "spnas/core/record_store.h"
+#include "spnas/core/step_folder.h"
 #include "spnas/pipeline/pipe_step.h"
 #include "spnas/report/report.h"
 
@@ -15,8 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr char kStepStatusFile[] = "step_status.json";
-constexpr char kResolvedConfigFile[] = "config.textproto";
 
 bool NonEmptyDir(const std::string& dir) {
   std::error_code ec;
@@ -84,8 +83,9 @@ Status RunPipeline(const LoadedConfig& config, const RunOptions& options) {
     context.resume = options.resume;
     context.seed = StepSeed(config.config().general().seed(), s);
 
-    const std::string status_path = (fs::path(context.output_dir) / kStepStatusFile).string();
-    const std::string config_path = (fs::path(context.output_dir) / kResolvedConfigFile).string();
+    const StepFolder folder(context.output_dir);
+    const std::string status_path = folder.StatusPath();
+    const std::string config_path = folder.ResolvedConfigPath();
     if (options.resume && fs::exists(config_path)) {
       StatusOr<std::string> previous = ReadFile(config_path);
       if (previous.ok() && *previous != resolved) {
@@ -121,9 +121,7 @@ Status RunPipeline(const LoadedConfig& config, const RunOptions& options) {
     done.set_finished(true);
     done.set_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     SPNAS_ASSIGN_OR_RETURN(std::vector<Trial> outputs, RecordStore(context.output_dir).LoadAll());
-    std::string trials_dir = (fs::path(context.output_dir) / "trials").string();
-    SPNAS_ASSIGN_OR_RETURN(std::vector<Trial> trials,
-                           RecordStore(fs::exists(trials_dir) ? trials_dir : context.output_dir).LoadAll());
+    SPNAS_ASSIGN_OR_RETURN(std::vector<Trial> trials, RecordStore(folder.AllTrialsDir()).LoadAll());
     done.set_trials(static_cast<int>(trials.size()));
     for (const Trial& t : trials) done.set_failed(done.failed() + (t.record.status() != FINISHED));
     for (const Trial& t : outputs) done.add_output_ids(t.record.id());

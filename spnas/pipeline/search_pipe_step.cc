@@ -7,6 +7,7 @@
 
 
 #include "spnas/core/logging.h"
+#include "spnas/core/step_folder.h"
 #include "spnas/pipeline/pipe_step.h"
 #include "spnas/pipeline/pipe_step_options.pb.h"
 #include "spnas/pipeline/trial_runner.h"
@@ -78,7 +79,7 @@ class SearchPipeStep : public PipeStep {
     }
     SPNAS_RETURN_IF_ERROR(algorithm->Init(search));
 
-    RecordStore trials_store((fs::path(context.output_dir) / "trials").string());
+    RecordStore trials_store(StepFolder(context.output_dir).TrialsDir());
     std::vector<Trial> history;
     if (context.resume) {
       SPNAS_ASSIGN_OR_RETURN(history, trials_store.LoadAll());

@@ -9,6 +9,7 @@
 
 #include "spnas/core/files.h"
 #include "spnas/core/record_store.h"
+#include "spnas/core/step_folder.h"
 
 namespace spnas {
 namespace {
@@ -151,8 +152,7 @@ StatusOr<std::string> WriteReport(const LoadedConfig& config) {
     StepRecords s;
     s.name = step.name();
     const std::string dir = config.OutputDir(step.name());
-    const std::string trials_dir = dir + "/trials";
-    SPNAS_ASSIGN_OR_RETURN(s.trials, RecordStore(fs::exists(trials_dir) ? trials_dir : dir).LoadAll());
+    SPNAS_ASSIGN_OR_RETURN(s.trials, RecordStore(StepFolder(dir).AllTrialsDir()).LoadAll());
     SPNAS_ASSIGN_OR_RETURN(std::vector<Trial> selected, RecordStore(dir).LoadAll());
     for (const Trial& t : selected) s.selected.insert(t.record.id());
     steps.push_back(std::move(s));

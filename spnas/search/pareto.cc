@@ -62,6 +62,12 @@ std::vector<int> ParetoFront(const std::vector<Trial>& trials, const std::vector
   return front;
 }
 
+std::vector<int> ParetoSearchAlgorithm::SelectOutputs(const std::vector<Trial>& history) const {
+  std::vector<int> ids;
+  for (int i : ParetoFront(history, objectives_)) ids.push_back(history[i].record.id());
+  return ids;
+}
+
 Status CheckLimits(const std::map<std::string, double>& costs, const ResourceLimits& limits) {
   const std::pair<const char*, double> checks[] = {
       {"params", limits.max_params()}, {"flops", limits.max_flops()}, {"latency_ms", limits.max_latency_ms()}};

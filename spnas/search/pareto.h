@@ -8,6 +8,7 @@
 
 #include "spnas/core/record_store.h"
 #include "spnas/core/status.h"
+#include "spnas/search/search_algorithm.h"
 #include "spnas/search/search_options.pb.h"
 
 namespace spnas {
@@ -31,6 +32,18 @@ bool Dominates(const std::map<std::string, double>& a, const std::map<std::strin
 // Indices of the finished trials that have every objective and that no other such trial dominates,
 // best first by the first objective.
 std::vector<int> ParetoFront(const std::vector<Trial>& trials, const std::vector<Objective>& objectives);
+
+// A search whose budget is its max_sample and whose outputs are the Pareto front of its
+// objectives (SpNasS, SpNasP). Init sets objectives_ and max_sample_.
+class ParetoSearchAlgorithm : public SearchAlgorithm {
+ public:
+  int Budget() const override { return max_sample_; }
+  std::vector<int> SelectOutputs(const std::vector<Trial>& history) const override;
+
+ protected:
+  std::vector<Objective> objectives_;
+  int max_sample_ = 0;
+};
 
 // OK when `costs` are within the limits, else OutOfRange naming the limit ("params 101 > 100").
 Status CheckLimits(const std::map<std::string, double>& costs, const ResourceLimits& limits);

@@ -27,7 +27,7 @@ std::string CodeText(const std::vector<int>& code) {
   return s + "]";
 }
 
-class SpNasP : public SearchAlgorithm {
+class SpNasP : public ParetoSearchAlgorithm {
  public:
   using Options = SpNasPOptions;
   explicit SpNasP(const Options& options) : options_(options) {
@@ -49,6 +49,7 @@ class SpNasP : public SearchAlgorithm {
 
   Status Init(const SearchContext& context) override {
     SPNAS_ASSIGN_OR_RETURN(objectives_, ObjectivesOrDefault(options_.objective_keys()));
+    max_sample_ = options_.max_sample();
     if (context.inputs.empty()) {
       return FailedPreconditionError("SpNasP needs backbones: set the step's models_folder (e.g. the reignition step)");
     }
@@ -81,8 +82,6 @@ class SpNasP : public SearchAlgorithm {
     }
     return Status::Ok();
   }
-
-  int Budget() const override { return options_.max_sample(); }
 
   StatusOr<std::optional<Candidate>> Propose(const std::vector<Trial>& history, std::mt19937_64& rng) override {
     if (static_cast<int>(history.size()) >= options_.max_sample()) return std::optional<Candidate>();
@@ -122,12 +121,6 @@ class SpNasP : public SearchAlgorithm {
     }
     LOG(WARNING) << "SpNasP: no new code within " << options_.max_redraws() << " draws; the search ends";
     return std::optional<Candidate>();
-  }
-
-  std::vector<int> SelectOutputs(const std::vector<Trial>& history) const override {
-    std::vector<int> ids;
-    for (int i : ParetoFront(history, objectives_)) ids.push_back(history[i].record.id());
-    return ids;
   }
 
  private:
@@ -180,7 +173,6 @@ class SpNasP : public SearchAlgorithm {
 
   Options options_;
   SearchContext context_;
-  std::vector<Objective> objectives_;
   std::vector<std::string> fixed_codes_;
   std::vector<Backbone> backbones_;
 };

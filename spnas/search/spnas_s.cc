@@ -18,7 +18,7 @@ namespace {
 
 constexpr char kCodeKey[] = "network.backbone.code";
 
-class SpNasS : public SearchAlgorithm {
+class SpNasS : public ParetoSearchAlgorithm {
  public:
   using Options = SpNasSOptions;
   explicit SpNasS(const Options& options) : options_(options) {
@@ -48,6 +48,7 @@ class SpNasS : public SearchAlgorithm {
 
   Status Init(const SearchContext& context) override {
     SPNAS_ASSIGN_OR_RETURN(objectives_, ObjectivesOrDefault(options_.objective_keys()));
+    max_sample_ = options_.max_sample();
     context_ = context;
     // Initial parents: the input records, or the base model with each code of the space.
     if (!context.inputs.empty()) {
@@ -75,8 +76,6 @@ class SpNasS : public SearchAlgorithm {
     for (const Seed& s : seeds_) SPNAS_RETURN_IF_ERROR(ParseSerialCode(s.code).status());
     return Status::Ok();
   }
-
-  int Budget() const override { return options_.max_sample(); }
 
   StatusOr<std::optional<Candidate>> Propose(const std::vector<Trial>& history, std::mt19937_64& rng) override {
     if (static_cast<int>(history.size()) >= options_.max_sample()) return std::optional<Candidate>();
@@ -146,12 +145,6 @@ class SpNasS : public SearchAlgorithm {
     return std::optional<Candidate>();
   }
 
-  std::vector<int> SelectOutputs(const std::vector<Trial>& history) const override {
-    std::vector<int> ids;
-    for (int i : ParetoFront(history, objectives_)) ids.push_back(history[i].record.id());
-    return ids;
-  }
-
  private:
   struct Seed {
     PluginConfig model;
@@ -170,7 +163,6 @@ class SpNasS : public SearchAlgorithm {
 
   Options options_;
   SearchContext context_;
-  std::vector<Objective> objectives_;
   std::vector<Seed> seeds_;
 };
 

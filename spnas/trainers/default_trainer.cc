@@ -14,6 +14,7 @@
 #include "spnas/core/format.h"
 #include "spnas/data/loader.h"
 #include "spnas/device/device.h"
+#include "spnas/metrics/evaluate.h"
 #include "spnas/metrics/metric.h"
 #include "spnas/models/checkpoint.h"
 #include "spnas/models/cost.h"
@@ -297,16 +298,10 @@ class DefaultTrainer : public Trainer {
       for (const PluginConfig& m : step.metric()) {
         evaluators.push_back(ValueOrThrow(MetricRegistry().Create(m.type(), m.options())));
       }
-      DetectionLoader loader(*data, Loader(*ctx.job, false));
-      auto epoch = loader.Epoch(0);
-      DetectionBatch batch;
-      while (epoch->Next(&batch)) {
-        const DetectorOutput out = detector->Forward(batch.images);
-        for (size_t i = 0; i < batch.samples.size(); ++i) {
-          const Detections detections = out.detections[i].To(c10::kCPU);
-          for (auto& e : evaluators) e->Update(batch.samples[i], detections);
-        }
-      }
+      EvaluateDetector(
+          DetectionLoader(*data, Loader(*ctx.job, false)),
+          [detector](const std::vector<at::Tensor>& images) { return detector->Forward(images).detections; },
+          evaluators);
       for (auto& e : evaluators) {
         for (const auto& [k, v] : e->Compute()) metrics[k] = v;
       }
@@ -336,30 +331,17 @@ class DefaultTrainer : public Trainer {
 
   // params, FLOPs (multiply-adds of the backbone and neck, or of the classifier) and latency.
   void Costs(TrainContext& ctx, std::map<std::string, double>* metrics) {
-    ctx.model->eval();
-    (*metrics)["params"] = static_cast<double>(CountParameters(*ctx.model));
     int64_t size = options_.cost_input_size();
-    if (auto* detector = dynamic_cast<Detector*>(ctx.model.get())) {
-      if (size == 0) {
-        const auto* data = dynamic_cast<DetectionDataset*>(ctx.train_data.get());
-        size = data != nullptr && data->Size() > 0 ? data->Get(0).image.size(-1) : 224;
-      }
-      // FLOPs of the backbone and neck (the architecture searched), latency of the whole detector.
-      const at::Tensor batch = at::zeros({1, 3, size, size}, at::TensorOptions().device(device_));
-      (*metrics)["flops"] = CountMultiplyAdds([&] { detector->Features(batch); });
-      const at::Tensor image = at::zeros({3, size, size}, at::TensorOptions().device(device_));
-      if (options_.measure_latency()) {
-        (*metrics)["latency_ms"] = MeasureLatencyMs([&] { detector->Forward({image}); }, device_);
-      }
-    } else if (auto* classifier = dynamic_cast<Classifier*>(ctx.model.get())) {
-      if (size == 0) size = 32;
-      const at::Tensor images = at::rand({1, 3, size, size}, at::TensorOptions().device(device_));
-      (*metrics)["flops"] = CountMultiplyAdds([&] { classifier->Forward(images); });
-      if (options_.measure_latency()) {
-        (*metrics)["latency_ms"] = MeasureLatencyMs([&] { classifier->Forward(images); }, device_);
-      }
+    if (size == 0) {
+      const auto* data = dynamic_cast<DetectionDataset*>(ctx.train_data.get());
+      const bool detector = dynamic_cast<Detector*>(ctx.model.get()) != nullptr;
+      size = !detector ? 32 : data != nullptr && data->Size() > 0 ? data->Get(0).image.size(-1) : 224;
+    }
+    for (const auto& [key, value] : ModelCosts(*ctx.model, size, device_, options_.measure_latency() ? 10 : 0)) {
+      (*metrics)[key] = value;
     }
   }
+
 
   Options options_;
   c10::Device device_ = c10::kCPU;

@@ -36,7 +36,6 @@ class FasterRCNN : public Detector {
 
   DetectorOutput Forward(const std::vector<at::Tensor>& images,
                          const std::vector<Target>* targets = nullptr) override;
-  int64_t NumClasses() const override { return num_classes_; }
   std::vector<at::Tensor> Features(const at::Tensor& batch) override { return backbone_->forward(batch); }
   BackboneWithNeck& backbone() { return backbone_; }
 
