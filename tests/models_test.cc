@@ -14,6 +14,7 @@
 #include "spnas/models/inheritance.h"
 #include "spnas/models/model.h"
 #include "spnas/models/model_options.pb.h"
+#include "spnas/models/searchable.h"
 #include "spnas/models/state_dict.h"
 #include "tests/fixture.h"
 
@@ -167,6 +168,49 @@ TEST(ModelRegistryTest, ConstructorChecksAreErrors) {
   ASSERT_FALSE(model.ok());
   EXPECT_THAT(model.status().message(), HasSubstr("model 'FasterRCNN' cannot be built: FasterRCNN: the neck gives 5"));
   EXPECT_THAT(model.status().message(), Not(HasSubstr("Exception raised from")));
+}
+
+TEST(SearchableModelTest, DetectorCodesAreReadAndChangedThroughTheInterface) {
+  SerialBackboneOptions serial;
+  serial.set_code("11-21-21-21");
+  FasterRCNNOptions o;
+  *o.mutable_backbone() = Plugin("SerialBackbone", serial);
+  FPNOptions fpn;
+  fpn.set_out_channels(32);
+  *o.mutable_neck() = Plugin("FPN", fpn);
+  const PluginConfig detector = Plugin("FasterRCNN", o);
+  EXPECT_EQ(SerialCodeOf(detector).value(), "11-21-21-21");
+  const PluginConfig longer = WithSerialCode(detector, "11-211-21-21").value();
+  EXPECT_EQ(SerialCodeOf(longer).value(), "11-211-21-21");
+  EXPECT_THAT(WithSerialCode(detector, "11-2x").status().message(), HasSubstr("has 'x'"));
+
+  const PluginConfig parallel = WithParallelCode(detector, {0, 1, 2, 1}, 0).value();
+  FasterRCNNOptions edited;
+  ASSERT_TRUE(parallel.options().UnpackTo(&edited));
+  ParallelFPNOptions neck;
+  ASSERT_TRUE(edited.neck().options().UnpackTo(&neck));
+  EXPECT_EQ(edited.neck().type(), "ParallelFPN");
+  EXPECT_EQ(std::vector<int>(neck.code().begin(), neck.code().end()), (std::vector<int>{0, 1, 2, 1}));
+  EXPECT_EQ(neck.out_channels(), 32);  // as wide as the FPN it replaces
+
+  auto searchable = Searchable(detector).value();
+  EXPECT_EQ(searchable->Reignitions().value(), 0);
+  ASSERT_TRUE(searchable->SetReignitions(2).ok());
+  ASSERT_TRUE(searchable->Description().options().UnpackTo(&edited));
+  EXPECT_EQ(edited.reignitions(), 2);
+  EXPECT_EQ(Searchable(detector).value()->Backbone().value().type(), "SerialBackbone");
+
+  EXPECT_EQ(SerialCodeOf(Plugin("FasterRCNN", FasterRCNNOptions())).value(), "111-2111-211111-211");  // ResNet-50
+  EXPECT_THAT(WithSerialCode(Plugin("FasterRCNN", FasterRCNNOptions()), "11-21-21-21").status().message(),
+              HasSubstr("backbone 'ResNet' has no serial code to change"));
+  PluginConfig unknown;
+  unknown.set_type("MyDetector");
+  EXPECT_THAT(SerialCodeOf(unknown).status().message(),
+              HasSubstr("model 'MyDetector' cannot be searched or reignited: it registers no SearchableModel"));
+  EXPECT_THAT(WithParallelCode(Plugin("SerialClassificationNet", SerialClassificationNetOptions()), {1}, 0)
+                  .status()
+                  .message(),
+              HasSubstr("model 'SerialClassificationNet' does not offer a parallel structure to the search"));
 }
 
 TEST(SerialBackboneTest, ResNeXtBlocksWork) {

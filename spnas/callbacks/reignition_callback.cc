@@ -7,6 +7,7 @@
 #include "spnas/data/data_options.pb.h"
 #include "spnas/models/inheritance.h"
 #include "spnas/models/model_options.pb.h"
+#include "spnas/models/searchable.h"
 #include "spnas/trainers/callback.h"
 
 namespace spnas {
@@ -27,13 +28,13 @@ class ReignitionCallback : public Callback {
   int Priority() const override { return 10; }  // before anything else sees the model
 
   Status BeforeTrain(TrainContext& ctx) override {
-    FasterRCNNOptions detector;
-    if (ctx.model_desc.type() != "FasterRCNN" || !ctx.model_desc.options().UnpackTo(&detector)) {
-      return InvalidArgumentError("ReignitionCallback needs a FasterRCNN model, got '", ctx.model_desc.type(), "'");
-    }
-    if (detector.reignitions() >= options_.max_reignitions()) {
+    StatusOr<std::unique_ptr<SearchableModel>> detector = Searchable(ctx.model_desc);
+    if (!detector.ok()) return Annotate(detector.status(), "ReignitionCallback");
+    SPNAS_ASSIGN_OR_RETURN(const int reignitions, (*detector)->Reignitions());
+    SPNAS_ASSIGN_OR_RETURN(PluginConfig backbone, (*detector)->Backbone());
+    if (reignitions >= options_.max_reignitions()) {
       LOG(INFO) << "reignition skipped for trial " << ctx.job->trial_id << ": its lineage was reignited "
-                << detector.reignitions() << " times (max_reignitions " << options_.max_reignitions() << ")";
+                << reignitions << " times (max_reignitions " << options_.max_reignitions() << ")";
       ctx.notes["reignition"] = "skipped: limit reached";
       ctx.skip_training = true;
       return Status::Ok();
@@ -44,7 +45,7 @@ class ReignitionCallback : public Callback {
     SPNAS_ASSIGN_OR_RETURN(ctx.val_data, LoadDatasetCached(options_.val_data()));
 
     SerialClassificationNetOptions classifier;
-    *classifier.mutable_backbone() = detector.backbone();
+    *classifier.mutable_backbone() = backbone;
     classifier.set_num_classes(static_cast<int>(ctx.train_data->ClassNames().size()));
     PluginConfig desc;
     desc.set_type("SerialClassificationNet");
@@ -65,16 +66,16 @@ class ReignitionCallback : public Callback {
                            InheritWeights(GetStateDict(*ctx.model), ctx.model_desc, detector_desc_, {}, *detector_));
     LOG(INFO) << "reignition of trial " << ctx.job->trial_id << ": backbone handed back to the detector, "
               << report.inherited.size() << " tensors";
-    FasterRCNNOptions detector;
-    detector_desc_.options().UnpackTo(&detector);
-    detector.set_reignitions(detector.reignitions() + 1);
-    detector_desc_.mutable_options()->PackFrom(detector);
+    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<SearchableModel> detector, Searchable(detector_desc_));
+    SPNAS_ASSIGN_OR_RETURN(const int reignitions, detector->Reignitions());
+    SPNAS_RETURN_IF_ERROR(detector->SetReignitions(reignitions + 1));
+    detector_desc_ = detector->Description();
     auto accuracy = ctx.metrics.find("accuracy");
     if (accuracy != ctx.metrics.end()) {
       ctx.metrics["reignition_accuracy"] = accuracy->second;
       ctx.metrics.erase(accuracy);
     }
-    ctx.notes["reignitions"] = std::to_string(detector.reignitions());
+    ctx.notes["reignitions"] = std::to_string(reignitions + 1);
     ctx.model = detector_;
     ctx.model_desc = detector_desc_;
     return Status::Ok();

@@ -7,9 +7,9 @@
 #include <regex>
 #include <sstream>
 
-#include "spnas/core/dotted_keys.h"
 #include "spnas/core/record_store.h"
 #include "spnas/models/backbones/serial_backbone.h"
+#include "spnas/models/searchable.h"
 
 namespace spnas {
 
@@ -55,17 +55,6 @@ std::string InheritReport::Summary() const {
   list("reshaped", reshaped);
   list("new", fresh);
   return os.str();
-}
-
-StatusOr<std::string> SerialCodeOf(const PluginConfig& model) {
-  StatusOr<std::string> type = GetByKey(model, "network.backbone.type");
-  if (!type.ok()) return type.status();
-  if (*type == "ResNet") {
-    SPNAS_ASSIGN_OR_RETURN(std::string depth, GetByKey(model, "network.backbone.depth"));
-    SPNAS_ASSIGN_OR_RETURN(auto code, ResNetCode(std::stoi(depth)));
-    return code.first;
-  }
-  return GetByKey(model, "network.backbone.code");
 }
 
 namespace {

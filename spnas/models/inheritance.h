@@ -32,9 +32,6 @@ struct InheritReport {
   std::string Summary() const;
 };
 
-// The serial code of a model description's backbone (SerialBackbone code, or a ResNet's).
-StatusOr<std::string> SerialCodeOf(const PluginConfig& model);
-
 // Initialises `child` (built from child_desc) from `parent_state` (weights of parent_desc).
 // `mutations` are those that made the child from the parent (empty: same architecture, or
 // another model with the same backbone, e.g. a classifier and a detector).

@@ -6,10 +6,9 @@
 #include <set>
 
 #include "spnas/core/logging.h"
-#include "spnas/models/model_options.pb.h"
 #include "spnas/models/inheritance.h"
+#include "spnas/models/searchable.h"
 #include "spnas/search/candidate_cost.h"
-#include "spnas/core/dotted_keys.h"
 #include "spnas/search/parallel_sampling.h"
 #include "spnas/search/pareto.h"
 #include "spnas/search/search_algorithm.h"
@@ -65,13 +64,14 @@ class SpNasP : public ParetoSearchAlgorithm {
       const int stages = static_cast<int>(SplitStages(serial).size());
       Backbone b;
       b.serial = serial;
-      SPNAS_ASSIGN_OR_RETURN(auto base, CandidateCosts(WithNeck(input.desc, std::vector<int>(stages, 0)),
-                                                       options_.cost_input_size(), false));
+      SPNAS_ASSIGN_OR_RETURN(const PluginConfig plain, WithNeck(input.desc, std::vector<int>(stages, 0)));
+      SPNAS_ASSIGN_OR_RETURN(auto base, CandidateCosts(plain, options_.cost_input_size(), false));
       b.base = base;
       for (int l = 0; l < stages; ++l) {
         std::vector<int> one(stages, 0);
         one[l] = 1;
-        SPNAS_ASSIGN_OR_RETURN(auto with, CandidateCosts(WithNeck(input.desc, one), options_.cost_input_size(), false));
+        SPNAS_ASSIGN_OR_RETURN(const PluginConfig with_one, WithNeck(input.desc, one));
+        SPNAS_ASSIGN_OR_RETURN(auto with, CandidateCosts(with_one, options_.cost_input_size(), false));
         b.subnet_flops.push_back(with.at("flops") - base.at("flops"));
         b.subnet_params.push_back(with.at("params") - base.at("params"));
       }
@@ -140,35 +140,20 @@ class SpNasP : public ParetoSearchAlgorithm {
     return c;
   }
 
-  PluginConfig WithNeck(const PluginConfig& model, const std::vector<int>& code) const {
-    FasterRCNNOptions detector;
-    model.options().UnpackTo(&detector);
-    ParallelFPNOptions neck;
-    for (int k : code) neck.add_code(k);
-    FPNOptions fpn;
-    if (detector.neck().options().UnpackTo(&fpn) && fpn.has_out_channels()) neck.set_out_channels(fpn.out_channels());
-    ParallelFPNOptions previous;
-    if (detector.neck().type() == "ParallelFPN" && detector.neck().options().UnpackTo(&previous) &&
-        previous.has_out_channels()) {
-      neck.set_out_channels(previous.out_channels());
-    }
-    if (options_.has_out_channels()) neck.set_out_channels(options_.out_channels());
-    detector.mutable_neck()->set_type("ParallelFPN");
-    detector.mutable_neck()->mutable_options()->PackFrom(neck);
-    PluginConfig out = model;
-    out.mutable_options()->PackFrom(detector);
-    return out;
+  // The input record's model with the parallel code.
+  StatusOr<PluginConfig> WithNeck(const PluginConfig& model, const std::vector<int>& code) const {
+    return WithParallelCode(model, code, options_.out_channels());
   }
 
-  std::optional<Candidate> Make(int input, const std::vector<int>& code) const {
+  StatusOr<std::optional<Candidate>> Make(int input, const std::vector<int>& code) const {
     Candidate c;
-    c.model = WithNeck(context_.inputs[input].desc, code);
+    SPNAS_ASSIGN_OR_RETURN(c.model, WithNeck(context_.inputs[input].desc, code));
     c.parent = input;
     c.parent_is_input = true;
     c.mutations = {ParallelMutation(code)};
     c.hyperparameters[kCodeKey] = backbones_[input].serial;
     c.hyperparameters[kNeckKey] = CodeText(code);
-    return c;
+    return std::optional<Candidate>(c);
   }
 
   Options options_;

@@ -7,8 +7,8 @@
 
 #include "spnas/core/logging.h"
 #include "spnas/models/backbones/serial_backbone.h"
+#include "spnas/models/searchable.h"
 #include "spnas/search/candidate_cost.h"
-#include "spnas/core/dotted_keys.h"
 #include "spnas/search/pareto.h"
 #include "spnas/search/search_algorithm.h"
 #include "spnas/search/serial_mutation.h"
@@ -53,7 +53,7 @@ class SpNasS : public ParetoSearchAlgorithm {
     // Initial parents: the input records, or the base model with each code of the space.
     if (!context.inputs.empty()) {
       for (size_t i = 0; i < context.inputs.size(); ++i) {
-        SPNAS_ASSIGN_OR_RETURN(std::string code, GetByKey(context.inputs[i].desc, kCodeKey));
+        SPNAS_ASSIGN_OR_RETURN(std::string code, SerialCodeOf(context.inputs[i].desc));
         seeds_.push_back({context.inputs[i].desc, code, static_cast<int>(i)});
       }
     } else {
@@ -64,12 +64,11 @@ class SpNasS : public ParetoSearchAlgorithm {
         }
       }
       if (codes.empty()) {
-        SPNAS_ASSIGN_OR_RETURN(std::string code, GetByKey(context.base_model, kCodeKey));
+        SPNAS_ASSIGN_OR_RETURN(std::string code, SerialCodeOf(context.base_model));
         codes.push_back(code);
       }
       for (const std::string& code : codes) {
-        PluginConfig model = context.base_model;
-        SPNAS_RETURN_IF_ERROR(SetByKey(&model, kCodeKey, code));
+        SPNAS_ASSIGN_OR_RETURN(PluginConfig model, WithSerialCode(context.base_model, code));
         seeds_.push_back({model, code, -1});
       }
     }
@@ -124,8 +123,7 @@ class SpNasS : public ParetoSearchAlgorithm {
         continue;  // a duplicate or an invalid code: redraw
       }
       Candidate c;
-      c.model = p.desc;
-      SPNAS_RETURN_IF_ERROR(SetByKey(&c.model, kCodeKey, code));
+      SPNAS_ASSIGN_OR_RETURN(c.model, WithSerialCode(p.desc, code));
       if (HasLimits()) {
         SPNAS_ASSIGN_OR_RETURN(auto costs, CandidateCosts(c.model, options_.cost_input_size(),
                                                           options_.limits().max_latency_ms() > 0, context_.device));

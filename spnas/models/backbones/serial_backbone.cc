@@ -200,6 +200,33 @@ StatusOr<std::pair<std::string, BlockType>> ResNetCode(int depth) {
   }
 }
 
+StatusOr<std::string> SerialCodeOfBackbone(const PluginConfig& backbone) {
+  if (backbone.type() == "ResNet") {
+    ResNetOptions resnet;
+    backbone.options().UnpackTo(&resnet);
+    SPNAS_ASSIGN_OR_RETURN(auto code, ResNetCode(resnet.depth()));
+    return code.first;
+  }
+  if (backbone.type() != "SerialBackbone") {
+    return FailedPreconditionError("backbone '", backbone.type(), "' has no serial code (SerialBackbone and ResNet have)");
+  }
+  SerialBackboneOptions serial;
+  backbone.options().UnpackTo(&serial);
+  return serial.code();
+}
+
+Status SetSerialCodeOfBackbone(PluginConfig* backbone, const std::string& code) {
+  if (backbone->type() != "SerialBackbone") {
+    return FailedPreconditionError("backbone '", backbone->type(), "' has no serial code to change (a SerialBackbone has)");
+  }
+  SPNAS_RETURN_IF_ERROR(ParseSerialCode(code).status());
+  SerialBackboneOptions serial;
+  backbone->options().UnpackTo(&serial);
+  serial.set_code(code);
+  backbone->mutable_options()->PackFrom(serial);
+  return Status::Ok();
+}
+
 namespace {
 
 // A torchvision ResNet by depth: SerialBackbone with the depth's code.

@@ -87,6 +87,11 @@ void InitResNetWeights(torch::nn::Module& module);
 // The serial code and block type of a torchvision ResNet depth (18, 34, 50, 101, 152).
 StatusOr<std::pair<std::string, BlockType>> ResNetCode(int depth);
 
+// The serial code of a backbone config: a SerialBackbone's code, or a ResNet's by depth.
+StatusOr<std::string> SerialCodeOfBackbone(const PluginConfig& backbone);
+// Sets the code of a SerialBackbone config (a ResNet's code is fixed by its depth).
+Status SetSerialCodeOfBackbone(PluginConfig* backbone, const std::string& code);
+
 }  // namespace spnas
 
 #endif  // SPNAS_MODELS_BACKBONES_SERIAL_BACKBONE_H_

@@ -4,8 +4,10 @@
 #include <ATen/ATen.h>
 #include <torch/nn/modules/linear.h>
 
+#include "spnas/models/backbones/serial_backbone.h"
 #include "spnas/models/model.h"
 #include "spnas/models/model_options.pb.h"
+#include "spnas/models/searchable.h"
 
 namespace spnas {
 namespace {
@@ -40,6 +42,32 @@ class SerialClassificationNet : public Classifier {
 };
 
 SPNAS_REGISTER_PLUGIN(ModelRegistry, SerialClassificationNet);
+
+// The serial code of a classifier's backbone (weight inheritance between a detector and the
+// classifier that reignites its backbone aligns blocks by it).
+class SearchableSerialClassificationNet : public SearchableModel {
+ public:
+  using Options = SerialClassificationNetOptions;
+  explicit SearchableSerialClassificationNet(const Options& options)
+      : SearchableModel("SerialClassificationNet"), options_(options) {
+    if (options_.backbone().type().empty()) options_.mutable_backbone()->set_type("SerialBackbone");
+  }
+  PluginConfig Description() const override {
+    PluginConfig desc;
+    desc.set_type("SerialClassificationNet");
+    desc.mutable_options()->PackFrom(options_);
+    return desc;
+  }
+  StatusOr<std::string> SerialCode() const override { return SerialCodeOfBackbone(options_.backbone()); }
+  Status SetSerialCode(const std::string& code) override {
+    return SetSerialCodeOfBackbone(options_.mutable_backbone(), code);
+  }
+  StatusOr<PluginConfig> Backbone() const override { return options_.backbone(); }
+
+ private:
+  Options options_;
+};
+SPNAS_REGISTER_PLUGIN_AS(SearchableModelRegistry, SearchableSerialClassificationNet, "SerialClassificationNet");
 
 }  // namespace
 }  // namespace spnas

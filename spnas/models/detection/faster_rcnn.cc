@@ -5,6 +5,9 @@
 
 #include <cmath>
 
+#include "spnas/models/backbones/serial_backbone.h"
+#include "spnas/models/searchable.h"
+
 namespace spnas {
 
 BackboneWithNeckImpl::BackboneWithNeckImpl(std::shared_ptr<Backbone> body, std::shared_ptr<Neck> neck) {
@@ -209,7 +212,56 @@ DetectorOutput FasterRCNN::Forward(const std::vector<at::Tensor>& images, const 
 }
 
 namespace {
+
 SPNAS_REGISTER_PLUGIN(ModelRegistry, FasterRCNN);
+
+// What SpNasS, SpNasP and reignition change in a FasterRCNN description.
+class SearchableFasterRCNN : public SearchableModel {
+ public:
+  using Options = FasterRCNNOptions;
+  explicit SearchableFasterRCNN(const Options& options) : SearchableModel("FasterRCNN"), options_(options) {}
+
+  PluginConfig Description() const override {
+    PluginConfig desc;
+    desc.set_type("FasterRCNN");
+    desc.mutable_options()->PackFrom(options_);
+    return desc;
+  }
+  StatusOr<std::string> SerialCode() const override { return SerialCodeOfBackbone(WithDefaults(options_).backbone()); }
+  Status SetSerialCode(const std::string& code) override {
+    if (!options_.has_backbone()) *options_.mutable_backbone() = WithDefaults(options_).backbone();
+    return SetSerialCodeOfBackbone(options_.mutable_backbone(), code);
+  }
+  // The neck becomes a ParallelFPN with the code, as wide as the FPN it replaces.
+  Status SetParallelCode(const std::vector<int>& code, int out_channels) override {
+    ParallelFPNOptions neck;
+    for (int k : code) neck.add_code(k);
+    FPNOptions fpn;
+    ParallelFPNOptions previous;
+    if (options_.neck().type() == "FPN" && options_.neck().options().UnpackTo(&fpn) && fpn.has_out_channels()) {
+      neck.set_out_channels(fpn.out_channels());
+    }
+    if (options_.neck().type() == "ParallelFPN" && options_.neck().options().UnpackTo(&previous) &&
+        previous.has_out_channels()) {
+      neck.set_out_channels(previous.out_channels());
+    }
+    if (out_channels > 0) neck.set_out_channels(out_channels);
+    options_.mutable_neck()->set_type("ParallelFPN");
+    options_.mutable_neck()->mutable_options()->PackFrom(neck);
+    return Status::Ok();
+  }
+  StatusOr<PluginConfig> Backbone() const override { return WithDefaults(options_).backbone(); }
+  StatusOr<int> Reignitions() const override { return options_.reignitions(); }
+  Status SetReignitions(int count) override {
+    options_.set_reignitions(count);
+    return Status::Ok();
+  }
+
+ private:
+  Options options_;
+};
+SPNAS_REGISTER_PLUGIN_AS(SearchableModelRegistry, SearchableFasterRCNN, "FasterRCNN");
+
 }  // namespace
 
 }  // namespace spnas
