@@ -10,6 +10,9 @@ def spnas_proto(name, srcs, deps = []):
     native.proto_library(name = name + "_proto", srcs = srcs, deps = deps)
     cc_proto_library(name = name + "_cc_proto", deps = [":" + name + "_proto"])
 
+    # The .proto files themselves: tests check their documented defaults against the code.
+    native.exports_files(srcs, visibility = ["//tests:__pkg__"])
+
 def spnas_plugin(name, **kwargs):
     """A cc_library that registers plugins (or a registry) at static initialisation.
 

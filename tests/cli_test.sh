@@ -13,6 +13,7 @@ out=$("$SPNAS" list 2>&1)
 check "list exits 0" test $? -eq 0
 check "list shows kinds and plugins" grep -q "^pipe_step:" <<<"$out"
 check "list shows SearchPipeStep" grep -q "  SearchPipeStep  (options: spnas.SearchPipeStepOptions)" <<<"$out"
+check "list shows each plugin's defaults" grep -q "defaults: max_sample: 20 objective_keys: \"mAP\" objective_keys: \"params\" max_optimal: 5" <<<"$out"
 
 out=$("$SPNAS" validate --config=tests/testdata/typo.textproto 2>&1); status=$?
 check "validate fails on a typo" test $status -ne 0

@@ -44,6 +44,25 @@ class OtherThing : public Thing {
 };
 SPNAS_REGISTER_PLUGIN(ThingRegistry, OtherThing);
 
+// Its defaults come from SetDefaults alone; validation and construction both see them.
+class DefaultedThing : public Thing {
+ public:
+  using Options = testing::TinyMlpOptions;
+  DefaultedThing(const Options& options, int) : value_(options.hidden() * 100 + options.inputs()) {}
+  static void SetDefaults(Options* options) {
+    if (options->hidden() == 0) options->set_hidden(7);
+  }
+  static Status ValidateOptions(const Options& options) {
+    if (options.hidden() <= 0) return InvalidArgumentError("hidden must be > 0 (the default is 7)");
+    return Status::Ok();
+  }
+  int value() const override { return value_; }
+
+ private:
+  int value_;
+};
+SPNAS_REGISTER_PLUGIN(ThingRegistry, DefaultedThing);
+
 google::protobuf::Any Pack(const google::protobuf::Message& m) {
   google::protobuf::Any any;
   any.PackFrom(m);
@@ -115,6 +134,20 @@ TEST(RegistryDeathTest, DuplicateRegistrationIsFatalAtStartUp) {
             ThingRegistry().Register(ThingRegistry().MakeEntry<OtherThing>("OtherThing", "dup.cc", 7)));
       },
       "fatal plugin registration error: Duplicate thing name 'OtherThing'.*dup.cc:7");
+}
+
+TEST(RegistryTest, DefaultsHaveOneSourceSeenByValidationConstructionAndListing) {
+  testing::TinyMlpOptions inputs_only;
+  inputs_only.set_inputs(3);
+  EXPECT_TRUE(ThingRegistry().ValidateOptions("DefaultedThing", Pack(inputs_only)).ok());
+  auto thing = ThingRegistry().Create("DefaultedThing", Pack(inputs_only), 0);
+  ASSERT_TRUE(thing.ok()) << thing.status();
+  EXPECT_EQ((*thing)->value(), 703);
+  testing::TinyMlpOptions given;
+  given.set_hidden(2);
+  EXPECT_EQ(ThingRegistry().Create("DefaultedThing", Pack(given), 0).value()->value(), 200);
+  EXPECT_EQ(ThingRegistry().Info("DefaultedThing").value().default_options->ShortDebugString(), "hidden: 7");
+  EXPECT_EQ(ThingRegistry().Info("GoodThing").value().default_options->ShortDebugString(), "");
 }
 
 TEST(RegistryTest, ConstructorExceptionIsAnErrorWithoutBacktrace) {

@@ -14,10 +14,9 @@ namespace spnas {
 
 namespace {
 
-// The monitor (default mAP) must be a metric with a known direction.
+// The monitor must be a metric with a known direction.
 template <typename Options>
 Status ValidateMonitor(const Options& o) {
-  if (!o.has_monitor()) return Status::Ok();
   return MetricDirection(o.monitor(), "monitor").status();
 }
 
@@ -65,8 +64,10 @@ class ModelCheckpoint : public Callback {
  public:
   using Options = ModelCheckpointOptions;
   explicit ModelCheckpoint(const Options& o) : options_(o) {
-    if (!options_.has_monitor()) options_.set_monitor("mAP");
     direction_ = MetricDirection(options_.monitor()).value();  // checked by ValidateOptions
+  }
+  static void SetDefaults(Options* o) {
+    if (!o->has_monitor()) o->set_monitor("mAP");
   }
   static Status ValidateOptions(const Options& o) { return ValidateMonitor(o); }
   int Priority() const override { return 500; }
@@ -115,9 +116,12 @@ class ModelCheckpoint : public Callback {
 class MetricsEvaluator : public Callback {
  public:
   using Options = MetricsEvaluatorOptions;
-  explicit MetricsEvaluator(const Options& o) : every_(o.has_every() ? o.every() : 1) {}
+  explicit MetricsEvaluator(const Options& o) : every_(o.every()) {}
+  static void SetDefaults(Options* o) {
+    if (!o->has_every()) o->set_every(1);
+  }
   static Status ValidateOptions(const Options& o) {
-    if (o.has_every() && o.every() <= 0) return InvalidArgumentError("every must be > 0");
+    if (o.every() <= 0) return InvalidArgumentError("every must be > 0");
     return Status::Ok();
   }
   int Priority() const override { return 300; }
@@ -134,12 +138,14 @@ class EarlyStopping : public Callback {
  public:
   using Options = EarlyStoppingOptions;
   explicit EarlyStopping(const Options& o) : options_(o) {
-    if (!options_.has_monitor()) options_.set_monitor("mAP");
-    if (!options_.has_patience()) options_.set_patience(3);
     direction_ = MetricDirection(options_.monitor()).value();  // checked by ValidateOptions
   }
+  static void SetDefaults(Options* o) {
+    if (!o->has_monitor()) o->set_monitor("mAP");
+    if (!o->has_patience()) o->set_patience(3);
+  }
   static Status ValidateOptions(const Options& o) {
-    if (o.has_patience() && o.patience() <= 0) return InvalidArgumentError("patience must be > 0");
+    if (o.patience() <= 0) return InvalidArgumentError("patience must be > 0");
     if (o.min_delta() < 0) return InvalidArgumentError("min_delta must be >= 0");
     return ValidateMonitor(o);
   }

@@ -16,13 +16,15 @@ namespace {
 class ReignitionCallback : public Callback {
  public:
   using Options = ReignitionCallbackOptions;
-  explicit ReignitionCallback(const Options& o) : options_(o) {
-    if (!options_.has_max_reignitions()) options_.set_max_reignitions(2);
-    if (!options_.has_train_data()) options_.mutable_train_data()->CopyFrom(FashionMnist("train"));
-    if (!options_.has_val_data()) options_.mutable_val_data()->CopyFrom(FashionMnist("test"));
+  explicit ReignitionCallback(const Options& o) : options_(o) {}
+
+  static void SetDefaults(Options* o) {
+    if (!o->has_max_reignitions()) o->set_max_reignitions(2);
+    if (!o->has_train_data()) o->mutable_train_data()->CopyFrom(FashionMnist("train"));
+    if (!o->has_val_data()) o->mutable_val_data()->CopyFrom(FashionMnist("test"));
   }
   static Status ValidateOptions(const Options& o) {
-    if (o.has_max_reignitions() && o.max_reignitions() < 0) return InvalidArgumentError("max_reignitions must be >= 0");
+    if (o.max_reignitions() < 0) return InvalidArgumentError("max_reignitions must be >= 0");
     return Status::Ok();
   }
   int Priority() const override { return 10; }  // before anything else sees the model

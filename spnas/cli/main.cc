@@ -70,6 +70,8 @@ int List() {
     for (const auto& name : names) {
       const PluginInfo info = registry->Info(name).value();
       std::cout << "  " << name << "  (options: " << info.options_type << ")\n";
+      const std::string defaults = info.default_options->ShortDebugString();
+      if (!defaults.empty()) std::cout << "      defaults: " << defaults << "\n";
     }
   }
   return 0;

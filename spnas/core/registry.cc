@@ -96,7 +96,7 @@ Status RegistryBase::UnknownNameError(const std::string& name) const {
   return NotFoundError(message);
 }
 
-Status RegistryBase::AddInfo(const PluginInfo& info, Validator validate) {
+Status RegistryBase::AddInfo(const PluginInfo& info, Validator validate, Defaulter set_defaults) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = records_.find(info.name);
   if (it != records_.end()) {
@@ -104,7 +104,7 @@ Status RegistryBase::AddInfo(const PluginInfo& info, Validator validate) {
                               it->second.info.file, ":", it->second.info.line, " and at ", info.file,
                               ":", info.line, ".");
   }
-  records_[info.name] = Record{info, std::move(validate)};
+  records_[info.name] = Record{info, std::move(validate), std::move(set_defaults)};
   return Status::Ok();
 }
 
@@ -112,17 +112,24 @@ StatusOr<std::unique_ptr<google::protobuf::Message>> RegistryBase::UnpackOptions
     const std::string& name, const google::protobuf::Any& options) const {
   SPNAS_ASSIGN_OR_RETURN(PluginInfo info, Info(name));
   std::unique_ptr<google::protobuf::Message> message(info.default_options->New());
-  if (options.type_url().empty()) return message;  // not given: defaults
-  const std::string& url = options.type_url();
-  const std::string given = url.substr(url.find_last_of('/') + 1);
-  if (given != info.options_type) {
-    return InvalidArgumentError(kind_, " '", name, "' takes options of type ", info.options_type,
-                                ", but the config gives ", given, ".");
+  if (!options.type_url().empty()) {
+    const std::string& url = options.type_url();
+    const std::string given = url.substr(url.find_last_of('/') + 1);
+    if (given != info.options_type) {
+      return InvalidArgumentError(kind_, " '", name, "' takes options of type ", info.options_type,
+                                  ", but the config gives ", given, ".");
+    }
+    if (!options.UnpackTo(message.get())) {
+      return InvalidArgumentError("Options of ", kind_, " '", name, "' could not be decoded as ",
+                                  info.options_type, ".");
+    }
   }
-  if (!options.UnpackTo(message.get())) {
-    return InvalidArgumentError("Options of ", kind_, " '", name, "' could not be decoded as ",
-                                info.options_type, ".");
+  Defaulter set_defaults;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    set_defaults = records_.at(name).set_defaults;
   }
+  set_defaults(message.get());
   return message;
 }
 

@@ -7,7 +7,10 @@
 //   SPNAS_REGISTER_PLUGIN(SearchAlgorithmRegistry, RandomSearch);
 // The plugin class declares `using Options = RandomSearchOptions;` (a protobuf message),
 // a constructor taking `const Options&` plus the kind's extra arguments, and optionally
-// `static Status ValidateOptions(const Options&)`, run before anything else runs.
+//   `static void SetDefaults(Options*)`: fills the fields left unset, the one source of the
+//     plugin's defaults (validation and construction see the options with them; `spnas list`
+//     shows them);
+//   `static Status ValidateOptions(const Options&)`: run before anything else runs.
 #ifndef SPNAS_CORE_REGISTRY_H_
 #define SPNAS_CORE_REGISTRY_H_
 
@@ -32,6 +35,7 @@ struct PluginInfo {
   std::string name;
   // Full name of the plugin's options message, e.g. "spnas.RandomSearchOptions".
   std::string options_type;
+  // The options with every default the plugin sets (SetDefaults).
   const google::protobuf::Message* default_options = nullptr;
   // Where the plugin registered itself.
   std::string file;
@@ -56,13 +60,15 @@ class RegistryBase {
   Status ValidateOptions(const std::string& name, const google::protobuf::Any& options) const;
   // The same without the nested plugins (the config checker visits those with their locations).
   Status ValidateOwnOptions(const std::string& name, const google::protobuf::Any& options) const;
-  // Unpacks `options` into a new message of the plugin's options type (defaults when unset).
+  // Unpacks `options` into a new message of the plugin's options type, with the plugin's
+  // defaults in the fields left unset.
   StatusOr<std::unique_ptr<google::protobuf::Message>> UnpackOptions(
       const std::string& name, const google::protobuf::Any& options) const;
 
  protected:
   using Validator = std::function<Status(const google::protobuf::Message&)>;
-  Status AddInfo(const PluginInfo& info, Validator validate);
+  using Defaulter = std::function<void(google::protobuf::Message*)>;
+  Status AddInfo(const PluginInfo& info, Validator validate, Defaulter set_defaults);
   Status UnknownNameError(const std::string& name) const;
 
   mutable std::mutex mu_;
@@ -71,6 +77,7 @@ class RegistryBase {
   struct Record {
     PluginInfo info;
     Validator validate;
+    Defaulter set_defaults;
   };
   std::string kind_;
   std::map<std::string, Record> records_;
@@ -89,6 +96,12 @@ Status ValidateNestedPlugins(const google::protobuf::Message& message);
 std::string NearestName(const std::string& name, const std::vector<std::string>& candidates);
 
 template <typename T, typename = void>
+struct HasSetDefaults : std::false_type {};
+template <typename T>
+struct HasSetDefaults<T, std::void_t<decltype(T::SetDefaults(std::declval<typename T::Options*>()))>>
+    : std::true_type {};
+
+template <typename T, typename = void>
 struct HasValidateOptions : std::false_type {};
 template <typename T>
 struct HasValidateOptions<T, std::void_t<decltype(T::ValidateOptions(
@@ -101,6 +114,7 @@ class Registry : public RegistryBase {
   struct Entry {
     PluginInfo info;
     Validator validate;
+    Defaulter set_defaults;
     Factory factory;
   };
 
@@ -113,8 +127,15 @@ class Registry : public RegistryBase {
     static_assert(std::is_base_of_v<google::protobuf::Message, Options>,
                   "Impl::Options must be a protobuf message");
     Entry entry;
-    entry.info = {kind(), name, Options::descriptor()->full_name(), &Options::default_instance(),
-                  file, line};
+    entry.set_defaults = [](google::protobuf::Message* m) {
+      if constexpr (HasSetDefaults<Impl>::value) Impl::SetDefaults(static_cast<Options*>(m));
+    };
+    static const Options* defaults = [&entry] {
+      auto* o = new Options();  // leaked: shown by `spnas list` for the program's life
+      entry.set_defaults(o);
+      return o;
+    }();
+    entry.info = {kind(), name, Options::descriptor()->full_name(), defaults, file, line};
     entry.validate = [](const google::protobuf::Message& m) -> Status {
       if constexpr (HasValidateOptions<Impl>::value) {
         return Impl::ValidateOptions(static_cast<const Options&>(m));
@@ -130,7 +151,7 @@ class Registry : public RegistryBase {
 
   // AlreadyExists, naming both registration sites, when the name is taken.
   Status Register(Entry entry) {
-    SPNAS_RETURN_IF_ERROR(AddInfo(entry.info, entry.validate));
+    SPNAS_RETURN_IF_ERROR(AddInfo(entry.info, entry.validate, entry.set_defaults));
     std::lock_guard<std::mutex> lock(mu_);
     factories_[entry.info.name] = std::move(entry.factory);
     return Status::Ok();
@@ -158,6 +179,14 @@ class Registry : public RegistryBase {
  private:
   std::map<std::string, Factory> factories_;
 };
+
+// `options` with the plugin's defaults filled in (SetDefaults), for the constructor of a plugin
+// class that can also be built directly, not only through its registry.
+template <typename Impl>
+typename Impl::Options OptionsWithDefaults(typename Impl::Options options) {
+  Impl::SetDefaults(&options);
+  return options;
+}
 
 // Registers at static-initialisation time; a duplicate name aborts the program with both sites.
 struct Registrar {

@@ -46,16 +46,26 @@ constexpr float kInkThreshold = 0.1f;  // a pixel belongs to the item above this
 
 }  // namespace
 
+void FashionDet::SetDefaults(Options* o) {
+  if (!o->has_num_images()) o->set_num_images(1000);
+  if (!o->has_canvas_size()) o->set_canvas_size(128);
+  if (!o->has_min_items()) o->set_min_items(1);
+  if (!o->has_max_items()) o->set_max_items(4);
+  if (!o->has_min_item_size()) o->set_min_item_size(20);
+  if (!o->has_max_item_size()) o->set_max_item_size(56);
+  if (!o->has_max_overlap()) o->set_max_overlap(0.1f);
+}
+
 Status FashionDet::ValidateOptions(const Options& o) {
   if (o.split() != "train" && o.split() != "val" && o.split() != "test") {
     return InvalidArgumentError("split must be \"train\", \"val\" or \"test\", got \"", o.split(), "\"");
   }
-  const int canvas = o.has_canvas_size() ? o.canvas_size() : 128;
-  const int min_size = o.has_min_item_size() ? o.min_item_size() : 20;
-  const int max_size = o.has_max_item_size() ? o.max_item_size() : 56;
-  const int min_items = o.has_min_items() ? o.min_items() : 1;
-  const int max_items = o.has_max_items() ? o.max_items() : 4;
-  if (o.has_num_images() && o.num_images() <= 0) return InvalidArgumentError("num_images must be > 0");
+  const int canvas = o.canvas_size();
+  const int min_size = o.min_item_size();
+  const int max_size = o.max_item_size();
+  const int min_items = o.min_items();
+  const int max_items = o.max_items();
+  if (o.num_images() <= 0) return InvalidArgumentError("num_images must be > 0");
   if (canvas < 16) return InvalidArgumentError("canvas_size must be >= 16, got ", canvas);
   if (min_size < 8 || min_size > max_size || max_size > canvas) {
     return InvalidArgumentError("item sizes must satisfy 8 <= min_item_size <= max_item_size <= canvas_size, got ",
@@ -64,21 +74,14 @@ Status FashionDet::ValidateOptions(const Options& o) {
   if (min_items < 0 || min_items > max_items) {
     return InvalidArgumentError("items must satisfy 0 <= min_items <= max_items, got ", min_items, ", ", max_items);
   }
-  if (o.has_max_overlap() && (o.max_overlap() < 0 || o.max_overlap() > 1)) {
+  if (o.max_overlap() < 0 || o.max_overlap() > 1) {
     return InvalidArgumentError("max_overlap must be in [0, 1]");
   }
   return Status::Ok();
 }
 
 FashionDet::FashionDet(const Options& options)
-    : options_(options), num_images_(options.has_num_images() ? options.num_images() : 1000) {
-  if (!options_.has_canvas_size()) options_.set_canvas_size(128);
-  if (!options_.has_min_items()) options_.set_min_items(1);
-  if (!options_.has_max_items()) options_.set_max_items(4);
-  if (!options_.has_min_item_size()) options_.set_min_item_size(20);
-  if (!options_.has_max_item_size()) options_.set_max_item_size(56);
-  if (!options_.has_max_overlap()) options_.set_max_overlap(0.1f);
-}
+    : options_(OptionsWithDefaults<FashionDet>(options)), num_images_(options_.num_images()) {}
 
 Status FashionDet::Load() {
   SPNAS_ASSIGN_OR_RETURN(source_, LoadFashionMnist(options_.root(), options_.split() == "train" ? "train" : "t10k"));

@@ -14,6 +14,7 @@ class FashionDet : public DetectionDataset {
  public:
   using Options = FashionDetOptions;
   explicit FashionDet(const Options& options);
+  static void SetDefaults(Options* options);
   static Status ValidateOptions(const Options& options);
 
   Status Load() override;

@@ -15,15 +15,16 @@ namespace {
 class FashionMnist : public ClassificationDataset {
  public:
   using Options = FashionMnistOptions;
-  explicit FashionMnist(const Options& options) : options_(options) {
-    if (!options_.has_image_size()) options_.set_image_size(32);
+  explicit FashionMnist(const Options& options) : options_(options) {}
+  static void SetDefaults(Options* o) {
+    if (!o->has_image_size()) o->set_image_size(32);
   }
   static Status ValidateOptions(const Options& o) {
     if (o.split() != "train" && o.split() != "test") {
       return InvalidArgumentError("split must be \"train\" or \"test\", got \"", o.split(), "\"");
     }
     if (o.has_num_images() && o.num_images() <= 0) return InvalidArgumentError("num_images must be > 0");
-    if (o.has_image_size() && o.image_size() < 28) return InvalidArgumentError("image_size must be >= 28");
+    if (o.image_size() < 28) return InvalidArgumentError("image_size must be >= 28");
     return Status::Ok();
   }
 

@@ -18,12 +18,13 @@ namespace fs = std::filesystem;
 class ImageFolder : public ClassificationDataset {
  public:
   using Options = ImageFolderOptions;
-  explicit ImageFolder(const Options& options) : options_(options) {
-    if (!options_.has_image_size()) options_.set_image_size(224);
+  explicit ImageFolder(const Options& options) : options_(options) {}
+  static void SetDefaults(Options* o) {
+    if (!o->has_image_size()) o->set_image_size(224);
   }
   static Status ValidateOptions(const Options& o) {
     if (o.root().empty()) return InvalidArgumentError("root is required");
-    if (o.has_image_size() && o.image_size() < 8) return InvalidArgumentError("image_size must be >= 8");
+    if (o.image_size() < 8) return InvalidArgumentError("image_size must be >= 8");
     return Status::Ok();
   }
 

@@ -74,9 +74,12 @@ class VOC : public DetectionMetric {
  public:
   using Options = VocMetricOptions;
   explicit VOC(const Options& options)
-      : options_(options), evaluator_(Threshold(options), options.eleven_point()) {}
+      : options_(options), evaluator_(options.iou_threshold(), options.eleven_point()) {}
+  static void SetDefaults(Options* o) {
+    if (!o->has_iou_threshold()) o->set_iou_threshold(0.5f);
+  }
   static Status ValidateOptions(const Options& o) {
-    if (o.has_iou_threshold() && (o.iou_threshold() <= 0 || o.iou_threshold() >= 1)) {
+    if (o.iou_threshold() <= 0 || o.iou_threshold() >= 1) {
       return InvalidArgumentError("iou_threshold must be in (0, 1)");
     }
     return Status::Ok();
@@ -99,12 +102,11 @@ class VOC : public DetectionMetric {
   }
 
   std::map<std::string, double> Compute() const override {
-    const int t = static_cast<int>(Threshold(options_) * 100 + 0.5);
+    const int t = static_cast<int>(options_.iou_threshold() * 100 + 0.5);
     return {{"VOC_AP" + std::to_string(t), evaluator_.MeanAp() * 100}};
   }
 
  private:
-  static double Threshold(const Options& o) { return o.has_iou_threshold() ? o.iou_threshold() : 0.5; }
   Options options_;
   VocEvaluator evaluator_;
 };

@@ -16,8 +16,7 @@ StatusOr<std::vector<Objective>> ParseObjectives(const std::vector<std::string>&
   return objectives;
 }
 
-StatusOr<std::vector<Objective>> ObjectivesOrDefault(const google::protobuf::RepeatedPtrField<std::string>& keys) {
-  if (keys.empty()) return ParseObjectives({"mAP", "params"});
+StatusOr<std::vector<Objective>> Objectives(const google::protobuf::RepeatedPtrField<std::string>& keys) {
   return ParseObjectives(std::vector<std::string>(keys.begin(), keys.end()));
 }
 

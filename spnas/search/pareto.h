@@ -22,8 +22,8 @@ struct Objective {
 // minimised; anything else is an error naming the key.
 StatusOr<std::vector<Objective>> ParseObjectives(const std::vector<std::string>& keys);
 
-// The objectives of a search's options: its objective_keys, or mAP and params when empty.
-StatusOr<std::vector<Objective>> ObjectivesOrDefault(const google::protobuf::RepeatedPtrField<std::string>& keys);
+// The objectives named by a search's objective_keys.
+StatusOr<std::vector<Objective>> Objectives(const google::protobuf::RepeatedPtrField<std::string>& keys);
 
 // a dominates b: no worse in every objective and better in one.
 bool Dominates(const std::map<std::string, double>& a, const std::map<std::string, double>& b,

@@ -29,25 +29,31 @@ std::string CodeText(const std::vector<int>& code) {
 class SpNasP : public ParetoSearchAlgorithm {
  public:
   using Options = SpNasPOptions;
-  explicit SpNasP(const Options& options) : options_(options) {
-    if (!options_.has_max_sample()) options_.set_max_sample(10);
-    if (!options_.has_stop_probability()) options_.set_stop_probability(0.25f);
-    if (!options_.has_max_per_stage()) options_.set_max_per_stage(3);
-    if (!options_.has_max_redraws()) options_.set_max_redraws(200);
-    if (!options_.has_cost_input_size()) options_.set_cost_input_size(224);
+  explicit SpNasP(const Options& options) : options_(options) {}
+
+  static void SetDefaults(Options* o) {
+    if (o->objective_keys().empty()) {
+      o->add_objective_keys("mAP");
+      o->add_objective_keys("params");
+    }
+    if (!o->has_max_sample()) o->set_max_sample(10);
+    if (!o->has_stop_probability()) o->set_stop_probability(0.25f);
+    if (!o->has_max_per_stage()) o->set_max_per_stage(3);
+    if (!o->has_max_redraws()) o->set_max_redraws(200);
+    if (!o->has_cost_input_size()) o->set_cost_input_size(224);
   }
 
   static Status ValidateOptions(const Options& o) {
-    if (o.has_max_sample() && o.max_sample() <= 0) return InvalidArgumentError("max_sample must be > 0");
-    if (o.has_stop_probability() && (o.stop_probability() < 0 || o.stop_probability() > 1)) {
+    if (o.max_sample() <= 0) return InvalidArgumentError("max_sample must be > 0");
+    if ((o.stop_probability() < 0 || o.stop_probability() > 1)) {
       return InvalidArgumentError("stop_probability must be in [0, 1]");
     }
-    if (o.has_max_per_stage() && o.max_per_stage() <= 0) return InvalidArgumentError("max_per_stage must be > 0");
-    return ObjectivesOrDefault(o.objective_keys()).status();
+    if (o.max_per_stage() <= 0) return InvalidArgumentError("max_per_stage must be > 0");
+    return Objectives(o.objective_keys()).status();
   }
 
   Status Init(const SearchContext& context) override {
-    SPNAS_ASSIGN_OR_RETURN(objectives_, ObjectivesOrDefault(options_.objective_keys()));
+    SPNAS_ASSIGN_OR_RETURN(objectives_, Objectives(options_.objective_keys()));
     max_sample_ = options_.max_sample();
     if (context.inputs.empty()) {
       return FailedPreconditionError("SpNasP needs backbones: set the step's models_folder (e.g. the reignition step)");

@@ -21,33 +21,39 @@ constexpr char kCodeKey[] = "network.backbone.code";
 class SpNasS : public ParetoSearchAlgorithm {
  public:
   using Options = SpNasSOptions;
-  explicit SpNasS(const Options& options) : options_(options) {
-    if (!options_.has_max_sample()) options_.set_max_sample(20);
-    if (!options_.has_max_optimal()) options_.set_max_optimal(5);
-    if (!options_.has_num_mutate()) options_.set_num_mutate(3);
-    if (!options_.has_add_stage_ratio()) options_.set_add_stage_ratio(0.05f);
-    if (!options_.has_expend_ratio()) options_.set_expend_ratio(0.3f);
-    if (!options_.has_max_stages()) options_.set_max_stages(6);
-    if (!options_.has_max_redraws()) options_.set_max_redraws(200);
-    if (!options_.has_cost_input_size()) options_.set_cost_input_size(224);
+  explicit SpNasS(const Options& options) : options_(options) {}
+
+  static void SetDefaults(Options* o) {
+    if (o->objective_keys().empty()) {
+      o->add_objective_keys("mAP");
+      o->add_objective_keys("params");
+    }
+    if (!o->has_max_sample()) o->set_max_sample(20);
+    if (!o->has_max_optimal()) o->set_max_optimal(5);
+    if (!o->has_num_mutate()) o->set_num_mutate(3);
+    if (!o->has_add_stage_ratio()) o->set_add_stage_ratio(0.05f);
+    if (!o->has_expend_ratio()) o->set_expend_ratio(0.3f);
+    if (!o->has_max_stages()) o->set_max_stages(6);
+    if (!o->has_max_redraws()) o->set_max_redraws(200);
+    if (!o->has_cost_input_size()) o->set_cost_input_size(224);
   }
 
   static Status ValidateOptions(const Options& o) {
-    if (o.has_max_sample() && o.max_sample() <= 0) return InvalidArgumentError("max_sample must be > 0");
-    SPNAS_RETURN_IF_ERROR(ObjectivesOrDefault(o.objective_keys()).status());
-    if (o.has_max_optimal() && o.max_optimal() <= 0) return InvalidArgumentError("max_optimal must be > 0");
-    if (o.has_num_mutate() && o.num_mutate() <= 0) return InvalidArgumentError("num_mutate must be > 0");
+    if (o.max_sample() <= 0) return InvalidArgumentError("max_sample must be > 0");
+    SPNAS_RETURN_IF_ERROR(Objectives(o.objective_keys()).status());
+    if (o.max_optimal() <= 0) return InvalidArgumentError("max_optimal must be > 0");
+    if (o.num_mutate() <= 0) return InvalidArgumentError("num_mutate must be > 0");
     for (float r : {o.add_stage_ratio(), o.expend_ratio()}) {
       if (r < 0 || r > 1) return InvalidArgumentError("add_stage_ratio and expend_ratio must be in [0, 1]");
     }
-    if (o.has_max_stages() && (o.max_stages() < 4 || o.max_stages() > 7)) {
+    if ((o.max_stages() < 4 || o.max_stages() > 7)) {
       return InvalidArgumentError("max_stages must be in 4..7 (the serial code's range), got ", o.max_stages());
     }
     return Status::Ok();
   }
 
   Status Init(const SearchContext& context) override {
-    SPNAS_ASSIGN_OR_RETURN(objectives_, ObjectivesOrDefault(options_.objective_keys()));
+    SPNAS_ASSIGN_OR_RETURN(objectives_, Objectives(options_.objective_keys()));
     max_sample_ = options_.max_sample();
     context_ = context;
     // Initial parents: the input records, or the base model with each code of the space.

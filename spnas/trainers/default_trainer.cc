@@ -30,27 +30,29 @@ namespace {
 class DefaultTrainer : public Trainer {
  public:
   using Options = TrainerOptions;
-  explicit DefaultTrainer(const Options& options) : options_(options) {
-    if (!options_.has_epochs()) options_.set_epochs(1);
-    if (!options_.has_batch_size()) options_.set_batch_size(2);
-    if (!options_.has_warmup_factor()) options_.set_warmup_factor(0.001f);
-    if (!options_.has_num_workers()) options_.set_num_workers(1);
-    if (!options_.has_log_every()) options_.set_log_every(20);
-    if (!options_.has_optimizer()) options_.mutable_optimizer()->set_type("SGD");
+  explicit DefaultTrainer(const Options& options) : options_(options) {}
+
+  static void SetDefaults(Options* o) {
+    if (!o->has_epochs()) o->set_epochs(1);
+    if (!o->has_batch_size()) o->set_batch_size(2);
+    if (!o->has_warmup_factor()) o->set_warmup_factor(0.001f);
+    if (!o->has_num_workers()) o->set_num_workers(1);
+    if (!o->has_log_every()) o->set_log_every(20);
+    if (!o->has_optimizer()) o->mutable_optimizer()->set_type("SGD");
   }
 
   static Status ValidateOptions(const Options& o) {
-    if (o.has_epochs() && o.epochs() < 0) return InvalidArgumentError("epochs must be >= 0, got ", o.epochs());
+    if (o.epochs() < 0) return InvalidArgumentError("epochs must be >= 0, got ", o.epochs());
     if (o.max_iterations() < 0) return InvalidArgumentError("max_iterations must be >= 0");
-    if (o.has_batch_size() && o.batch_size() <= 0) return InvalidArgumentError("batch_size must be > 0");
+    if (o.batch_size() <= 0) return InvalidArgumentError("batch_size must be > 0");
     if (o.warmup_iterations() < 0) return InvalidArgumentError("warmup_iterations must be >= 0");
-    if (o.has_warmup_factor() && (o.warmup_factor() <= 0 || o.warmup_factor() > 1)) {
+    if (o.warmup_factor() <= 0 || o.warmup_factor() > 1) {
       return InvalidArgumentError("warmup_factor must be in (0, 1]");
     }
     if (o.grad_clip_norm() < 0) return InvalidArgumentError("grad_clip_norm must be >= 0");
     if (o.eval_every_epochs() < 0) return InvalidArgumentError("eval_every_epochs must be >= 0");
-    if (o.has_num_workers() && o.num_workers() < 1) return InvalidArgumentError("num_workers must be >= 1");
-    if (o.has_log_every() && o.log_every() < 1) return InvalidArgumentError("log_every must be >= 1, got ", o.log_every());
+    if (o.num_workers() < 1) return InvalidArgumentError("num_workers must be >= 1");
+    if (o.log_every() < 1) return InvalidArgumentError("log_every must be >= 1, got ", o.log_every());
     return Status::Ok();
   }
 

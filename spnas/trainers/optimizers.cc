@@ -23,15 +23,17 @@ class SGD : public OptimizerFactory {
  public:
   using Options = SGDOptions;
   explicit SGD(const Options& o)
-      : lr_(o.has_lr() ? o.lr() : 0.02),
-        momentum_(o.has_momentum() ? o.momentum() : 0.9),
-        weight_decay_(o.has_weight_decay() ? o.weight_decay() : 1e-4),
-        nesterov_(o.nesterov()) {}
+      : lr_(o.lr()), momentum_(o.momentum()), weight_decay_(o.weight_decay()), nesterov_(o.nesterov()) {}
+  static void SetDefaults(Options* o) {
+    if (!o->has_lr()) o->set_lr(0.02f);
+    if (!o->has_momentum()) o->set_momentum(0.9f);
+    if (!o->has_weight_decay()) o->set_weight_decay(1e-4f);
+  }
   static Status ValidateOptions(const Options& o) {
-    if (o.has_lr() && o.lr() <= 0) return InvalidArgumentError("lr must be > 0, got ", o.lr());
-    if (o.has_momentum() && (o.momentum() < 0 || o.momentum() >= 1)) return InvalidArgumentError("momentum must be in [0, 1)");
-    if (o.has_weight_decay() && o.weight_decay() < 0) return InvalidArgumentError("weight_decay must be >= 0");
-    if (o.nesterov() && o.has_momentum() && o.momentum() == 0) return InvalidArgumentError("nesterov needs momentum > 0");
+    if (o.lr() <= 0) return InvalidArgumentError("lr must be > 0, got ", o.lr());
+    if (o.momentum() < 0 || o.momentum() >= 1) return InvalidArgumentError("momentum must be in [0, 1)");
+    if (o.weight_decay() < 0) return InvalidArgumentError("weight_decay must be >= 0");
+    if (o.nesterov() && o.momentum() == 0) return InvalidArgumentError("nesterov needs momentum > 0");
     return Status::Ok();
   }
   std::unique_ptr<torch::optim::Optimizer> Make(std::vector<at::Tensor> parameters) const override {
@@ -49,9 +51,12 @@ class SGD : public OptimizerFactory {
 class Adam : public OptimizerFactory {
  public:
   using Options = AdamOptions;
-  explicit Adam(const Options& o) : options_(o), lr_(o.has_lr() ? o.lr() : 1e-3) {}
+  explicit Adam(const Options& o) : options_(o), lr_(o.lr()) {}
+  static void SetDefaults(Options* o) {
+    if (!o->has_lr()) o->set_lr(1e-3f);
+  }
   static Status ValidateOptions(const Options& o) {
-    if (o.has_lr() && o.lr() <= 0) return InvalidArgumentError("lr must be > 0, got ", o.lr());
+    if (o.lr() <= 0) return InvalidArgumentError("lr must be > 0, got ", o.lr());
     if (o.weight_decay() < 0) return InvalidArgumentError("weight_decay must be >= 0");
     return Status::Ok();
   }
@@ -74,14 +79,17 @@ class MultiStepLR : public LrSchedule {
  public:
   using Options = MultiStepLROptions;
   explicit MultiStepLR(const Options& o)
-      : milestones_(o.milestones().begin(), o.milestones().end()), gamma_(o.has_gamma() ? o.gamma() : 0.1) {}
+      : milestones_(o.milestones().begin(), o.milestones().end()), gamma_(o.gamma()) {}
+  static void SetDefaults(Options* o) {
+    if (!o->has_gamma()) o->set_gamma(0.1f);
+  }
   static Status ValidateOptions(const Options& o) {
     for (int i = 0; i < o.milestones_size(); ++i) {
       if (o.milestones(i) <= 0 || (i > 0 && o.milestones(i) <= o.milestones(i - 1))) {
         return InvalidArgumentError("milestones must be positive and increasing");
       }
     }
-    if (o.has_gamma() && o.gamma() <= 0) return InvalidArgumentError("gamma must be > 0");
+    if (o.gamma() <= 0) return InvalidArgumentError("gamma must be > 0");
     return Status::Ok();
   }
   double Lr(double base_lr, int64_t iteration, int64_t per_epoch, int64_t) const override {

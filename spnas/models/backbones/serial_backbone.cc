@@ -103,30 +103,41 @@ void InitResNetWeights(torch::nn::Module& module) {
   }
 }
 
+void SerialBackbone::SetDefaults(Options* o) {
+  if (!o->has_stem_width()) o->set_stem_width(64);
+  if (o->block() == RESNEXT) {
+    if (!o->has_groups()) o->set_groups(32);
+    if (!o->has_base_width()) o->set_base_width(4);
+  }
+}
+
 Status SerialBackbone::ValidateOptions(const Options& options) {
   SPNAS_RETURN_IF_ERROR(ParseSerialCode(options.code()).status());
-  if (options.has_stem_width() && options.stem_width() <= 0) {
+  if (options.stem_width() <= 0) {
     return InvalidArgumentError("stem_width must be > 0, got ", options.stem_width());
   }
   if ((options.has_groups() || options.has_base_width()) && options.block() != RESNEXT) {
     return InvalidArgumentError("groups and base_width apply to block RESNEXT only");
   }
-  if (options.has_groups() && options.groups() <= 0) return InvalidArgumentError("groups must be > 0");
-  if (options.has_base_width() && options.base_width() <= 0) return InvalidArgumentError("base_width must be > 0");
+  if (options.block() == RESNEXT && options.groups() <= 0) return InvalidArgumentError("groups must be > 0");
+  if (options.block() == RESNEXT && options.base_width() <= 0) return InvalidArgumentError("base_width must be > 0");
   if (options.has_trainable_stages() && options.trainable_stages() < 0) {
     return InvalidArgumentError("trainable_stages must be >= 0");
   }
   return Status::Ok();
 }
 
-SerialBackbone::SerialBackbone(const Options& options)
+SerialBackbone::SerialBackbone(const Options& options_in)
+    : SerialBackbone(OptionsWithDefaults<SerialBackbone>(options_in), 0) {}
+
+SerialBackbone::SerialBackbone(const Options& options, int)
     : code_(options.code()),
       frozen_norm_(options.norm() == FROZEN_BATCH_NORM),
-      stem_width_(options.has_stem_width() ? options.stem_width() : 64) {
+      stem_width_(options.stem_width()) {
   block_.type = options.block();
   if (block_.type == RESNEXT) {
-    block_.groups = options.has_groups() ? options.groups() : 32;
-    block_.base_width = options.has_base_width() ? options.base_width() : 4;
+    block_.groups = options.groups();
+    block_.base_width = options.base_width();
   }
   const std::vector<std::string> stages = ValueOrThrow(ParseSerialCode(code_));
   conv1_ = register_module("conv1", Conv(3, stem_width_, 7, 2, 3));
@@ -258,6 +269,7 @@ class ResNet : public SerialBackbone {
     }
     serial.set_norm(options.norm());
     if (options.has_trainable_stages()) serial.set_trainable_stages(options.trainable_stages());
+    SerialBackbone::SetDefaults(&serial);
     return serial;
   }
 };

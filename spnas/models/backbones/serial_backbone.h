@@ -58,6 +58,7 @@ class SerialBackbone : public Backbone {
  public:
   using Options = SerialBackboneOptions;
   explicit SerialBackbone(const Options& options);
+  static void SetDefaults(Options* options);
   static Status ValidateOptions(const Options& options);
 
   BackboneFeatures Forward(const at::Tensor& images) override;
@@ -70,6 +71,8 @@ class SerialBackbone : public Backbone {
   const std::vector<std::vector<BlockSpec>>& stage_blocks() const { return stage_blocks_; }
 
  private:
+  SerialBackbone(const Options& options, int);  // options with defaults
+
   std::string code_;
   BlockConfig block_;
   bool frozen_norm_;

@@ -20,12 +20,14 @@ class SerialClassificationNet : public Classifier {
     if (backbone.type().empty()) backbone.set_type("SerialBackbone");
     body_ = std::shared_ptr<Backbone>(ValueOrThrow(BackboneRegistry().Create(backbone.type(), backbone.options())).release());
     for (auto& item : body_->named_children()) register_module(item.key(), item.value());
-    fc_ = register_module("fc", torch::nn::Linear(body_->StageChannels().back(),
-                                                  options.has_num_classes() ? options.num_classes() : 10));
+    fc_ = register_module("fc", torch::nn::Linear(body_->StageChannels().back(), options.num_classes()));
+  }
+  static void SetDefaults(Options* options) {
+    if (!options->has_num_classes()) options->set_num_classes(10);
   }
   static Status ValidateOptions(const Options& options) {
     if (!options.has_backbone()) return InvalidArgumentError("`backbone` is required");
-    if (options.has_num_classes() && options.num_classes() < 2) return InvalidArgumentError("num_classes must be >= 2");
+    if (options.num_classes() < 2) return InvalidArgumentError("num_classes must be >= 2");
     return Status::Ok();
   }
   at::Tensor Forward(const at::Tensor& images) override {

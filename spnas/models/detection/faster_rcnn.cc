@@ -19,8 +19,8 @@ std::vector<at::Tensor> BackboneWithNeckImpl::forward(const at::Tensor& images) 
   return neck_->Forward(body_->Forward(images));
 }
 
-FasterRCNNOptions WithDefaults(const FasterRCNNOptions& in) {
-  FasterRCNNOptions o = in;
+void FasterRCNN::SetDefaults(Options* options) {
+  Options& o = *options;
   if (!o.has_backbone()) {
     o.mutable_backbone()->set_type("ResNet");
     ResNetOptions resnet;
@@ -67,11 +67,9 @@ FasterRCNNOptions WithDefaults(const FasterRCNNOptions& in) {
   if (o.bbox_reg_weights().empty()) {
     for (float v : {10.0f, 10.0f, 5.0f, 5.0f}) o.add_bbox_reg_weights(v);
   }
-  return o;
 }
 
-Status FasterRCNN::ValidateOptions(const Options& in) {
-  const Options o = WithDefaults(in);
+Status FasterRCNN::ValidateOptions(const Options& o) {
   if (o.num_classes() < 2) return InvalidArgumentError("num_classes counts the background and must be >= 2, got ", o.num_classes());
   for (int s : o.min_size()) {
     if (s <= 0) return InvalidArgumentError("min_size values must be > 0, got ", s);
@@ -99,9 +97,9 @@ Status FasterRCNN::ValidateOptions(const Options& in) {
   return Status::Ok();
 }
 
-FasterRCNN::FasterRCNN(const Options& in)
-    : num_classes_(WithDefaults(in).num_classes()), transform_(TransformOptions{}) {
-  const Options o = WithDefaults(in);
+FasterRCNN::FasterRCNN(const Options& options)
+    : num_classes_(OptionsWithDefaults<FasterRCNN>(options).num_classes()), transform_(TransformOptions{}) {
+  const Options o = OptionsWithDefaults<FasterRCNN>(options);
   TransformOptions t;
   t.min_size.assign(o.min_size().begin(), o.min_size().end());
   t.max_size = o.max_size();
@@ -227,9 +225,9 @@ class SearchableFasterRCNN : public SearchableModel {
     desc.mutable_options()->PackFrom(options_);
     return desc;
   }
-  StatusOr<std::string> SerialCode() const override { return SerialCodeOfBackbone(WithDefaults(options_).backbone()); }
+  StatusOr<std::string> SerialCode() const override { return SerialCodeOfBackbone(OptionsWithDefaults<FasterRCNN>(options_).backbone()); }
   Status SetSerialCode(const std::string& code) override {
-    if (!options_.has_backbone()) *options_.mutable_backbone() = WithDefaults(options_).backbone();
+    if (!options_.has_backbone()) *options_.mutable_backbone() = OptionsWithDefaults<FasterRCNN>(options_).backbone();
     return SetSerialCodeOfBackbone(options_.mutable_backbone(), code);
   }
   // The neck becomes a ParallelFPN with the code, as wide as the FPN it replaces.
@@ -250,7 +248,7 @@ class SearchableFasterRCNN : public SearchableModel {
     options_.mutable_neck()->mutable_options()->PackFrom(neck);
     return Status::Ok();
   }
-  StatusOr<PluginConfig> Backbone() const override { return WithDefaults(options_).backbone(); }
+  StatusOr<PluginConfig> Backbone() const override { return OptionsWithDefaults<FasterRCNN>(options_).backbone(); }
   StatusOr<int> Reignitions() const override { return options_.reignitions(); }
   Status SetReignitions(int count) override {
     options_.set_reignitions(count);

@@ -32,6 +32,7 @@ class FasterRCNN : public Detector {
  public:
   using Options = FasterRCNNOptions;
   explicit FasterRCNN(const Options& options);
+  static void SetDefaults(Options* options);
   static Status ValidateOptions(const Options& options);
 
   DetectorOutput Forward(const std::vector<at::Tensor>& images,
@@ -47,8 +48,6 @@ class FasterRCNN : public Detector {
   RoIHeads roi_heads_{nullptr};
 };
 
-// The options with torchvision's defaults filled in for unset fields.
-FasterRCNNOptions WithDefaults(const FasterRCNNOptions& options);
 
 }  // namespace spnas
 

@@ -11,12 +11,15 @@ class TwoMLPHead : public Head {
  public:
   using Options = TwoMLPHeadOptions;
   TwoMLPHead(const Options& options, int64_t channels, int64_t height, int64_t width)
-      : size_(options.has_representation_size() ? options.representation_size() : 1024) {
+      : size_(options.representation_size()) {
     fc6_ = register_module("fc6", torch::nn::Linear(channels * height * width, size_));
     fc7_ = register_module("fc7", torch::nn::Linear(size_, size_));
   }
+  static void SetDefaults(Options* options) {
+    if (!options->has_representation_size()) options->set_representation_size(1024);
+  }
   static Status ValidateOptions(const Options& options) {
-    if (options.has_representation_size() && options.representation_size() <= 0) {
+    if (options.representation_size() <= 0) {
       return InvalidArgumentError("representation_size must be > 0, got ", options.representation_size());
     }
     return Status::Ok();

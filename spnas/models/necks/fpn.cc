@@ -52,8 +52,12 @@ std::vector<at::Tensor> FeaturePyramidImpl::forward(const std::vector<at::Tensor
   return results;
 }
 
+void FPN::SetDefaults(Options* options) {
+  if (!options->has_out_channels()) options->set_out_channels(256);
+}
+
 Status FPN::ValidateOptions(const Options& options) {
-  if (options.has_out_channels() && options.out_channels() <= 0) {
+  if (options.out_channels() <= 0) {
     return InvalidArgumentError("out_channels must be > 0, got ", options.out_channels());
   }
   for (int s : options.stages()) {
@@ -63,7 +67,7 @@ Status FPN::ValidateOptions(const Options& options) {
 }
 
 FPN::FPN(const Options& options, const Backbone& backbone)
-    : out_channels_(options.has_out_channels() ? options.out_channels() : 256) {
+    : out_channels_(OptionsWithDefaults<FPN>(options).out_channels()) {
   const std::vector<int64_t> channels = backbone.StageChannels();
   std::vector<int64_t> in_channels;
   if (options.stages().empty()) {

@@ -29,6 +29,7 @@ class FPN : public Neck {
  public:
   using Options = FPNOptions;
   FPN(const Options& options, const Backbone& backbone);
+  static void SetDefaults(Options* options);
   static Status ValidateOptions(const Options& options);
 
   std::vector<at::Tensor> Forward(const BackboneFeatures& features) override;

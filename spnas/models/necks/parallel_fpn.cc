@@ -50,7 +50,7 @@ class ParallelFPN : public Neck {
   using Options = ParallelFPNOptions;
   ParallelFPN(const Options& options, const Backbone& backbone)
       : code_(options.code().begin(), options.code().end()),
-        out_channels_(options.has_out_channels() ? options.out_channels() : 256) {
+        out_channels_(options.out_channels()) {
     const auto* serial = dynamic_cast<const SerialBackbone*>(&backbone);
     TORCH_CHECK(serial != nullptr, "ParallelFPN stacks sub-networks on a SerialBackbone (or ResNet) backbone");
     const std::vector<int64_t> channels = serial->StageChannels();
@@ -73,12 +73,15 @@ class ParallelFPN : public Neck {
     for (auto& item : pyramid_->named_children()) register_module(item.key(), item.value());
   }
 
+  static void SetDefaults(Options* options) {
+    if (!options->has_out_channels()) options->set_out_channels(256);
+  }
   static Status ValidateOptions(const Options& options) {
     if (options.code().empty()) return InvalidArgumentError("code needs one K per backbone stage, e.g. [0, 1, 0, 0]");
     for (int k : options.code()) {
       if (k < 0 || k > 8) return InvalidArgumentError("code values must be in 0..8, got ", k);
     }
-    if (options.has_out_channels() && options.out_channels() <= 0) return InvalidArgumentError("out_channels must be > 0");
+    if (options.out_channels() <= 0) return InvalidArgumentError("out_channels must be > 0");
     return Status::Ok();
   }
 
