@@ -187,7 +187,8 @@ void BM_CocoEval(benchmark::State& state) {
     for (int k = 0; k < 100; ++k) {
       const CocoGt& g = gts[k % gts.size()];
       dets.push_back({k % 3 == 0 ? g.category : 1 + k % 20,
-                      {g.bbox[0] + u(rng) * 20, g.bbox[1] + u(rng) * 20, g.bbox[2], g.bbox[3]}, u(rng)});
+                      {g.bbox[0] + u(rng) * 20, g.bbox[1] + u(rng) * 20, g.bbox[2], g.bbox[3]},
+                      u(rng)});
     }
     e.AddImage(i, std::move(gts), std::move(dets));
   }
@@ -199,7 +200,11 @@ BENCHMARK(BM_RoiAlignBackward)->Name("roi_align_backward")->Unit(benchmark::kMil
 BENCHMARK(BM_Nms)->Name("nms")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TrainStep)->Name("train_step")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
 BENCHMARK(BM_Inference)->Name("inference")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
-BENCHMARK(BM_InferenceFeatures)->Name("inference_features")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_InferenceFeatures)
+    ->Name("inference_features")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(3);
 BENCHMARK(BM_FashionDet)->Name("fashiondet_scene")->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CocoEval)->Name("coco_eval")->Unit(benchmark::kMillisecond)->UseRealTime();
 

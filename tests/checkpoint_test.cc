@@ -51,7 +51,6 @@ TEST(CheckpointTest, SavedWeightsReadBack) {
   EXPECT_TRUE(at::equal(back->at("b.c"), state.at("b.c")));
 }
 
-
 TEST(CheckpointTest, ConvertedTorchvisionDetectorReproducesItsOutputs) {
   auto state = LoadWeights(std::string(kDir) + "tiny_frcnn_legacy.pth");
   ASSERT_TRUE(state.ok()) << state.status();

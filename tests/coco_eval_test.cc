@@ -23,7 +23,7 @@ TEST(CocoEvalTest, PerfectDetectionIsOne) {
   const CocoStats s = e.Evaluate();
   EXPECT_DOUBLE_EQ(s.stats[0], 1.0);
   EXPECT_DOUBLE_EQ(s.stats[1], 1.0);
-  EXPECT_DOUBLE_EQ(s.stats[5], 1.0);  // large
+  EXPECT_DOUBLE_EQ(s.stats[5], 1.0);   // large
   EXPECT_DOUBLE_EQ(s.stats[3], -1.0);  // no small ground truth
   EXPECT_DOUBLE_EQ(s.stats[4], -1.0);
   EXPECT_DOUBLE_EQ(s.stats[8], 1.0);

@@ -7,11 +7,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "spnas/pipeline/pipe_step_options.pb.h"
 #include "spnas/pipeline/pipeline.h"
 #include "spnas/search/search_options.pb.h"
-#include "spnas/pipeline/pipe_step_options.pb.h"
 #include "tests/test_plugins.pb.h"
 
+// The raw-string configs below carry the line:column positions the tests assert.
+// clang-format off
 namespace spnas {
 namespace {
 

@@ -13,6 +13,8 @@
 #include "spnas/data/image_io.h"
 #include "spnas/data/loader.h"
 
+// The raw-string configs below carry the line:column positions the tests assert.
+// clang-format off
 namespace spnas {
 namespace {
 

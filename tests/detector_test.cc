@@ -20,7 +20,6 @@ using spnas::testing::ErrorOf;
 
 using ::testing::HasSubstr;
 
-
 class DetectorTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { fixture_ = new auto(testing::LoadFixture("tests/fixtures/detector.pt")); }
@@ -33,8 +32,7 @@ class DetectorTest : public ::testing::Test {
       if (key.rfind("model.", 0) == 0) state[key.substr(6)] = value;
     }
     const LoadReport report = LoadStateDict(*model_, state);
-    ASSERT_TRUE(report.missing.empty() && report.unexpected.empty() && report.mismatched.empty())
-        << report.Summary();
+    ASSERT_TRUE(report.missing.empty() && report.unexpected.empty() && report.mismatched.empty()) << report.Summary();
     images_ = {F("image0"), F("image1")};
   }
 
@@ -145,9 +143,13 @@ TEST_F(DetectorTest, BadInputsGiveClearErrors) {
   EXPECT_THAT(ErrorOf([&] { model_->Forward({images_[0]}, &double_boxes); }), HasSubstr("Double"));
   EXPECT_THAT(ErrorOf([&] { model_->Forward({images_[0]}); }), HasSubstr("targets are required in training mode"));
   model_->eval();
-  EXPECT_THAT(ErrorOf([&] { model_->Forward({at::rand({1, 20, 20})}); }),
+  EXPECT_THAT(ErrorOf([&] {
+                model_->Forward({at::rand({1, 20, 20})});
+              }),
               HasSubstr("image 0 should be a [3, H, W] tensor, got [1, 20, 20]"));
-  EXPECT_THAT(ErrorOf([&] { model_->Forward({at::zeros({3, 20, 20}, at::kByte)}); }),
+  EXPECT_THAT(ErrorOf([&] {
+                model_->Forward({at::zeros({3, 20, 20}, at::kByte)});
+              }),
               HasSubstr("should be floating point"));
 }
 

@@ -207,10 +207,9 @@ TEST(SearchableModelTest, DetectorCodesAreReadAndChangedThroughTheInterface) {
   unknown.set_type("MyDetector");
   EXPECT_THAT(SerialCodeOf(unknown).status().message(),
               HasSubstr("model 'MyDetector' cannot be searched or reignited: it registers no SearchableModel"));
-  EXPECT_THAT(WithParallelCode(Plugin("SerialClassificationNet", SerialClassificationNetOptions()), {1}, 0)
-                  .status()
-                  .message(),
-              HasSubstr("model 'SerialClassificationNet' does not offer a parallel structure to the search"));
+  EXPECT_THAT(
+      WithParallelCode(Plugin("SerialClassificationNet", SerialClassificationNetOptions()), {1}, 0).status().message(),
+      HasSubstr("model 'SerialClassificationNet' does not offer a parallel structure to the search"));
 }
 
 TEST(SerialBackboneTest, ResNeXtBlocksWork) {
@@ -328,7 +327,8 @@ TEST_F(InheritanceTest, UnknownOrOutOfRangeMutationsAreErrors) {
 TEST_F(InheritanceTest, ParallelCandidateStartsAsItsSerialParent) {
   const PluginConfig child_desc = Plugin("FasterRCNN", Tiny("11-21-21-21", "ParallelFPN", {1, 2, 0, 1}));
   auto child = Build(child_desc);
-  auto report = InheritWeights(GetStateDict(*parent_), parent_desc_, child_desc, {ParallelMutation({1, 2, 0, 1})}, *child);
+  auto report =
+      InheritWeights(GetStateDict(*parent_), parent_desc_, child_desc, {ParallelMutation({1, 2, 0, 1})}, *child);
   ASSERT_TRUE(report.ok()) << report.status();
   for (const std::string& name : report->fresh) EXPECT_THAT(name, HasSubstr(".conn.")) << report->Summary();
   ExpectSameDetections(Detect(*parent_, images_), Detect(*child, images_));
@@ -341,10 +341,10 @@ TEST_F(InheritanceTest, ParallelCandidateStartsAsItsSerialParent) {
 }
 
 TEST_F(InheritanceTest, SwapAndAddStageChildrenLoadEveryTensorThatFits) {
-  for (const auto& [code, mutation] : std::vector<std::pair<std::string, Mutation>>{
-           {"12-11-21-21", SwapWidthMutation(2, 1)},
-           {"1-121-21-21", SwapStageMutation(1, 1, 2)},
-           {"11-21-21-21-1", AddStageMutation()}}) {
+  for (const auto& [code, mutation] :
+       std::vector<std::pair<std::string, Mutation>>{{"12-11-21-21", SwapWidthMutation(2, 1)},
+                                                     {"1-121-21-21", SwapStageMutation(1, 1, 2)},
+                                                     {"11-21-21-21-1", AddStageMutation()}}) {
     SCOPED_TRACE(code);
     const PluginConfig child_desc = Plugin("FasterRCNN", Tiny(code));
     auto child = Build(child_desc);

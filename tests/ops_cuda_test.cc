@@ -57,13 +57,13 @@ at::Tensor Rois() {
   const at::Tensor x1 = at::rand({k, 1}) * 80 - 8, y1 = at::rand({k, 1}) * 64 - 8;
   const at::Tensor w = at::rand({k, 1}) * 40, h = at::rand({k, 1}) * 30;
   const at::Tensor random = at::cat({batch, x1, y1, x1 + w, y1 + h}, 1);
-  const at::Tensor fixed = at::tensor({0.f, 0.f, 0.f, 68.f, 52.f,      //
-                                       1.f, 70.f, 60.f, 90.f, 80.f,    //
-                                       0.f, -7.f, -6.f, -3.f, -2.f,    //
+  const at::Tensor fixed = at::tensor({0.f, 0.f,  0.f,  68.f,  52.f,   //
+                                       1.f, 70.f, 60.f, 90.f,  80.f,   //
+                                       0.f, -7.f, -6.f, -3.f,  -2.f,   //
                                        1.f, 10.f, 10.f, 10.5f, 10.3f,  //
-                                       0.f, 30.f, 20.f, 10.f, 5.f,     //
-                                       1.f, 60.f, 40.f, 75.f, 60.f})
-                              .view({-1, 5});
+                                       0.f, 30.f, 20.f, 10.f,  5.f,    //
+                                       1.f, 60.f, 40.f, 75.f,  60.f})
+                               .view({-1, 5});
   return at::cat({random, fixed}, 0);
 }
 
@@ -126,10 +126,10 @@ TEST(OpsCudaTest, RoiAlignHalfAndBFloat16MatchTheFloatCpu) {
       for (const int64_t ratio : {-1, 0, 2}) {
         const std::string what = std::string(c10::toString(dtype)) + (aligned ? " aligned" : " legacy") +
                                  ", sampling ratio " + std::to_string(ratio);
-        ExpectClose(RoiAlignForward(input.cuda(), rois.cuda(), kScale, kPooledH, kPooledW, ratio, aligned),
-                    RoiAlignForward(input.to(at::kFloat), rois.to(at::kFloat), kScale, kPooledH, kPooledW, ratio,
-                                    aligned),
-                    dtype, tol, tol, "forward, " + what);
+        ExpectClose(
+            RoiAlignForward(input.cuda(), rois.cuda(), kScale, kPooledH, kPooledW, ratio, aligned),
+            RoiAlignForward(input.to(at::kFloat), rois.to(at::kFloat), kScale, kPooledH, kPooledW, ratio, aligned),
+            dtype, tol, tol, "forward, " + what);
         ExpectClose(RoiAlignBackward(grad.cuda(), rois.cuda(), kScale, kPooledH, kPooledW, kBatch, kChannels, kHeight,
                                      kWidth, ratio, aligned),
                     RoiAlignBackward(grad.to(at::kFloat), rois.to(at::kFloat), kScale, kPooledH, kPooledW, kBatch,
@@ -252,9 +252,9 @@ TEST(OpsCudaTest, EmptyInputsGiveEmptyOutputsOnTheDevice) {
   const at::Tensor out = RoiAlignForward(input, at::zeros({0, 5}, at::kCUDA), kScale, kPooledH, kPooledW, 2, false);
   EXPECT_TRUE(out.is_cuda());
   EXPECT_EQ(out.sizes(), (std::vector<int64_t>{0, kChannels, kPooledH, kPooledW}));
-  const at::Tensor grad = RoiAlignBackward(at::zeros({0, kChannels, kPooledH, kPooledW}, at::kCUDA),
-                                           at::zeros({0, 5}, at::kCUDA), kScale, kPooledH, kPooledW, kBatch, kChannels,
-                                           kHeight, kWidth, 2, false);
+  const at::Tensor grad =
+      RoiAlignBackward(at::zeros({0, kChannels, kPooledH, kPooledW}, at::kCUDA), at::zeros({0, 5}, at::kCUDA), kScale,
+                       kPooledH, kPooledW, kBatch, kChannels, kHeight, kWidth, 2, false);
   EXPECT_TRUE(grad.is_cuda());
   EXPECT_EQ(grad.sizes(), (std::vector<int64_t>{kBatch, kChannels, kHeight, kWidth}));
   EXPECT_EQ(grad.abs().sum().item<double>(), 0);

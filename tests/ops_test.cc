@@ -78,22 +78,34 @@ TEST_F(OpsTest, RoiAlignIsTheSameWithOneThreadAndMany) {
 
 TEST(OpsInputTest, BadInputsGiveClearErrors) {
   const at::Tensor boxes = at::rand({4, 4});
-  EXPECT_THAT(ErrorOf([&] { Nms(at::rand({4, 3}), at::rand({4}), 0.5); }),
+  EXPECT_THAT(ErrorOf([&] {
+                Nms(at::rand({4, 3}), at::rand({4}), 0.5);
+              }),
               HasSubstr("nms: boxes should be a [N, 4] tensor, got [4, 3]"));
   EXPECT_THAT(ErrorOf([&] { Nms(boxes, at::rand({5}), 0.5); }),
               HasSubstr("boxes and scores should have the same number of elements, got 4 and 5"));
   EXPECT_THAT(ErrorOf([&] { Nms(boxes, at::rand({4}, at::kDouble), 0.5); }),
               HasSubstr("boxes and scores should have the same dtype, got Float and Double"));
-  EXPECT_THAT(ErrorOf([&] { RoiAlign(at::rand({1, 2, 4, 4}), at::rand({3, 4}), 1, 2, 2, 2, false); }),
+  EXPECT_THAT(ErrorOf([&] {
+                RoiAlign(at::rand({1, 2, 4, 4}), at::rand({3, 4}), 1, 2, 2, 2, false);
+              }),
               HasSubstr("rois should be a [K, 5] tensor of (batch index, x1, y1, x2, y2), got [3, 4]"));
-  EXPECT_THAT(ErrorOf([&] { RoiAlign(at::rand({2, 4, 4}), at::rand({3, 5}), 1, 2, 2, 2, false); }),
+  EXPECT_THAT(ErrorOf([&] {
+                RoiAlign(at::rand({2, 4, 4}), at::rand({3, 5}), 1, 2, 2, 2, false);
+              }),
               HasSubstr("input should be a [N, C, H, W] tensor, got [2, 4, 4]"));
-  EXPECT_THAT(ErrorOf([&] { RoiAlign(at::rand({1, 2, 4, 4}), at::rand({3, 5}, at::kDouble), 1, 2, 2, 2, false); }),
+  EXPECT_THAT(ErrorOf([&] {
+                RoiAlign(at::rand({1, 2, 4, 4}), at::rand({3, 5}, at::kDouble), 1, 2, 2, 2, false);
+              }),
               HasSubstr("input and rois should have the same dtype"));
   // Half precision has CUDA kernels only.
-  EXPECT_THAT(ErrorOf([&] { RoiAlign(at::rand({1, 2, 4, 4}, at::kHalf), at::rand({3, 5}, at::kHalf), 1, 2, 2, 2, false); }),
+  EXPECT_THAT(ErrorOf([&] {
+                RoiAlign(at::rand({1, 2, 4, 4}, at::kHalf), at::rand({3, 5}, at::kHalf), 1, 2, 2, 2, false);
+              }),
               HasSubstr("the CPU kernel takes float and double tensors, got Half"));
-  EXPECT_THAT(ErrorOf([&] { Nms(at::rand({4, 4}, at::kHalf), at::rand({4}, at::kHalf), 0.5); }),
+  EXPECT_THAT(ErrorOf([&] {
+                Nms(at::rand({4, 4}, at::kHalf), at::rand({4}, at::kHalf), 0.5);
+              }),
               HasSubstr("the CPU kernel takes float and double boxes, got Half"));
   EXPECT_THAT(ErrorOf([&] { BoxIou(at::rand({2, 4}), at::rand({2, 5})); }), HasSubstr("boxes2 should be a [N, 4]"));
 }

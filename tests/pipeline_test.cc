@@ -14,6 +14,8 @@
 #include "spnas/core/record_store.h"
 #include "tests/test_plugins.h"
 
+// The raw-string configs below carry the line:column positions the tests assert.
+// clang-format off
 namespace spnas {
 namespace {
 

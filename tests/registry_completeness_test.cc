@@ -22,8 +22,10 @@ TEST(RegistryCompletenessTest, RegisteredPluginsMatchTheCheckedInList) {
     std::istringstream fields(line);
     std::string kind, name;
     fields >> kind >> name;
-    if (!name.empty()) expected[kind].insert(name);
-    else expected[kind];
+    if (!name.empty())
+      expected[kind].insert(name);
+    else
+      expected[kind];
   }
   std::map<std::string, std::set<std::string>> actual;
   for (const RegistryBase* registry : AllRegistries()) {

@@ -130,8 +130,7 @@ TEST(RegistryTest, DuplicateNameNamesBothSites) {
 TEST(RegistryDeathTest, DuplicateRegistrationIsFatalAtStartUp) {
   EXPECT_DEATH(
       {
-        Registrar registrar(
-            ThingRegistry().Register(ThingRegistry().MakeEntry<OtherThing>("OtherThing", "dup.cc", 7)));
+        Registrar registrar(ThingRegistry().Register(ThingRegistry().MakeEntry<OtherThing>("OtherThing", "dup.cc", 7)));
       },
       "fatal plugin registration error: Duplicate thing name 'OtherThing'.*dup.cc:7");
 }

@@ -75,12 +75,13 @@ Trial T(int id, std::map<std::string, double> metrics, const std::string& code =
 
 TEST(ParetoTest, FrontHoldsTheNonDominatedTrialsBestFirst) {
   auto objectives = ParseObjectives({"mAP", "params"}).value();
-  std::vector<Trial> trials = {T(0, M(30, 100)), T(1, M(35, 120)), T(2, M(25, 110)), T(3, M(35, 90)),
+  std::vector<Trial> trials = {T(0, M(30, 100)), T(1, M(35, 120)),           T(2, M(25, 110)),   T(3, M(35, 90)),
                                T(4, M(40, 200)), T(5, M(99, 1), "", FAILED), T(6, {{"mAP", 50}})};
   EXPECT_EQ(ParetoFront(trials, objectives), (std::vector<int>{4, 3}));
   EXPECT_TRUE(Dominates(M(35, 90), M(30, 100), objectives));
   EXPECT_FALSE(Dominates(M(35, 90), M(35, 90), objectives));
-  EXPECT_THAT(ParseObjectives({"mAP", "speed"}).status().message(), HasSubstr("objective 'speed' has no known direction"));
+  EXPECT_THAT(ParseObjectives({"mAP", "speed"}).status().message(),
+              HasSubstr("objective 'speed' has no known direction"));
 }
 
 TEST(ObjectivesTest, EachMetricHasOneDirection) {

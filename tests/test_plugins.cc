@@ -46,8 +46,7 @@ class AnalyticTrainer : public Trainer {
     const char* kill_at = std::getenv("SPNAS_TEST_KILL_AT_TRIAL");
     if (kill_at != nullptr && std::atoi(kill_at) == job.trial_id) std::raise(SIGKILL);
     TrainCalls().fetch_add(1);
-    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model,
-                           ModelRegistry().Create(job.model.type(), job.model.options()));
+    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, ModelRegistry().Create(job.model.type(), job.model.options()));
     SPNAS_ASSIGN_OR_RETURN(std::string hidden_text, GetByKey(job.model, "network.hidden"));
     const int hidden = std::stoi(hidden_text);
     if (hidden == options_.fail_hidden()) throw std::runtime_error("test failure for hidden=" + hidden_text);

@@ -13,6 +13,8 @@
 #include "spnas/models/model_options.pb.h"
 #include "spnas/pipeline/pipeline.h"
 
+// The raw-string configs below carry the line:column positions the tests assert.
+// clang-format off
 namespace spnas {
 namespace {
 

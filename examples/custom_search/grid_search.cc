@@ -21,8 +21,8 @@ class GridSearch : public spnas::SearchAlgorithm {
     grid_size_ = 1;
     for (const spnas::Hyperparameter& h : context.space->hyperparameters()) {
       if (h.type() != spnas::Hyperparameter::CATEGORY) {
-        return spnas::InvalidArgumentError("GridSearch takes CATEGORY hyperparameters only; '", h.key(),
-                                           "' is ", spnas::Hyperparameter::Type_Name(h.type()));
+        return spnas::InvalidArgumentError("GridSearch takes CATEGORY hyperparameters only; '", h.key(), "' is ",
+                                           spnas::Hyperparameter::Type_Name(h.type()));
       }
       grid_size_ *= h.range_size();
     }

@@ -2,9 +2,9 @@
 
 #include <cmath>
 
-#include "spnas/core/logging.h"
 #include "spnas/callbacks/callback_options.pb.h"
 #include "spnas/core/format.h"
+#include "spnas/core/logging.h"
 #include "spnas/core/objectives.h"
 #include "spnas/core/step_folder.h"
 #include "spnas/models/checkpoint.h"
@@ -37,8 +37,8 @@ class ProgressLogger : public Callback {
               << ctx.epoch + 1 << "/" << ctx.epochs << ") lr " << ctx.lr << Losses(ctx) << ", ETA " << Eta(ctx);
   }
   Status AfterEpoch(TrainContext& ctx) override {
-    LOG(INFO) << Prefix(ctx) << "epoch " << ctx.epoch + 1 << "/" << ctx.epochs << " done in " << FormatDuration(ctx.seconds)
-              << Losses(ctx) << ", ETA " << Eta(ctx);
+    LOG(INFO) << Prefix(ctx) << "epoch " << ctx.epoch + 1 << "/" << ctx.epochs << " done in "
+              << FormatDuration(ctx.seconds) << Losses(ctx) << ", ETA " << Eta(ctx);
     return Status::Ok();
   }
 
@@ -81,7 +81,8 @@ class ModelCheckpoint : public Callback {
       best_ = value;
       best_metrics_ = ctx.metrics;
       SPNAS_RETURN_IF_ERROR(ctx.save_weights(Path(ctx, "best")));
-      LOG(INFO) << "checkpoint: new best " << options_.monitor() << " = " << it->second << " at epoch " << ctx.epoch + 1;
+      LOG(INFO) << "checkpoint: new best " << options_.monitor() << " = " << it->second << " at epoch "
+                << ctx.epoch + 1;
     }
     return Status::Ok();
   }

@@ -35,8 +35,8 @@ class ReignitionCallback : public Callback {
     SPNAS_ASSIGN_OR_RETURN(const int reignitions, (*detector)->Reignitions());
     SPNAS_ASSIGN_OR_RETURN(PluginConfig backbone, (*detector)->Backbone());
     if (reignitions >= options_.max_reignitions()) {
-      LOG(INFO) << "reignition skipped for trial " << ctx.job->trial_id << ": its lineage was reignited "
-                << reignitions << " times (max_reignitions " << options_.max_reignitions() << ")";
+      LOG(INFO) << "reignition skipped for trial " << ctx.job->trial_id << ": its lineage was reignited " << reignitions
+                << " times (max_reignitions " << options_.max_reignitions() << ")";
       ctx.notes["reignition"] = "skipped: limit reached";
       ctx.skip_training = true;
       return Status::Ok();

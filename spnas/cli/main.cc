@@ -10,8 +10,8 @@
 
 #include <iostream>
 
-#include "spnas/core/logging.h"
 #include "spnas/cli/model_commands.h"
+#include "spnas/core/logging.h"
 #include "spnas/core/registry.h"
 #include "spnas/device/device.h"
 #include "spnas/pipeline/pipeline.h"
@@ -25,7 +25,8 @@ DEFINE_int32(threads, -1, "Intra-op threads for LibTorch; overrides general.thre
 DEFINE_string(device, "", "cpu, cuda or cuda:N; run: overrides general.device; eval/predict/convert: default cpu.");
 DEFINE_string(model_dir, "", "eval/predict: a step's output folder.");
 DEFINE_int32(id, -1, "eval/predict: the record to use (default: the best by mAP).");
-DEFINE_string(dataset, "", "eval/export_coco: fashiondet:<split>[:<n>[:<canvas>]], coco:<ann.json>:<dir>, voc:<root>:<set>.");
+DEFINE_string(dataset, "",
+              "eval/export_coco: fashiondet:<split>[:<n>[:<canvas>]], coco:<ann.json>:<dir>, voc:<root>:<set>.");
 DEFINE_string(detections_out, "", "eval: also write the detections in the COCO results format.");
 DEFINE_int32(max_images, 0, "eval/export_coco: at most this many images (0 = all).");
 DEFINE_string(image, "", "predict: the input image.");
@@ -114,8 +115,8 @@ int Run() {
     return 1;
   }
   const int threads = SetThreads(FLAGS_threads >= 0 ? FLAGS_threads : config->config().general().threads());
-  LOG(INFO) << "config " << config->path() << ", output " << config->base_path() << "/output, "
-            << threads << " LibTorch threads, device " << device->str();
+  LOG(INFO) << "config " << config->path() << ", output " << config->base_path() << "/output, " << threads
+            << " LibTorch threads, device " << device->str();
   RunOptions options;
   options.resume = FLAGS_resume;
   options.overwrite = FLAGS_overwrite;
@@ -170,7 +171,8 @@ int Dispatch(const std::string& command) {
     return Report(Convert(FLAGS_weights, FLAGS_model_config, FLAGS_out, *device));
   }
   if (command == "export_coco") {
-    if (FLAGS_dataset.empty() || FLAGS_out.empty()) return Report(InvalidArgumentError("--dataset and --out are required"));
+    if (FLAGS_dataset.empty() || FLAGS_out.empty())
+      return Report(InvalidArgumentError("--dataset and --out are required"));
     return Report(ExportDataset(FLAGS_dataset, FLAGS_out, FLAGS_max_images));
   }
   return -1;

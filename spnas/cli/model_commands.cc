@@ -1,5 +1,5 @@
-#include "spnas/core/logging.h"
 #include "spnas/cli/model_commands.h"
+#include "spnas/core/logging.h"
 
 #include <ATen/ATen.h>
 #include <google/protobuf/text_format.h>
@@ -64,7 +64,8 @@ StatusOr<LoadedModel> LoadModel(const std::string& dir_in, int id, const c10::De
     }
   }
   if (chosen == nullptr) {
-    return NotFoundError("'", dir, "' has no ", id >= 0 ? StrCat("record ", id) : std::string("finished record with weights"));
+    return NotFoundError("'", dir, "' has no ",
+                         id >= 0 ? StrCat("record ", id) : std::string("finished record with weights"));
   }
   if (!chosen->record.has_weights()) return FailedPreconditionError("record ", chosen->record.id(), " has no weights");
   m.trial = *chosen;
@@ -75,7 +76,8 @@ StatusOr<LoadedModel> LoadModel(const std::string& dir_in, int id, const c10::De
   SPNAS_ASSIGN_OR_RETURN(StateDict state, LoadWeights(m.trial.weights));
   const LoadReport report = LoadStateDict(*m.detector, state);
   if (!report.missing.empty() || !report.mismatched.empty()) {
-    return InvalidArgumentError("the weights of record ", m.trial.record.id(), " do not fit its model: ", report.Summary());
+    return InvalidArgumentError("the weights of record ", m.trial.record.id(),
+                                " do not fit its model: ", report.Summary());
   }
   m.detector->to(device);
   m.detector->eval();
@@ -145,7 +147,8 @@ Status Eval(const EvalArgs& args, const c10::Device& device) {
   if (data == nullptr) return InvalidArgumentError("eval needs a detection dataset");
   std::vector<std::unique_ptr<DetectionMetric>> metrics;
   for (const char* name : {"COCO", "VOC"}) {
-    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<DetectionMetric> metric, MetricRegistry().Create(name, google::protobuf::Any()));
+    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<DetectionMetric> metric,
+                           MetricRegistry().Create(name, google::protobuf::Any()));
     metrics.push_back(std::move(metric));
   }
   LoaderOptions lo;
@@ -162,8 +165,10 @@ Status Eval(const EvalArgs& args, const c10::Device& device) {
         for (int64_t k = 0; k < d.boxes.size(0); ++k) {
           const auto b = d.boxes[k];
           const double x1 = b[0].item<double>(), y1 = b[1].item<double>();
-          results.push_back({sample.image_id, data->CategoryId(d.labels[k].item<int64_t>()),
-                             {x1, y1, b[2].item<double>() - x1, b[3].item<double>() - y1}, d.scores[k].item<double>()});
+          results.push_back({sample.image_id,
+                             data->CategoryId(d.labels[k].item<int64_t>()),
+                             {x1, y1, b[2].item<double>() - x1, b[3].item<double>() - y1},
+                             d.scores[k].item<double>()});
         }
       });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -56,11 +56,9 @@ class CollectAll : public google::protobuf::io::ErrorCollector {
 };
 
 std::unique_ptr<Message> NewMessageOfType(const std::string& full_name) {
-  const Descriptor* descriptor =
-      google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(full_name);
+  const Descriptor* descriptor = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(full_name);
   if (descriptor == nullptr) return nullptr;
-  const Message* prototype =
-      google::protobuf::MessageFactory::generated_factory()->GetPrototype(descriptor);
+  const Message* prototype = google::protobuf::MessageFactory::generated_factory()->GetPrototype(descriptor);
   return prototype == nullptr ? nullptr : std::unique_ptr<Message>(prototype->New());
 }
 
@@ -129,8 +127,7 @@ PluginConfig MergePlugin(const PluginConfig& base, const PluginConfig& override_
     if (!same_type) merged.clear_options();
     return merged;
   }
-  if (!same_type || !base.has_options() ||
-      base.options().type_url() != override_config.options().type_url()) {
+  if (!same_type || !base.has_options() || base.options().type_url() != override_config.options().type_url()) {
     *merged.mutable_options() = override_config.options();
     return merged;
   }
@@ -234,8 +231,8 @@ std::string LoadedConfig::ResolvedText() const {
   return "# Resolved config of " + path_ + " (refs merged, paths substituted).\n" + text;
 }
 
-StatusOr<LoadedConfig> ParseConfig(const std::string& text, const std::string& path,
-                                   const ConfigLoadOptions& options, ConfigErrors* errors) {
+StatusOr<LoadedConfig> ParseConfig(const std::string& text, const std::string& path, const ConfigLoadOptions& options,
+                                   ConfigErrors* errors) {
   LoadedConfig loaded;
   loaded.path_ = path;
   loaded.locations_ = std::make_shared<google::protobuf::TextFormat::ParseInfoTree>();
@@ -277,20 +274,19 @@ StatusOr<LoadedConfig> ParseConfig(const std::string& text, const std::string& p
     StepConfig* step = config.mutable_step(s);
     const Reflection* reflection = step->GetReflection();
     for (const FieldDescriptor* slot : PluginSlots(StepConfig::descriptor())) {
-      const int n = slot->is_repeated() ? reflection->FieldSize(*step, slot)
-                                        : (reflection->HasField(*step, slot) ? 1 : 0);
+      const int n =
+          slot->is_repeated() ? reflection->FieldSize(*step, slot) : (reflection->HasField(*step, slot) ? 1 : 0);
       for (int i = 0; i < n; ++i) {
-        auto* plugin = static_cast<PluginConfig*>(
-            slot->is_repeated() ? reflection->MutableRepeatedMessage(step, slot, i)
-                                : reflection->MutableMessage(step, slot));
+        auto* plugin =
+            static_cast<PluginConfig*>(slot->is_repeated() ? reflection->MutableRepeatedMessage(step, slot, i)
+                                                           : reflection->MutableMessage(step, slot));
         if (!plugin->ref().empty()) {
           auto it = named.find(plugin->ref());
           if (it == named.end()) {
             std::vector<std::string> names;
             for (const auto& [name, unused] : named) names.push_back(name);
             const std::string nearest = NearestName(plugin->ref(), names);
-            errors->Add(loaded.Where({{"step", s}, {slot->name(), slot->is_repeated() ? i : -1},
-                                      {"ref", -1}}),
+            errors->Add(loaded.Where({{"step", s}, {slot->name(), slot->is_repeated() ? i : -1}, {"ref", -1}}),
                         StrCat("ref '", plugin->ref(), "' names no shared plugin and no plugin of an ",
                                "earlier step (use \"shared.<name>\" or \"<step>.<field>\")",
                                nearest.empty() ? "" : StrCat("; did you mean '", nearest, "'?")));
@@ -311,8 +307,7 @@ StatusOr<LoadedConfig> ParseConfig(const std::string& text, const std::string& p
   return loaded;
 }
 
-StatusOr<LoadedConfig> LoadConfigFile(const std::string& path, const ConfigLoadOptions& options,
-                                      ConfigErrors* errors) {
+StatusOr<LoadedConfig> LoadConfigFile(const std::string& path, const ConfigLoadOptions& options, ConfigErrors* errors) {
   const std::string resolved = ResolveUserPath(path);
   StatusOr<std::string> text = ReadFile(resolved);
   if (!text.ok()) {
@@ -327,8 +322,8 @@ StatusOr<LoadedConfig> LoadConfigFile(const std::string& path, const ConfigLoadO
 namespace spnas {
 namespace {
 
-void CheckPluginsIn(const google::protobuf::Message& message, const LoadedConfig& config,
-                    const FieldPath& path, ConfigErrors* errors);
+void CheckPluginsIn(const google::protobuf::Message& message, const LoadedConfig& config, const FieldPath& path,
+                    ConfigErrors* errors);
 
 void CheckPlugin(const PluginConfig& plugin, const std::string& kind, const std::string& field_name,
                  const LoadedConfig& config, const FieldPath& path, ConfigErrors* errors) {
@@ -358,8 +353,8 @@ void CheckPlugin(const PluginConfig& plugin, const std::string& kind, const std:
   if (unpacked.ok()) CheckPluginsIn(**unpacked, config, options_path, errors);
 }
 
-void CheckPluginsIn(const google::protobuf::Message& message, const LoadedConfig& config,
-                    const FieldPath& path, ConfigErrors* errors) {
+void CheckPluginsIn(const google::protobuf::Message& message, const LoadedConfig& config, const FieldPath& path,
+                    ConfigErrors* errors) {
   const Reflection* reflection = message.GetReflection();
   std::vector<const FieldDescriptor*> fields;
   reflection->ListFields(message, &fields);
@@ -372,8 +367,8 @@ void CheckPluginsIn(const google::protobuf::Message& message, const LoadedConfig
       FieldPath sub_path = path;
       sub_path.emplace_back(field->name(), field->is_repeated() ? i : -1);
       if (field->options().HasExtension(plugin_kind)) {
-        CheckPlugin(static_cast<const PluginConfig&>(sub), field->options().GetExtension(plugin_kind),
-                    field->name(), config, sub_path, errors);
+        CheckPlugin(static_cast<const PluginConfig&>(sub), field->options().GetExtension(plugin_kind), field->name(),
+                    config, sub_path, errors);
       } else {
         CheckPluginsIn(sub, config, sub_path, errors);
       }
@@ -404,11 +399,10 @@ void CheckInput(const LoadedConfig& config, int s, const std::string& path, cons
   const int producer = ProducingStep(config, path);
   if (producer >= 0 && producer < s) return;
   if (producer >= s) {
-    errors->Add(config.Where(field),
-                StrCat(what, " '", path, "' of step '", name, "' is written by step '",
-                       steps[producer].name(), "', which ",
-                       producer == s ? "is this step" : "runs after it",
-                       "; reorder the steps or name an earlier step"));
+    errors->Add(
+        config.Where(field),
+        StrCat(what, " '", path, "' of step '", name, "' is written by step '", steps[producer].name(), "', which ",
+               producer == s ? "is this step" : "runs after it", "; reorder the steps or name an earlier step"));
     return;
   }
   if (fs::exists(path)) return;
@@ -422,7 +416,8 @@ void CheckInput(const LoadedConfig& config, int s, const std::string& path, cons
                                           : p.parent_path().filename().string();
     hint = StrCat("; it is the output of a step named '", producer_name,
                   "', which is not in this pipeline: run that step first with the same "
-                  "local_base_path, or add it before '", name, "'");
+                  "local_base_path, or add it before '",
+                  name, "'");
   }
   const std::string message = StrCat(what, " '", path, "' of step '", name, "' does not exist", hint);
   if (must_exist) {
@@ -472,20 +467,19 @@ void CheckConfig(const LoadedConfig& config, ConfigErrors* errors, bool inputs_m
                   StrCat("step name '", step.name(), "' must be non-empty and use only letters, ",
                          "digits, '_', '-' and '.' (it names the output folder)"));
     } else if (!names.insert(step.name()).second) {
-      errors->Add(config.Where({{"step", s}, {"name", -1}}),
-                  StrCat("step name '", step.name(), "' is used twice"));
+      errors->Add(config.Where({{"step", s}, {"name", -1}}), StrCat("step name '", step.name(), "' is used twice"));
     }
     if (!step.has_pipe_step()) {
       errors->Add(config.Where(step_path), StrCat("step '", step.name(), "' has no `pipe_step`"));
     }
     CheckPluginsIn(step, config, step_path, errors);
     if (!step.models_folder().empty()) {
-      CheckInput(config, s, config.InputDir(step), {{"step", s}, {"models_folder", -1}},
-                 "models_folder", inputs_must_exist, errors);
+      CheckInput(config, s, config.InputDir(step), {{"step", s}, {"models_folder", -1}}, "models_folder",
+                 inputs_must_exist, errors);
     }
     if (!step.pretrained_model_file().empty()) {
-      CheckInput(config, s, step.pretrained_model_file(),
-                 {{"step", s}, {"pretrained_model_file", -1}}, "pretrained_model_file", inputs_must_exist, errors);
+      CheckInput(config, s, step.pretrained_model_file(), {{"step", s}, {"pretrained_model_file", -1}},
+                 "pretrained_model_file", inputs_must_exist, errors);
     }
   }
 }

@@ -57,8 +57,8 @@ class LoadedConfig {
   std::string ResolvedText() const;
 
  private:
-  friend StatusOr<LoadedConfig> ParseConfig(const std::string&, const std::string&,
-                                            const ConfigLoadOptions&, ConfigErrors*);
+  friend StatusOr<LoadedConfig> ParseConfig(const std::string&, const std::string&, const ConfigLoadOptions&,
+                                            ConfigErrors*);
   std::string path_;
   PipelineConfig config_;
   std::shared_ptr<google::protobuf::TextFormat::ParseInfoTree> locations_;
@@ -66,12 +66,11 @@ class LoadedConfig {
 
 // Parses, resolves and checks `text` (named `path` in messages). Errors go to `errors`; the
 // returned config is usable for further checks only when `errors` stayed empty of parse errors.
-StatusOr<LoadedConfig> ParseConfig(const std::string& text, const std::string& path,
-                                   const ConfigLoadOptions& options, ConfigErrors* errors);
+StatusOr<LoadedConfig> ParseConfig(const std::string& text, const std::string& path, const ConfigLoadOptions& options,
+                                   ConfigErrors* errors);
 
 // Reads the file, then ParseConfig.
-StatusOr<LoadedConfig> LoadConfigFile(const std::string& path, const ConfigLoadOptions& options,
-                                      ConfigErrors* errors);
+StatusOr<LoadedConfig> LoadConfigFile(const std::string& path, const ConfigLoadOptions& options, ConfigErrors* errors);
 
 // Checks plugin names and options anywhere in the config (against the registries linked into
 // this binary), step names, general settings, and the wiring of models_folder and

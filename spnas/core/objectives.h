@@ -24,14 +24,12 @@ StatusOr<Direction> MetricDirection(const std::string& metric, const std::string
 Status DeclareMetricDirection(const std::string& metric, Direction direction);
 
 // `value` turned so that larger is better (negated for a minimised metric).
-inline double Better(Direction direction, double value) {
-  return direction == Direction::kMaximize ? value : -value;
-}
+inline double Better(Direction direction, double value) { return direction == Direction::kMaximize ? value : -value; }
 
 }  // namespace spnas
 
-#define SPNAS_DECLARE_METRIC_DIRECTION(metric, direction)                              \
-  static const ::spnas::Registrar SPNAS_CONCAT_(spnas_metric_direction_, __COUNTER__)( \
-      ::spnas::DeclareMetricDirection(metric, direction))
+#define SPNAS_DECLARE_METRIC_DIRECTION(metric, direction)                \
+  static const ::spnas::Registrar SPNAS_CONCAT_(spnas_metric_direction_, \
+                                                __COUNTER__)(::spnas::DeclareMetricDirection(metric, direction))
 
 #endif  // SPNAS_CORE_OBJECTIVES_H_

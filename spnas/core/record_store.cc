@@ -59,15 +59,15 @@ StatusOr<std::vector<Trial>> RecordStore::LoadAll() const {
     SPNAS_RETURN_IF_ERROR(FromJson(perf, PerformancePath(id), &trial.record));
     StatusOr<std::string> desc = ReadFile(DescPath(id));
     if (!desc.ok()) {
-      return FailedPreconditionError("record ", id, " in '", folder_, "' has ", PerformancePath(id),
-                                     " but no ", DescPath(id));
+      return FailedPreconditionError("record ", id, " in '", folder_, "' has ", PerformancePath(id), " but no ",
+                                     DescPath(id));
     }
     SPNAS_RETURN_IF_ERROR(FromJson(*desc, DescPath(id), &trial.desc));
     if (trial.record.has_weights()) {
       trial.weights = WeightsPath(id);
       if (!fs::exists(trial.weights)) {
-        return FailedPreconditionError("record ", id, " in '", folder_, "' says it has weights, but ",
-                                       trial.weights, " is missing");
+        return FailedPreconditionError("record ", id, " in '", folder_, "' says it has weights, but ", trial.weights,
+                                       " is missing");
       }
     }
     trials.push_back(std::move(trial));

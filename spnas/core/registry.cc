@@ -90,8 +90,8 @@ Status RegistryBase::UnknownNameError(const std::string& name) const {
   std::string message = StrCat("No registered ", kind_, " named '", name, "'.");
   const std::string nearest = NearestName(name, names);
   if (!nearest.empty()) message += StrCat(" Did you mean '", nearest, "'?");
-  message += StrCat(" Registered ", kind_, " names: ", JoinNames(names), ".",
-                    " A ", kind_, " that exists in the source but not here is not linked into this "
+  message += StrCat(" Registered ", kind_, " names: ", JoinNames(names), ".", " A ", kind_,
+                    " that exists in the source but not here is not linked into this "
                     "binary: add its cc_library (alwayslink = 1) to the binary's deps.");
   return NotFoundError(message);
 }
@@ -100,9 +100,8 @@ Status RegistryBase::AddInfo(const PluginInfo& info, Validator validate, Default
   std::lock_guard<std::mutex> lock(mu_);
   auto it = records_.find(info.name);
   if (it != records_.end()) {
-    return AlreadyExistsError("Duplicate ", kind_, " name '", info.name, "': registered at ",
-                              it->second.info.file, ":", it->second.info.line, " and at ", info.file,
-                              ":", info.line, ".");
+    return AlreadyExistsError("Duplicate ", kind_, " name '", info.name, "': registered at ", it->second.info.file, ":",
+                              it->second.info.line, " and at ", info.file, ":", info.line, ".");
   }
   records_[info.name] = Record{info, std::move(validate), std::move(set_defaults)};
   return Status::Ok();
@@ -120,8 +119,8 @@ StatusOr<std::unique_ptr<google::protobuf::Message>> RegistryBase::UnpackOptions
                                   ", but the config gives ", given, ".");
     }
     if (!options.UnpackTo(message.get())) {
-      return InvalidArgumentError("Options of ", kind_, " '", name, "' could not be decoded as ",
-                                  info.options_type, ".");
+      return InvalidArgumentError("Options of ", kind_, " '", name, "' could not be decoded as ", info.options_type,
+                                  ".");
     }
   }
   Defaulter set_defaults;
@@ -133,10 +132,8 @@ StatusOr<std::unique_ptr<google::protobuf::Message>> RegistryBase::UnpackOptions
   return message;
 }
 
-Status RegistryBase::ValidateOwnOptions(const std::string& name,
-                                        const google::protobuf::Any& options) const {
-  SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> unpacked,
-                         UnpackOptions(name, options));
+Status RegistryBase::ValidateOwnOptions(const std::string& name, const google::protobuf::Any& options) const {
+  SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> unpacked, UnpackOptions(name, options));
   Validator validate;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -149,11 +146,9 @@ Status RegistryBase::ValidateOwnOptions(const std::string& name,
   return Status::Ok();
 }
 
-Status RegistryBase::ValidateOptions(const std::string& name,
-                                     const google::protobuf::Any& options) const {
+Status RegistryBase::ValidateOptions(const std::string& name, const google::protobuf::Any& options) const {
   SPNAS_RETURN_IF_ERROR(ValidateOwnOptions(name, options));
-  SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> unpacked,
-                         UnpackOptions(name, options));
+  SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> unpacked, UnpackOptions(name, options));
   Status nested = ValidateNestedPlugins(*unpacked);
   if (!nested.ok()) {
     return Status(nested.code(), StrCat(kind_, " '", name, "': ", nested.message()));
@@ -173,9 +168,8 @@ Status ValidateNestedPlugins(const google::protobuf::Message& message) {
     }
     const int n = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
     for (int i = 0; i < n; ++i) {
-      const google::protobuf::Message& sub = field->is_repeated()
-                                                 ? reflection->GetRepeatedMessage(message, field, i)
-                                                 : reflection->GetMessage(message, field);
+      const google::protobuf::Message& sub = field->is_repeated() ? reflection->GetRepeatedMessage(message, field, i)
+                                                                  : reflection->GetMessage(message, field);
       const std::string where = field->is_repeated() ? StrCat(field->name(), "[", i, "]") : field->name();
       Status status;
       if (field->options().HasExtension(plugin_kind)) {
@@ -185,8 +179,7 @@ Status ValidateNestedPlugins(const google::protobuf::Message& message) {
           status = InvalidArgumentError("has no `type` (a registered ", kind, " name)");
         } else {
           StatusOr<const RegistryBase*> registry = FindRegistry(kind);
-          status = registry.ok() ? (*registry)->ValidateOptions(plugin.type(), plugin.options())
-                                 : registry.status();
+          status = registry.ok() ? (*registry)->ValidateOptions(plugin.type(), plugin.options()) : registry.status();
         }
       } else {
         status = ValidateNestedPlugins(sub);

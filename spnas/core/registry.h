@@ -62,8 +62,8 @@ class RegistryBase {
   Status ValidateOwnOptions(const std::string& name, const google::protobuf::Any& options) const;
   // Unpacks `options` into a new message of the plugin's options type, with the plugin's
   // defaults in the fields left unset.
-  StatusOr<std::unique_ptr<google::protobuf::Message>> UnpackOptions(
-      const std::string& name, const google::protobuf::Any& options) const;
+  StatusOr<std::unique_ptr<google::protobuf::Message>> UnpackOptions(const std::string& name,
+                                                                     const google::protobuf::Any& options) const;
 
  protected:
   using Validator = std::function<Status(const google::protobuf::Message&)>;
@@ -98,14 +98,14 @@ std::string NearestName(const std::string& name, const std::vector<std::string>&
 template <typename T, typename = void>
 struct HasSetDefaults : std::false_type {};
 template <typename T>
-struct HasSetDefaults<T, std::void_t<decltype(T::SetDefaults(std::declval<typename T::Options*>()))>>
-    : std::true_type {};
+struct HasSetDefaults<T, std::void_t<decltype(T::SetDefaults(std::declval<typename T::Options*>()))>> : std::true_type {
+};
 
 template <typename T, typename = void>
 struct HasValidateOptions : std::false_type {};
 template <typename T>
-struct HasValidateOptions<T, std::void_t<decltype(T::ValidateOptions(
-                                 std::declval<const typename T::Options&>()))>> : std::true_type {};
+struct HasValidateOptions<T, std::void_t<decltype(T::ValidateOptions(std::declval<const typename T::Options&>()))>>
+    : std::true_type {};
 
 template <typename Base, typename... Args>
 class Registry : public RegistryBase {
@@ -124,8 +124,7 @@ class Registry : public RegistryBase {
   Entry MakeEntry(const std::string& name, const char* file, int line) const {
     static_assert(std::is_base_of_v<Base, Impl>, "plugin must derive from the kind's interface");
     using Options = typename Impl::Options;
-    static_assert(std::is_base_of_v<google::protobuf::Message, Options>,
-                  "Impl::Options must be a protobuf message");
+    static_assert(std::is_base_of_v<google::protobuf::Message, Options>, "Impl::Options must be a protobuf message");
     Entry entry;
     entry.set_defaults = [](google::protobuf::Message* m) {
       if constexpr (HasSetDefaults<Impl>::value) Impl::SetDefaults(static_cast<Options*>(m));
@@ -161,8 +160,7 @@ class Registry : public RegistryBase {
   // constructor that throws (e.g. a LibTorch shape check) gives an error, not a crash.
   StatusOr<std::unique_ptr<Base>> Create(const std::string& name, const google::protobuf::Any& options,
                                          Args... args) const {
-    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> unpacked,
-                           UnpackOptions(name, options));
+    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> unpacked, UnpackOptions(name, options));
     SPNAS_RETURN_IF_ERROR(ValidateOptions(name, options));
     Factory factory;
     {
@@ -195,22 +193,21 @@ struct Registrar {
 
 }  // namespace spnas
 
-#define SPNAS_DECLARE_REGISTRY(Accessor, Base, ...) \
-  ::spnas::Registry<Base, ##__VA_ARGS__>& Accessor()
+#define SPNAS_DECLARE_REGISTRY(Accessor, Base, ...) ::spnas::Registry<Base, ##__VA_ARGS__>& Accessor()
 
 // The registry is a leaked function-local static: safe in any static-initialisation order.
 // The static bool makes the kind appear in AllRegistries() even before a plugin registers.
-#define SPNAS_DEFINE_REGISTRY(Accessor, kind_name, Base, ...)                  \
-  ::spnas::Registry<Base, ##__VA_ARGS__>& Accessor() {                        \
+#define SPNAS_DEFINE_REGISTRY(Accessor, kind_name, Base, ...)                      \
+  ::spnas::Registry<Base, ##__VA_ARGS__>& Accessor() {                             \
     static auto* registry = new ::spnas::Registry<Base, ##__VA_ARGS__>(kind_name); \
-    return *registry;                                                         \
-  }                                                                           \
+    return *registry;                                                              \
+  }                                                                                \
   static const bool SPNAS_CONCAT_(spnas_registry_touch_, __COUNTER__) = (Accessor(), true)
 
 #define SPNAS_REGISTER_PLUGIN(Accessor, Class) SPNAS_REGISTER_PLUGIN_AS(Accessor, Class, #Class)
 
-#define SPNAS_REGISTER_PLUGIN_AS(Accessor, Class, name)                              \
-  static const ::spnas::Registrar SPNAS_CONCAT_(spnas_registrar_, __COUNTER__)(     \
+#define SPNAS_REGISTER_PLUGIN_AS(Accessor, Class, name)                         \
+  static const ::spnas::Registrar SPNAS_CONCAT_(spnas_registrar_, __COUNTER__)( \
       Accessor().Register(Accessor().template MakeEntry<Class>(name, __FILE__, __LINE__)))
 
 #endif  // SPNAS_CORE_REGISTRY_H_

@@ -129,9 +129,9 @@ T ValueOrThrow(StatusOr<T> status_or) {
 #define SPNAS_CONCAT_INNER_(a, b) a##b
 #define SPNAS_CONCAT_(a, b) SPNAS_CONCAT_INNER_(a, b)
 
-#define SPNAS_RETURN_IF_ERROR(expr)         \
-  do {                                      \
-    ::spnas::Status spnas_status_ = (expr); \
+#define SPNAS_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::spnas::Status spnas_status_ = (expr);        \
     if (!spnas_status_.ok()) return spnas_status_; \
   } while (0)
 

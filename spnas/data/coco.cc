@@ -97,7 +97,8 @@ class CocoDetection : public DetectionDataset {
       simdjson::dom::array bbox;
       if (a["id"].get_int64().get(ann.id) || a["image_id"].get_int64().get(image_id) ||
           a["category_id"].get_int64().get(category) || a["bbox"].get_array().get(bbox)) {
-        return InvalidArgumentError("'", path, "': an annotation lacks \"id\", \"image_id\", \"category_id\" or \"bbox\"");
+        return InvalidArgumentError("'", path,
+                                    "': an annotation lacks \"id\", \"image_id\", \"category_id\" or \"bbox\"");
       }
       auto image_it = index_of.find(image_id);
       if (image_it == index_of.end()) {
@@ -258,7 +259,8 @@ Status ExportCoco(const DetectionDataset& dataset, const std::string& dir, int64
     const DetectionSample s = dataset.Get(i);
     const std::string file = std::to_string(s.image_id) + ".png";
     SPNAS_RETURN_IF_ERROR(WriteImage(dir + "/images/" + file, s.image));
-    images.push_back({{"id", s.image_id}, {"file_name", file}, {"width", s.image.size(2)}, {"height", s.image.size(1)}});
+    images.push_back(
+        {{"id", s.image_id}, {"file_name", file}, {"width", s.image.size(2)}, {"height", s.image.size(1)}});
     const at::Tensor b = s.target.boxes.to(at::kDouble);
     for (int64_t k = 0; k < b.size(0); ++k) {
       const double x1 = b[k][0].item<double>(), y1 = b[k][1].item<double>();

@@ -1,8 +1,7 @@
-#include "spnas/core/logging.h"
 #include "spnas/data/dataset.h"
+#include "spnas/core/logging.h"
 
 #include <ATen/ATen.h>
-
 
 #include <algorithm>
 #include <map>
@@ -51,8 +50,9 @@ std::string DetectionStatistics(const DetectionDataset& dataset, int64_t max_sam
     }
   }
   std::ostringstream os;
-  os << dataset.Size() << " images" << (n < dataset.Size() ? " (statistics of the first " + std::to_string(n) + ")" : "")
-     << ", " << boxes << " boxes, " << empty << " images without boxes, image sides " << min_side << ".." << max_side;
+  os << dataset.Size() << " images"
+     << (n < dataset.Size() ? " (statistics of the first " + std::to_string(n) + ")" : "") << ", " << boxes
+     << " boxes, " << empty << " images without boxes, image sides " << min_side << ".." << max_side;
   if (boxes > 0) os << ", box sqrt(area) " << static_cast<int>(min_box) << ".." << static_cast<int>(max_box);
   os << "; boxes per class:";
   for (size_t c = 1; c < names.size(); ++c) os << " " << names[c] << "=" << per_class[c];

@@ -109,7 +109,8 @@ DetectionSample FashionDet::Get(int64_t index) const {
     for (int i = 0; i < s * s; i += 2) {
       const uint64_t r = rng();
       for (int k = 0; k < 2 && i + k < s * s; ++k) {
-        const float a = static_cast<float>((r >> (32 * k)) & 0xFFFF), b = static_cast<float>((r >> (32 * k + 16)) & 0xFFFF);
+        const float a = static_cast<float>((r >> (32 * k)) & 0xFFFF),
+                    b = static_cast<float>((r >> (32 * k + 16)) & 0xFFFF);
         plane[i + k] = std::clamp(base + (a + b - 65535.f) * (0.06f / 65535.f), 0.f, 1.f);
       }
     }

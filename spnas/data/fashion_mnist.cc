@@ -50,10 +50,10 @@ class FashionMnist : public ClassificationDataset {
 
   ClassificationSample Get(int64_t index) const override {
     const IdxImages& images = source_->images;
-    at::Tensor image = at::from_blob(const_cast<uint8_t*>(images.image(index)), {1, 1, images.rows, images.cols},
-                                     at::kByte)
-                           .to(at::kFloat)
-                           .div_(255);
+    at::Tensor image =
+        at::from_blob(const_cast<uint8_t*>(images.image(index)), {1, 1, images.rows, images.cols}, at::kByte)
+            .to(at::kFloat)
+            .div_(255);
     namespace F = torch::nn::functional;
     const int64_t size = options_.image_size();
     if (size != images.rows) {

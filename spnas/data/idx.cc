@@ -56,8 +56,7 @@ StatusOr<std::vector<uint8_t>> ReadIdxLabels(const std::string& path) {
   return std::vector<uint8_t>(data.begin() + 8, data.end());
 }
 
-StatusOr<std::shared_ptr<const FashionMnistSplit>> LoadFashionMnist(const std::string& root,
-                                                                    const std::string& split) {
+StatusOr<std::shared_ptr<const FashionMnistSplit>> LoadFashionMnist(const std::string& root, const std::string& split) {
   static std::mutex mu;
   static auto* cache = new std::map<std::string, std::shared_ptr<const FashionMnistSplit>>();
   const std::string dir = root.empty() ? kFashionMnistRoot : root;

@@ -70,12 +70,13 @@ class ImageFolder : public ClassificationDataset {
     const int64_t size = options_.image_size();
     const int64_t h = image->size(1), w = image->size(2);
     const double scale = static_cast<double>(size) / std::min(h, w);
-    const int64_t nh = std::max<int64_t>(size, std::llround(h * scale)), nw = std::max<int64_t>(size, std::llround(w * scale));
-    at::Tensor resized = F::interpolate(image->unsqueeze(0), F::InterpolateFuncOptions()
-                                                                 .size(std::vector<int64_t>{nh, nw})
-                                                                 .mode(torch::kBilinear)
-                                                                 .align_corners(false))
-                             .squeeze(0);
+    const int64_t nh = std::max<int64_t>(size, std::llround(h * scale)),
+                  nw = std::max<int64_t>(size, std::llround(w * scale));
+    at::Tensor resized =
+        F::interpolate(
+            image->unsqueeze(0),
+            F::InterpolateFuncOptions().size(std::vector<int64_t>{nh, nw}).mode(torch::kBilinear).align_corners(false))
+            .squeeze(0);
     const int64_t top = (nh - size) / 2, left = (nw - size) / 2;
     return {resized.narrow(1, top, size).narrow(2, left, size).contiguous(), label};
   }

@@ -77,7 +77,8 @@ void DrawText(at::Tensor& image, const std::string& text, float x, float y, cons
   // in at most about 270 bytes per character.
   std::vector<char> buffer(270 * (text.size() + 1));
   std::string mutable_text = text;
-  const int quads = stb_easy_font_print(0, 0, mutable_text.data(), nullptr, buffer.data(), static_cast<int>(buffer.size()));
+  const int quads =
+      stb_easy_font_print(0, 0, mutable_text.data(), nullptr, buffer.data(), static_cast<int>(buffer.size()));
   const float top = y - 7.0f * scale;
   for (int q = 0; q < quads; ++q) {
     const float* v0 = reinterpret_cast<const float*>(buffer.data() + (q * 4 + 0) * 16);

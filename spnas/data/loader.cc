@@ -36,7 +36,8 @@ void FlipHorizontal(DetectionSample* s) {
   s->image = s->image.flip({2});
   auto flip = [&](at::Tensor& boxes) {
     if (!boxes.defined() || boxes.numel() == 0) return;
-    boxes = at::stack({width - boxes.select(1, 2), boxes.select(1, 1), width - boxes.select(1, 0), boxes.select(1, 3)}, 1);
+    boxes =
+        at::stack({width - boxes.select(1, 2), boxes.select(1, 1), width - boxes.select(1, 0), boxes.select(1, 3)}, 1);
   };
   flip(s->target.boxes);
   flip(s->crowd_boxes);
@@ -81,7 +82,8 @@ std::unique_ptr<PrefetchLoader<ClassificationBatch>> ClassificationLoader::Epoch
         const int64_t end = std::min<int64_t>((b + 1) * o.batch_size, order->size());
         for (int64_t k = b * o.batch_size; k < end; ++k) {
           ClassificationSample s = dataset->Get((*order)[k]);
-          if (o.horizontal_flip && (SplitMix64(o.seed ^ SplitMix64(epoch * 1000003ULL + k)) & 1)) s.image = s.image.flip({2});
+          if (o.horizontal_flip && (SplitMix64(o.seed ^ SplitMix64(epoch * 1000003ULL + k)) & 1))
+            s.image = s.image.flip({2});
           images.push_back(s.image);
           labels.push_back(s.label);
         }

@@ -16,9 +16,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* const kVocClasses[] = {"aeroplane",   "bicycle", "bird",  "boat",      "bottle", "bus",   "car",
-                                   "cat",         "chair",   "cow",   "diningtable", "dog",  "horse", "motorbike",
-                                   "person",      "pottedplant", "sheep", "sofa",  "train",  "tvmonitor"};
+const char* const kVocClasses[] = {
+    "aeroplane",   "bicycle", "bird",  "boat",      "bottle", "bus",         "car",   "cat",  "chair", "cow",
+    "diningtable", "dog",     "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor"};
 
 struct VocObject {
   int64_t label;

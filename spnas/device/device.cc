@@ -21,7 +21,8 @@ StatusOr<c10::Device> ResolveDevice(const std::string& name) {
   const int index = m[2].matched ? std::stoi(m[2].str()) : 0;
   const int count = c10::cuda::device_count();
   if (count == 0) {
-    return FailedPreconditionError("device \"", name, "\" asked for, but this machine has no CUDA device "
+    return FailedPreconditionError("device \"", name,
+                                   "\" asked for, but this machine has no CUDA device "
                                    "(0 GPUs visible to the driver); use device \"cpu\"");
   }
   if (index >= count) {
@@ -53,9 +54,9 @@ void ReleaseCachedMemory(const c10::Device& device) {
 }
 
 void KeepCpuMemoryForReuse() {
-  mallopt(M_MMAP_MAX, 0);                // large blocks from the heap, reused after free
-  mallopt(M_TRIM_THRESHOLD, INT_MAX);    // and not trimmed back to the kernel
-  mallopt(M_TOP_PAD, 256 << 20);         // grow the heap in large steps
+  mallopt(M_MMAP_MAX, 0);              // large blocks from the heap, reused after free
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);  // and not trimmed back to the kernel
+  mallopt(M_TOP_PAD, 256 << 20);       // grow the heap in large steps
 }
 
 }  // namespace spnas

@@ -51,9 +51,9 @@ double BoxIou(const std::array<double, 4>& d, const std::array<double, 4>& g, bo
 
 // evaluateImg's result for one (image, category, area range) at maxDet 100.
 struct ImageEval {
-  std::vector<double> scores;          // detections by decreasing score
-  std::vector<uint8_t> matched;        // [T * D]: matched a ground truth
-  std::vector<uint8_t> ignored;        // [T * D]: detection ignored
+  std::vector<double> scores;    // detections by decreasing score
+  std::vector<uint8_t> matched;  // [T * D]: matched a ground truth
+  std::vector<uint8_t> ignored;  // [T * D]: detection ignored
   int num_gt_not_ignored = 0;
   int num_dets = 0;
 };
@@ -116,7 +116,7 @@ bool EvaluateImage(const Prepared& p, int area, ImageEval* out) {
       double iou = std::min(thresholds[t], 1 - 1e-10);
       int m = -1;
       for (int g = 0; g < G; ++g) {
-        if (gt_matched[t * G + g] && !crowd[g]) continue;           // taken
+        if (gt_matched[t * G + g] && !crowd[g]) continue;             // taken
         if (m > -1 && gt_ignore[m] == 0 && gt_ignore[g] == 1) break;  // only ignored ones left
         const double v = row[gt_order[g]];
         if (v < iou) continue;
@@ -193,7 +193,9 @@ CocoStats CocoEvaluator::Evaluate() const {
   auto P = [&](int t, int r, int k, int a, int m) -> double& {
     return precision[(((static_cast<size_t>(t) * kR + r) * K + k) * kA + a) * kM + m];
   };
-  auto Rc = [&](int t, int k, int a, int m) -> double& { return recall[((static_cast<size_t>(t) * K + k) * kA + a) * kM + m]; };
+  auto Rc = [&](int t, int k, int a, int m) -> double& {
+    return recall[((static_cast<size_t>(t) * K + k) * kA + a) * kM + m];
+  };
 
   at::parallel_for(0, K, 1, [&](int64_t k_begin, int64_t k_end) {
     for (int64_t k = k_begin; k < k_end; ++k) {

@@ -97,7 +97,8 @@ class VOC : public DetectionMetric {
     const auto det_boxes = Rows(detections.boxes);
     const auto det_labels = Labels(detections.labels);
     const at::Tensor scores = detections.scores.to(at::kDouble).contiguous();
-    for (size_t i = 0; i < det_boxes.size(); ++i) dets.push_back({det_labels[i], det_boxes[i], scores.data_ptr<double>()[i]});
+    for (size_t i = 0; i < det_boxes.size(); ++i)
+      dets.push_back({det_labels[i], det_boxes[i], scores.data_ptr<double>()[i]});
     evaluator_.AddImage(std::move(gts), std::move(dets));
   }
 

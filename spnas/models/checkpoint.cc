@@ -16,8 +16,8 @@ namespace {
 // (weights_only). Untagged, `torch.load(path)` reads it as a plain dict of tensors.
 std::string PickleForPython(const c10::IValue& value) {
   std::string pkl;
-  torch::jit::Pickler pickler([&](const char* data, size_t size) { pkl.append(data, size); }, nullptr, nullptr,
-                              nullptr, nullptr, /*tag_aggregates=*/false);
+  torch::jit::Pickler pickler([&](const char* data, size_t size) { pkl.append(data, size); }, nullptr, nullptr, nullptr,
+                              nullptr, /*tag_aggregates=*/false);
   pickler.protocol();
   pickler.pushIValue(value);
   pickler.stop();

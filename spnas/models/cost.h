@@ -22,15 +22,13 @@ double CountMultiplyAdds(const std::function<void()>& forward);
 
 // Median wall time of `forward` in milliseconds over `runs` after `warmup` runs, each run
 // waiting for the work it queued on `device` (CUDA runs asynchronously).
-double MeasureLatencyMs(const std::function<void()>& forward, const c10::Device& device, int runs = 10,
-                        int warmup = 2);
+double MeasureLatencyMs(const std::function<void()>& forward, const c10::Device& device, int runs = 10, int warmup = 2);
 
 // The costs a search weighs, of `model` on its device for a [1, 3, size, size] input: "params",
 // "flops" (of the backbone and neck for a detector, the architecture searched; of the whole
 // network for a classifier) and, when latency_runs > 0, "latency_ms" of the whole model
 // (median of latency_runs after one warm-up). Leaves the model in eval mode.
-std::map<std::string, double> ModelCosts(Model& model, int64_t input_size, const c10::Device& device,
-                                         int latency_runs);
+std::map<std::string, double> ModelCosts(Model& model, int64_t input_size, const c10::Device& device, int latency_runs);
 
 }  // namespace spnas
 

@@ -112,7 +112,8 @@ StatusOr<std::vector<int>> AlignBlocks(int parent_blocks, int child_blocks, cons
 std::string Canonical(const std::string& name) {
   static const std::string kBody = "backbone.body.";
   if (name.rfind(kBody, 0) == 0) return "body:" + name.substr(kBody.size());
-  if (name.rfind("conv1.", 0) == 0 || name.rfind("bn1.", 0) == 0 || std::regex_search(name, std::regex("^layer[0-9]+\\."))) {
+  if (name.rfind("conv1.", 0) == 0 || name.rfind("bn1.", 0) == 0 ||
+      std::regex_search(name, std::regex("^layer[0-9]+\\."))) {
     return "body:" + name;
   }
   return name;
@@ -143,9 +144,8 @@ StatusOr<InheritReport> InheritWeights(const StateDict& parent_state, const Plug
   if (parent_code.ok() && child_code.ok()) {
     const std::vector<std::string> parent_blocks = BlockNames(*parent_code);
     const std::vector<std::string> child_blocks = BlockNames(*child_code);
-    SPNAS_ASSIGN_OR_RETURN(std::vector<int> align,
-                           AlignBlocks(static_cast<int>(parent_blocks.size()), static_cast<int>(child_blocks.size()),
-                                       mutations));
+    SPNAS_ASSIGN_OR_RETURN(std::vector<int> align, AlignBlocks(static_cast<int>(parent_blocks.size()),
+                                                               static_cast<int>(child_blocks.size()), mutations));
     for (size_t g = 0; g < child_blocks.size(); ++g) {
       block_source[child_blocks[g]] = align[g] < 0 ? "" : parent_blocks[align[g]];
     }
@@ -179,7 +179,8 @@ StatusOr<InheritReport> InheritWeights(const StateDict& parent_state, const Plug
       if (!block_source.empty()) {
         // Through the block alignment: the child's stage block comes from some parent block.
         auto it = block_source.find(StrCat("layer", std::stoi(m[1]) + 1, ".", m[2]));
-        if (it != block_source.end() && !it->second.empty()) stage = parent.find("body:" + it->second + "." + m[3].str());
+        if (it != block_source.end() && !it->second.empty())
+          stage = parent.find("body:" + it->second + "." + m[3].str());
       }
       source = stage;
     }

@@ -17,8 +17,8 @@ StateDict GetStateDict(const torch::nn::Module& module) {
 
 std::string LoadReport::Summary() const {
   std::ostringstream os;
-  os << loaded.size() << " tensors loaded, " << missing.size() << " missing, " << unexpected.size()
-     << " unexpected, " << mismatched.size() << " of another shape";
+  os << loaded.size() << " tensors loaded, " << missing.size() << " missing, " << unexpected.size() << " unexpected, "
+     << mismatched.size() << " of another shape";
   auto list = [&](const char* what, const std::vector<std::string>& names) {
     if (names.empty()) return;
     os << "\n  " << what << ": ";

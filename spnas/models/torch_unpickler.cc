@@ -18,13 +18,26 @@ namespace {
 struct Value;
 using ValuePtr = std::shared_ptr<Value>;
 struct Value {
-  enum Kind { kNone, kBool, kInt, kFloat, kString, kTuple, kList, kDict, kGlobal, kStorage, kTensor, kMark } kind = kNone;
+  enum Kind {
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,
+    kTuple,
+    kList,
+    kDict,
+    kGlobal,
+    kStorage,
+    kTensor,
+    kMark
+  } kind = kNone;
   int64_t i = 0;
   double f = 0;
-  std::string s;                                     // string, or "module.name" of a global
-  std::vector<ValuePtr> items;                       // tuple, list
-  std::vector<std::pair<ValuePtr, ValuePtr>> dict;   // insertion order kept
-  at::Tensor tensor;                                 // a storage's data (flat, its dtype)
+  std::string s;                                    // string, or "module.name" of a global
+  std::vector<ValuePtr> items;                      // tuple, list
+  std::vector<std::pair<ValuePtr, ValuePtr>> dict;  // insertion order kept
+  at::Tensor tensor;                                // a storage's data (flat, its dtype)
   // A tensor: a view of `storage`, made once every storage has been read.
   ValuePtr storage;
   int64_t offset = 0;
@@ -39,9 +52,9 @@ ValuePtr Make(Value::Kind kind) {
 
 at::ScalarType StorageType(const std::string& name) {
   static const std::map<std::string, at::ScalarType> types = {
-      {"torch.FloatStorage", at::kFloat}, {"torch.DoubleStorage", at::kDouble}, {"torch.HalfStorage", at::kHalf},
-      {"torch.BFloat16Storage", at::kBFloat16}, {"torch.LongStorage", at::kLong}, {"torch.IntStorage", at::kInt},
-      {"torch.ShortStorage", at::kShort}, {"torch.CharStorage", at::kChar}, {"torch.ByteStorage", at::kByte},
+      {"torch.FloatStorage", at::kFloat},       {"torch.DoubleStorage", at::kDouble}, {"torch.HalfStorage", at::kHalf},
+      {"torch.BFloat16Storage", at::kBFloat16}, {"torch.LongStorage", at::kLong},     {"torch.IntStorage", at::kInt},
+      {"torch.ShortStorage", at::kShort},       {"torch.CharStorage", at::kChar},     {"torch.ByteStorage", at::kByte},
       {"torch.BoolStorage", at::kBool}};
   auto it = types.find(name);
   return it == types.end() ? at::ScalarType::Undefined : it->second;
@@ -50,62 +63,117 @@ at::ScalarType StorageType(const std::string& name) {
 class Unpickler {
  public:
   // `storage` returns the bytes of the storage with this key and element count.
-  Unpickler(const std::string& data, std::function<StatusOr<at::Tensor>(const std::string& key, at::ScalarType, int64_t)> storage)
+  Unpickler(const std::string& data,
+            std::function<StatusOr<at::Tensor>(const std::string& key, at::ScalarType, int64_t)> storage)
       : data_(data), storage_(std::move(storage)) {}
 
   StatusOr<ValuePtr> Load() {
     while (pos_ < data_.size()) {
       const uint8_t op = Byte();
       switch (op) {
-        case 0x80: Byte(); break;                         // PROTO
-        case 0x95: pos_ += 8; break;                      // FRAME
-        case '.': return Pop();                           // STOP
-        case '}': Push(Make(Value::kDict)); break;        // EMPTY_DICT
-        case ']': Push(Make(Value::kList)); break;        // EMPTY_LIST
-        case ')': Push(Make(Value::kTuple)); break;       // EMPTY_TUPLE
-        case '(': Push(Make(Value::kMark)); break;        // MARK
-        case 't': {                                       // TUPLE
+        case 0x80:
+          Byte();
+          break;  // PROTO
+        case 0x95:
+          pos_ += 8;
+          break;  // FRAME
+        case '.':
+          return Pop();  // STOP
+        case '}':
+          Push(Make(Value::kDict));
+          break;  // EMPTY_DICT
+        case ']':
+          Push(Make(Value::kList));
+          break;  // EMPTY_LIST
+        case ')':
+          Push(Make(Value::kTuple));
+          break;  // EMPTY_TUPLE
+        case '(':
+          Push(Make(Value::kMark));
+          break;     // MARK
+        case 't': {  // TUPLE
           auto t = Make(Value::kTuple);
           t->items = PopToMark();
           Push(t);
           break;
         }
-        case 0x85: case 0x86: case 0x87: {                // TUPLE1..3
+        case 0x85:
+        case 0x86:
+        case 0x87: {  // TUPLE1..3
           auto t = Make(Value::kTuple);
           t->items.resize(op - 0x84);
           for (int k = static_cast<int>(t->items.size()) - 1; k >= 0; --k) t->items[k] = Pop();
           Push(t);
           break;
         }
-        case 's': {                                       // SETITEM
+        case 's': {  // SETITEM
           auto value = Pop(), key = Pop();
           SPNAS_RETURN_IF_ERROR(SetItem(Top(), key, value));
           break;
         }
-        case 'u': {                                       // SETITEMS
+        case 'u': {  // SETITEMS
           auto items = PopToMark();
-          for (size_t k = 0; k + 1 < items.size(); k += 2) SPNAS_RETURN_IF_ERROR(SetItem(Top(), items[k], items[k + 1]));
+          for (size_t k = 0; k + 1 < items.size(); k += 2)
+            SPNAS_RETURN_IF_ERROR(SetItem(Top(), items[k], items[k + 1]));
           break;
         }
-        case 'a': { auto v = Pop(); Top()->items.push_back(v); break; }  // APPEND
-        case 'e': {                                       // APPENDS
+        case 'a': {
+          auto v = Pop();
+          Top()->items.push_back(v);
+          break;
+        }            // APPEND
+        case 'e': {  // APPENDS
           auto items = PopToMark();
           for (auto& v : items) Top()->items.push_back(v);
           break;
         }
-        case 'X': { uint32_t n = U32(); PushString(n); break; }         // BINUNICODE
-        case 0x8c: { uint32_t n = Byte(); PushString(n); break; }       // SHORT_BINUNICODE
-        case 'U': { uint32_t n = Byte(); PushString(n); break; }        // SHORT_BINSTRING
-        case 'T': { uint32_t n = U32(); PushString(n); break; }         // BINSTRING
-        case 'q': memo_[Byte()] = Top(); break;                          // BINPUT
-        case 'r': memo_[U32()] = Top(); break;                           // LONG_BINPUT
-        case 0x94: memo_[memo_.size()] = Top(); break;                   // MEMOIZE
-        case 'h': Push(memo_.at(Byte())); break;                         // BINGET
-        case 'j': Push(memo_.at(U32())); break;                          // LONG_BINGET
-        case 'J': PushInt(static_cast<int32_t>(U32())); break;           // BININT
-        case 'K': PushInt(Byte()); break;                                // BININT1
-        case 'M': { uint32_t lo = Byte(); PushInt(lo | (Byte() << 8)); break; }  // BININT2
-        case 0x8a: {                                                     // LONG1
+        case 'X': {
+          uint32_t n = U32();
+          PushString(n);
+          break;
+        }  // BINUNICODE
+        case 0x8c: {
+          uint32_t n = Byte();
+          PushString(n);
+          break;
+        }  // SHORT_BINUNICODE
+        case 'U': {
+          uint32_t n = Byte();
+          PushString(n);
+          break;
+        }  // SHORT_BINSTRING
+        case 'T': {
+          uint32_t n = U32();
+          PushString(n);
+          break;
+        }  // BINSTRING
+        case 'q':
+          memo_[Byte()] = Top();
+          break;  // BINPUT
+        case 'r':
+          memo_[U32()] = Top();
+          break;  // LONG_BINPUT
+        case 0x94:
+          memo_[memo_.size()] = Top();
+          break;  // MEMOIZE
+        case 'h':
+          Push(memo_.at(Byte()));
+          break;  // BINGET
+        case 'j':
+          Push(memo_.at(U32()));
+          break;  // LONG_BINGET
+        case 'J':
+          PushInt(static_cast<int32_t>(U32()));
+          break;  // BININT
+        case 'K':
+          PushInt(Byte());
+          break;  // BININT1
+        case 'M': {
+          uint32_t lo = Byte();
+          PushInt(lo | (Byte() << 8));
+          break;
+        }             // BININT2
+        case 0x8a: {  // LONG1
           const uint8_t n = Byte();
           int64_t v = 0;
           for (int k = 0; k < n; ++k) v |= static_cast<int64_t>(Byte()) << (8 * k);
@@ -113,7 +181,7 @@ class Unpickler {
           PushInt(v);
           break;
         }
-        case 'G': {                                                      // BINFLOAT (big endian)
+        case 'G': {  // BINFLOAT (big endian)
           uint64_t bits = 0;
           for (int k = 0; k < 8; ++k) bits = (bits << 8) | Byte();
           auto v = Make(Value::kFloat);
@@ -121,35 +189,40 @@ class Unpickler {
           Push(v);
           break;
         }
-        case 0x88: case 0x89: {                                          // NEWTRUE / NEWFALSE
+        case 0x88:
+        case 0x89: {  // NEWTRUE / NEWFALSE
           auto v = Make(Value::kBool);
           v->i = op == 0x88;
           Push(v);
           break;
         }
-        case 'N': Push(Make(Value::kNone)); break;                       // NONE
-        case 'c': {                                                      // GLOBAL "module\nname\n"
+        case 'N':
+          Push(Make(Value::kNone));
+          break;     // NONE
+        case 'c': {  // GLOBAL "module\nname\n"
           std::string module = Line(), name = Line();
           SPNAS_RETURN_IF_ERROR(PushGlobal(module + "." + name));
           break;
         }
-        case 0x93: {                                                     // STACK_GLOBAL
+        case 0x93: {  // STACK_GLOBAL
           auto name = Pop(), module = Pop();
           SPNAS_RETURN_IF_ERROR(PushGlobal(module->s + "." + name->s));
           break;
         }
-        case 'Q': {                                                      // BINPERSID
+        case 'Q': {  // BINPERSID
           SPNAS_ASSIGN_OR_RETURN(ValuePtr storage, PersistentLoad(Pop()));
           Push(storage);
           break;
         }
-        case 'R': {                                                      // REDUCE
+        case 'R': {  // REDUCE
           auto args = Pop(), callable = Pop();
           SPNAS_ASSIGN_OR_RETURN(ValuePtr result, Reduce(callable, args));
           Push(result);
           break;
         }
-        case 'b': Pop(); break;  // BUILD: state of an OrderedDict (its _metadata); not needed
+        case 'b':
+          Pop();
+          break;  // BUILD: state of an OrderedDict (its _metadata); not needed
         default: {
           char hex[8];
           std::snprintf(hex, sizeof(hex), "0x%02x", op);

@@ -1,9 +1,8 @@
-#include "spnas/core/logging.h"
 #include "spnas/pipeline/pipeline.h"
+#include "spnas/core/logging.h"
 
 #include <chrono>
 #include <filesystem>
-
 
 #include "spnas/core/files.h"
 #include "spnas/core/record_store.h"
@@ -15,7 +14,6 @@ namespace spnas {
 namespace fs = std::filesystem;
 
 namespace {
-
 
 bool NonEmptyDir(const std::string& dir) {
   std::error_code ec;
@@ -89,8 +87,11 @@ Status RunPipeline(const LoadedConfig& config, const RunOptions& options) {
     if (options.resume && fs::exists(config_path)) {
       StatusOr<std::string> previous = ReadFile(config_path);
       if (previous.ok() && *previous != resolved) {
-        return FailedPreconditionError("step '", step.name(), "': the config differs from the one of the run "
-                                       "being resumed (", config_path, "); resuming would mix results. "
+        return FailedPreconditionError("step '", step.name(),
+                                       "': the config differs from the one of the run "
+                                       "being resumed (",
+                                       config_path,
+                                       "); resuming would mix results. "
                                        "Restore it, or pass --overwrite to start over.");
       }
     }
@@ -106,8 +107,8 @@ Status RunPipeline(const LoadedConfig& config, const RunOptions& options) {
 
     SPNAS_RETURN_IF_ERROR(MakeDirs(context.output_dir));
     SPNAS_RETURN_IF_ERROR(WriteFileAtomic(config_path, resolved));
-    LOG(INFO) << "[" << step.name() << "] step " << s + 1 << "/" << steps.size() << " ("
-              << step.pipe_step().type() << ") -> " << context.output_dir;
+    LOG(INFO) << "[" << step.name() << "] step " << s + 1 << "/" << steps.size() << " (" << step.pipe_step().type()
+              << ") -> " << context.output_dir;
     const auto start = std::chrono::steady_clock::now();
     SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<PipeStep> pipe_step,
                            PipeStepRegistry().Create(step.pipe_step().type(), step.pipe_step().options()));
@@ -126,8 +127,8 @@ Status RunPipeline(const LoadedConfig& config, const RunOptions& options) {
     for (const Trial& t : trials) done.set_failed(done.failed() + (t.record.status() != FINISHED));
     for (const Trial& t : outputs) done.add_output_ids(t.record.id());
     SPNAS_RETURN_IF_ERROR(WriteFileAtomic(status_path, ToJson(done)));
-    LOG(INFO) << "[" << step.name() << "] done in " << done.seconds() << " s: " << done.trials()
-              << " trials, " << done.failed() << " failed, " << done.output_ids_size() << " output records";
+    LOG(INFO) << "[" << step.name() << "] done in " << done.seconds() << " s: " << done.trials() << " trials, "
+              << done.failed() << " failed, " << done.output_ids_size() << " output records";
   }
   SPNAS_ASSIGN_OR_RETURN(std::string report, WriteReport(config));
   LOG(INFO) << "report: " << report;

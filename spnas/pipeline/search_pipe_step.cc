@@ -5,7 +5,6 @@
 #include <memory>
 #include <regex>
 
-
 #include "spnas/core/logging.h"
 #include "spnas/core/step_folder.h"
 #include "spnas/pipeline/pipe_step.h"
@@ -36,7 +35,8 @@ class SearchPipeStep : public PipeStep {
   void Validate(const LoadedConfig& config, int s, ConfigErrors* errors) const override {
     const StepConfig& step = config.config().step(s);
     if (!step.has_search_algorithm()) {
-      errors->Add(config.Where({{"step", s}}), StrCat("step '", step.name(), "' (SearchPipeStep) needs a `search_algorithm`"));
+      errors->Add(config.Where({{"step", s}}),
+                  StrCat("step '", step.name(), "' (SearchPipeStep) needs a `search_algorithm`"));
     }
     if (!step.has_trainer()) {
       errors->Add(config.Where({{"step", s}}), StrCat("step '", step.name(), "' (SearchPipeStep) needs a `trainer`"));
@@ -46,8 +46,7 @@ class SearchPipeStep : public PipeStep {
                   StrCat("step '", step.name(), "' (SearchPipeStep) needs a `model` or a `models_folder`"));
     }
     // The search space's keys must exist in the model.
-    if (step.has_search_space() && step.has_model() &&
-        SearchSpaceRegistry().Has(step.search_space().type())) {
+    if (step.has_search_space() && step.has_model() && SearchSpaceRegistry().Has(step.search_space().type())) {
       auto space = SearchSpaceRegistry().Create(step.search_space().type(), step.search_space().options());
       if (space.ok()) {
         std::mt19937_64 rng(0);
@@ -62,13 +61,13 @@ class SearchPipeStep : public PipeStep {
     const StepConfig& step = *context.step;
     SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer,
                            TrainerRegistry().Create(step.trainer().type(), step.trainer().options()));
-    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<SearchAlgorithm> algorithm,
-                           SearchAlgorithmRegistry().Create(step.search_algorithm().type(),
-                                                            step.search_algorithm().options()));
+    SPNAS_ASSIGN_OR_RETURN(
+        std::unique_ptr<SearchAlgorithm> algorithm,
+        SearchAlgorithmRegistry().Create(step.search_algorithm().type(), step.search_algorithm().options()));
     std::unique_ptr<SearchSpace> space;
     if (step.has_search_space()) {
-      SPNAS_ASSIGN_OR_RETURN(space, SearchSpaceRegistry().Create(step.search_space().type(),
-                                                                 step.search_space().options()));
+      SPNAS_ASSIGN_OR_RETURN(space,
+                             SearchSpaceRegistry().Create(step.search_space().type(), step.search_space().options()));
     }
     SearchContext search;
     search.space = space.get();
@@ -87,8 +86,7 @@ class SearchPipeStep : public PipeStep {
         LOG(INFO) << "[" << step.name() << "] resuming after " << history.size() << " finished trials";
       }
     }
-    TrialRunner runner(context, trainer.get(), trials_store, algorithm->Budget(),
-                       static_cast<int>(history.size()));
+    TrialRunner runner(context, trainer.get(), trials_store, algorithm->Budget(), static_cast<int>(history.size()));
     while (true) {
       const int id = history.empty() ? 0 : history.back().record.id() + 1;
       std::mt19937_64 rng(context.TrialSeed(id));
@@ -105,8 +103,8 @@ class SearchPipeStep : public PipeStep {
       if (candidate->parent >= 0) {
         const std::vector<Trial>& pool = candidate->parent_is_input ? search.inputs : history;
         if (candidate->parent >= static_cast<int>(pool.size())) {
-          return InternalError("search algorithm '", step.search_algorithm().type(),
-                               "' named parent index ", candidate->parent, " of ", pool.size());
+          return InternalError("search algorithm '", step.search_algorithm().type(), "' named parent index ",
+                               candidate->parent, " of ", pool.size());
         }
         const Trial& parent = pool[candidate->parent];
         job.parent_model = parent.desc;
@@ -115,7 +113,7 @@ class SearchPipeStep : public PipeStep {
                                                   : StrCat(step.name(), "/", parent.record.id());
       } else if (!step.pretrained_model_file().empty()) {
         job.init_weights = step.pretrained_model_file();
-      job.convert_pretrained = step.convert_pretrained();
+        job.convert_pretrained = step.convert_pretrained();
       }
       SPNAS_ASSIGN_OR_RETURN(Trial trial, runner.Run(job, parent_label, candidate->hyperparameters));
       history.push_back(std::move(trial));

@@ -4,7 +4,6 @@
 #include <memory>
 #include <set>
 
-
 #include "spnas/core/logging.h"
 #include "spnas/core/objectives.h"
 #include "spnas/pipeline/pipe_step.h"
@@ -81,8 +80,7 @@ class TrainPipeStep : public PipeStep {
       SPNAS_ASSIGN_OR_RETURN(trials, store.LoadAll());
       for (const Trial& t : trials) done.insert(t.record.id());
     }
-    TrialRunner runner(context, trainer.get(), store, static_cast<int>(jobs.size()),
-                       static_cast<int>(done.size()));
+    TrialRunner runner(context, trainer.get(), store, static_cast<int>(jobs.size()), static_cast<int>(done.size()));
     for (size_t i = 0; i < jobs.size(); ++i) {
       if (done.count(jobs[i].trial_id)) continue;
       jobs[i].seed = context.TrialSeed(jobs[i].trial_id);

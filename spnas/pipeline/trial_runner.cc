@@ -1,5 +1,5 @@
-#include "spnas/core/logging.h"
 #include "spnas/pipeline/trial_runner.h"
+#include "spnas/core/logging.h"
 
 #include <chrono>
 #include <exception>
@@ -27,18 +27,16 @@ StatusOr<std::vector<Trial>> LoadInputs(const StepContext& context) {
   if (usable.empty()) {
     std::string producer = fs::path(dir).lexically_normal().filename().string();
     return FailedPreconditionError("step '", context.step->name(), "': models_folder '", dir,
-                                   "' holds no finished records (performance_<id>.json); step '",
-                                   producer, "' should have written them. Run it first.");
+                                   "' holds no finished records (performance_<id>.json); step '", producer,
+                                   "' should have written them. Run it first.");
   }
   return usable;
 }
 
-TrialRunner::TrialRunner(const StepContext& context, Trainer* trainer, RecordStore store, int budget,
-                         int done)
+TrialRunner::TrialRunner(const StepContext& context, Trainer* trainer, RecordStore store, int budget, int done)
     : context_(context), trainer_(trainer), store_(std::move(store)), budget_(budget), done_(done) {}
 
-StatusOr<Trial> TrialRunner::Run(TrainJob job, const std::string& parent_label,
-                                 const Point& hyperparameters) {
+StatusOr<Trial> TrialRunner::Run(TrainJob job, const std::string& parent_label, const Point& hyperparameters) {
   SPNAS_RETURN_IF_ERROR(MakeDirs(store_.folder()));
   const int id = job.trial_id;
   job.weights_out = store_.PendingWeightsPath(id);

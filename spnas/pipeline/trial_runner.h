@@ -21,7 +21,6 @@ class TrialRunner {
   // failure is recorded in the returned Trial.
   StatusOr<Trial> Run(TrainJob job, const std::string& parent_label, const Point& hyperparameters);
 
-
  private:
   const StepContext& context_;
   Trainer* trainer_;

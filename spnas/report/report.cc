@@ -20,11 +20,20 @@ std::string Escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -46,7 +55,8 @@ std::string Metric(const TrialRecord& r, const std::string& key) {
 
 std::string Architecture(const TrialRecord& r) {
   std::string s;
-  for (const auto& [k, v] : r.hyperparameters()) s += (s.empty() ? "" : "<br>") + Escape(k.substr(k.rfind('.', k.rfind('.') - 1) + 1) + " " + v);
+  for (const auto& [k, v] : r.hyperparameters())
+    s += (s.empty() ? "" : "<br>") + Escape(k.substr(k.rfind('.', k.rfind('.') - 1) + 1) + " " + v);
   return s;
 }
 
@@ -80,16 +90,18 @@ std::string Plot(const std::vector<Point>& points, const std::vector<std::string
       << "' fill='#fafafa' stroke='#999'/>\n";
   for (int i = 0; i <= 4; ++i) {
     const double xv = x0 + (x1 - x0) * i / 4, yv = y0 + (y1 - y0) * i / 4;
-    svg << "<text x='" << X(xv) << "' y='" << h - bottom + 18 << "' font-size='11' text-anchor='middle'>" << Fixed(xv, 2)
-        << "</text>\n";
+    svg << "<text x='" << X(xv) << "' y='" << h - bottom + 18 << "' font-size='11' text-anchor='middle'>"
+        << Fixed(xv, 2) << "</text>\n";
     svg << "<text x='" << left - 6 << "' y='" << Y(yv) + 4 << "' font-size='11' text-anchor='end'>" << Fixed(yv, 1)
         << "</text>\n";
     svg << "<line x1='" << X(xv) << "' y1='" << top << "' x2='" << X(xv) << "' y2='" << h - bottom
         << "' stroke='#e3e3e3'/>\n";
   }
-  svg << "<text x='" << (left + w - right) / 2 << "' y='" << h - 10 << "' font-size='12' text-anchor='middle'>parameters (millions)</text>\n";
-  svg << "<text x='16' y='" << (top + h - bottom) / 2 << "' font-size='12' text-anchor='middle' transform='rotate(-90 16 "
-      << (top + h - bottom) / 2 << ")'>mAP (COCO, %)</text>\n";
+  svg << "<text x='" << (left + w - right) / 2 << "' y='" << h - 10
+      << "' font-size='12' text-anchor='middle'>parameters (millions)</text>\n";
+  svg << "<text x='16' y='" << (top + h - bottom) / 2
+      << "' font-size='12' text-anchor='middle' transform='rotate(-90 16 " << (top + h - bottom) / 2
+      << ")'>mAP (COCO, %)</text>\n";
   // Each step's Pareto front as a line.
   for (size_t s = 0; s < steps.size(); ++s) {
     std::vector<Point> front;
@@ -98,7 +110,8 @@ std::string Plot(const std::vector<Point>& points, const std::vector<std::string
     }
     std::sort(front.begin(), front.end(), [](const Point& a, const Point& b) { return a.x < b.x; });
     if (front.size() > 1) {
-      svg << "<polyline fill='none' stroke='" << kColors[s % 6] << "' stroke-width='1.5' stroke-dasharray='4 3' points='";
+      svg << "<polyline fill='none' stroke='" << kColors[s % 6]
+          << "' stroke-width='1.5' stroke-dasharray='4 3' points='";
       for (const Point& p : front) svg << X(p.x) << "," << Y(p.y) << " ";
       svg << "'/>\n";
     }
@@ -129,14 +142,16 @@ std::string Plot(const std::vector<Point>& points, const std::vector<std::string
     svg << "<circle cx='" << w - right + 16 << "' cy='" << ly << "' r='5' fill='" << kColors[s % 6] << "'/><text x='"
         << w - right + 28 << "' y='" << ly + 4 << "' font-size='12'>" << Escape(steps[s]) << "</text>\n";
   }
-  svg << "<rect x='" << w - right + 10 << "' y='" << ly - 6 << "' width='12' height='12' fill='#ccc' stroke='#000' stroke-width='2'/><text x='"
-      << w - right + 28 << "' y='" << ly + 4 << "' font-size='12'>seed (start)</text>\n";
+  svg << "<rect x='" << w - right + 10 << "' y='" << ly - 6
+      << "' width='12' height='12' fill='#ccc' stroke='#000' stroke-width='2'/><text x='" << w - right + 28 << "' y='"
+      << ly + 4 << "' font-size='12'>seed (start)</text>\n";
   ly += 18;
   svg << "<circle cx='" << w - right + 16 << "' cy='" << ly << "' r='6' fill='#999'/><text x='" << w - right + 28
       << "' y='" << ly + 4 << "' font-size='12'>Pareto front</text>\n";
   ly += 18;
-  svg << "<circle cx='" << w - right + 16 << "' cy='" << ly << "' r='4' fill='#fff' stroke='#999' stroke-width='2'/><text x='"
-      << w - right + 28 << "' y='" << ly + 4 << "' font-size='12'>other trials</text>\n";
+  svg << "<circle cx='" << w - right + 16 << "' cy='" << ly
+      << "' r='4' fill='#fff' stroke='#999' stroke-width='2'/><text x='" << w - right + 28 << "' y='" << ly + 4
+      << "' font-size='12'>other trials</text>\n";
   ly += 18;
   svg << "<text x='" << w - right + 10 << "' y='" << ly + 5 << "' font-size='16' fill='#e15759'>&#9733;</text><text x='"
       << w - right + 28 << "' y='" << ly + 4 << "' font-size='12'>final model</text>\n";
@@ -164,7 +179,8 @@ StatusOr<std::string> WriteReport(const LoadedConfig& config) {
   for (auto it = steps.rbegin(); it != steps.rend() && final_trial == nullptr; ++it) {
     if (!wanted.empty() && it->name != wanted) continue;
     for (const Trial& t : it->trials) {
-      if (t.record.status() != FINISHED || !it->selected.count(t.record.id()) || !t.record.metrics().count("mAP")) continue;
+      if (t.record.status() != FINISHED || !it->selected.count(t.record.id()) || !t.record.metrics().count("mAP"))
+        continue;
       if (final_trial == nullptr || t.record.metrics().at("mAP") > final_trial->record.metrics().at("mAP")) {
         final_trial = &t;
         final_step = it->name;
@@ -184,8 +200,8 @@ StatusOr<std::string> WriteReport(const LoadedConfig& config) {
       for (const auto& [k, v] : t.record.hyperparameters()) arch += " " + v;
       p.label = StrCat("trial ", t.record.id(), ":", arch, " mAP ", Fixed(p.y, 2), " params ", Fixed(p.x, 3), "M");
       p.front = s.selected.count(t.record.id()) > 0 && s.trials.size() > s.selected.size();
-      p.seed = t.record.mutations().empty() && !t.record.parent().empty() && t.record.parent().rfind(s.name + "/", 0) != 0 &&
-               s.trials.size() > 1;
+      p.seed = t.record.mutations().empty() && !t.record.parent().empty() &&
+               t.record.parent().rfind(s.name + "/", 0) != 0 && s.trials.size() > 1;
       p.final_model = final_trial == &t;
       points.push_back(p);
       any = true;
@@ -231,9 +247,13 @@ StatusOr<std::string> WriteReport(const LoadedConfig& config) {
     for (const Trial& t : s.trials) {
       const TrialRecord& r = t.record;
       const std::string mutations = MutationsText(r.mutations(), ", ");
-      html << "<tr class='" << (r.status() != FINISHED ? "bad" : s.selected.count(r.id()) ? "sel" : "") << "'><td>"
-           << r.id() << "</td><td class='l'>" << TrialStatus_Name(r.status()) << "</td><td class='l'>" << Architecture(r)
-           << "</td><td class='l'>" << Escape(r.parent()) << "</td><td class='l'>" << Escape(mutations) << "</td>";
+      html << "<tr class='"
+           << (r.status() != FINISHED     ? "bad"
+               : s.selected.count(r.id()) ? "sel"
+                                          : "")
+           << "'><td>" << r.id() << "</td><td class='l'>" << TrialStatus_Name(r.status()) << "</td><td class='l'>"
+           << Architecture(r) << "</td><td class='l'>" << Escape(r.parent()) << "</td><td class='l'>"
+           << Escape(mutations) << "</td>";
       for (const auto& k : keys) html << "<td>" << Metric(r, k) << "</td>";
       html << "<td>" << Fixed(r.train_seconds(), 1) << "</td><td class='l'>" << Escape(r.error()) << "</td></tr>\n";
     }

@@ -10,7 +10,8 @@ StatusOr<std::map<std::string, double>> CandidateCosts(const PluginConfig& model
                                                        const std::string& device_name) {
   SPNAS_ASSIGN_OR_RETURN(const c10::Device device, ResolveDevice(device_name));
   try {
-    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, ModelRegistry().Create(model_desc.type(), model_desc.options()));
+    SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model,
+                           ModelRegistry().Create(model_desc.type(), model_desc.options()));
     model->to(device);
     return ModelCosts(*model, input_size, device, latency ? 5 : 0);
   } catch (const std::exception& e) {

@@ -27,10 +27,8 @@ class HyperparameterSpace : public SearchSpace {
       if (h.range_size() == 0) return InvalidArgumentError("hyperparameter '", h.key(), "' has an empty `range`");
       if (h.type() == Hyperparameter::CATEGORY) continue;
       double low, high;
-      if (h.range_size() != 2 || !ParseNumber(h.range(0), &low) || !ParseNumber(h.range(1), &high) ||
-          low > high) {
-        return InvalidArgumentError("hyperparameter '", h.key(), "' of type ",
-                                    Hyperparameter::Type_Name(h.type()),
+      if (h.range_size() != 2 || !ParseNumber(h.range(0), &low) || !ParseNumber(h.range(1), &high) || low > high) {
+        return InvalidArgumentError("hyperparameter '", h.key(), "' of type ", Hyperparameter::Type_Name(h.type()),
                                     " needs `range` [low, high] with two numbers, low <= high");
       }
     }

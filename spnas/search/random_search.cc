@@ -26,8 +26,7 @@ class RandomSearch : public SearchAlgorithm {
     return Status::Ok();
   }
 
-  StatusOr<std::optional<Candidate>> Propose(const std::vector<Trial>& history,
-                                             std::mt19937_64& rng) override {
+  StatusOr<std::optional<Candidate>> Propose(const std::vector<Trial>& history, std::mt19937_64& rng) override {
     if (static_cast<int>(history.size()) >= options_.max_sample()) return std::optional<Candidate>();
     std::set<std::map<std::string, std::string>> seen;
     for (const Trial& t : history) {

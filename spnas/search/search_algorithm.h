@@ -41,8 +41,7 @@ class SearchAlgorithm {
   virtual Status Init(const SearchContext& context) = 0;
   // The next candidate, or nullopt when the search is over. `history` holds every trial of this
   // step so far, in id order, failed ones included.
-  virtual StatusOr<std::optional<Candidate>> Propose(const std::vector<Trial>& history,
-                                                     std::mt19937_64& rng) = 0;
+  virtual StatusOr<std::optional<Candidate>> Propose(const std::vector<Trial>& history, std::mt19937_64& rng) = 0;
   // Ids of the trials the step outputs (e.g. the Pareto front). Default: every finished trial.
   virtual std::vector<int> SelectOutputs(const std::vector<Trial>& history) const;
   // Trials the search will run at most (for progress and ETA); -1 when unknown.

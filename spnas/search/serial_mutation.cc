@@ -83,12 +83,12 @@ std::optional<Mutated> SwapStage(const std::string& code, std::mt19937_64& rng) 
     b.insert(b.begin(), a.back());
     a.pop_back();
     return Mutated{JoinStages(child), SwapStageMutation(global - 1, static_cast<int>(move.boundary) + 1,
-                                                         static_cast<int>(move.boundary) + 2)};
+                                                        static_cast<int>(move.boundary) + 2)};
   }
   a.push_back(b.front());
   b.erase(b.begin());
-  return Mutated{JoinStages(child), SwapStageMutation(global, static_cast<int>(move.boundary) + 2,
-                                                       static_cast<int>(move.boundary) + 1)};
+  return Mutated{JoinStages(child),
+                 SwapStageMutation(global, static_cast<int>(move.boundary) + 2, static_cast<int>(move.boundary) + 1)};
 }
 
 std::optional<Mutated> AddStage(const std::string& code, int max_stages) {

@@ -45,7 +45,7 @@ class SpNasP : public ParetoSearchAlgorithm {
 
   static Status ValidateOptions(const Options& o) {
     if (o.max_sample() <= 0) return InvalidArgumentError("max_sample must be > 0");
-    if ((o.stop_probability() < 0 || o.stop_probability() > 1)) {
+    if (o.stop_probability() < 0 || o.stop_probability() > 1) {
       return InvalidArgumentError("stop_probability must be in [0, 1]");
     }
     if (o.max_per_stage() <= 0) return InvalidArgumentError("max_per_stage must be > 0");
@@ -120,7 +120,9 @@ class SpNasP : public ParetoSearchAlgorithm {
       sampler.subnet_flops = b.subnet_flops;
       sampler.max_per_stage = options_.max_per_stage();
       sampler.stop_probability = options_.stop_probability();
-      sampler.within_limits = [&](const std::vector<int>& code) { return CheckLimits(Costs(b, code), options_.limits()).ok(); };
+      sampler.within_limits = [&](const std::vector<int>& code) {
+        return CheckLimits(Costs(b, code), options_.limits()).ok();
+      };
       const std::vector<int> code = sampler.Sample({}, rng);
       if (seen.count({b.serial, CodeText(code)})) continue;
       return Make(i, code);

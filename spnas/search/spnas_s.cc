@@ -104,8 +104,8 @@ class SpNasS : public ParetoSearchAlgorithm {
     const std::vector<int> front = ParetoFront(history, objectives_);
     std::vector<int> parents(front.begin(), front.begin() + std::min<size_t>(front.size(), options_.max_optimal()));
     if (parents.empty()) {
-      return FailedPreconditionError("SpNasS: no finished trial has all objectives (",
-                                     JoinKeys(), "); every candidate so far failed");
+      return FailedPreconditionError("SpNasS: no finished trial has all objectives (", JoinKeys(),
+                                     "); every candidate so far failed");
     }
     for (int attempt = 0; attempt < options_.max_redraws(); ++attempt) {
       const int parent = parents[std::uniform_int_distribution<size_t>(0, parents.size() - 1)(rng)];
@@ -116,7 +116,8 @@ class SpNasS : public ParetoSearchAlgorithm {
         std::optional<Mutated> m;
         const double r = std::uniform_real_distribution<double>(0, 1)(rng);
         if (r < options_.add_stage_ratio()) m = AddStage(code, options_.max_stages());
-        if (!m && std::uniform_real_distribution<double>(0, 1)(rng) < options_.expend_ratio()) m = ExpandCode(code, rng);
+        if (!m && std::uniform_real_distribution<double>(0, 1)(rng) < options_.expend_ratio())
+          m = ExpandCode(code, rng);
         if (!m) {
           m = std::uniform_int_distribution<int>(0, 1)(rng) == 0 ? SwapWidth(code, rng) : SwapStage(code, rng);
         }

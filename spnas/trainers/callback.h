@@ -26,17 +26,17 @@ struct TrainContext {
   PluginConfig model_desc;         // its description, written to the record
   std::shared_ptr<Dataset> train_data, val_data;
   torch::optim::Optimizer* optimizer = nullptr;
-  int epoch = 0, epochs = 0;       // epoch is 0-based
+  int epoch = 0, epochs = 0;  // epoch is 0-based
   int64_t iteration = 0, iterations_per_epoch = 0, total_iterations = 0;
   double lr = 0;
-  int log_every = 20;              // iterations between progress lines (TrainerOptions.log_every)
+  int log_every = 20;                     // iterations between progress lines (TrainerOptions.log_every)
   std::map<std::string, double> losses;   // of the last iteration
   std::map<std::string, double> metrics;  // of the last evaluation, plus costs at the end
   int evaluations = 0;                    // evaluations so far
   std::map<std::string, std::string> notes;
-  double seconds = 0;              // since training started
-  bool stop = false;               // set to end training after this iteration/epoch
-  bool skip_training = false;      // set before training: keep the weights as they are
+  double seconds = 0;          // since training started
+  bool stop = false;           // set to end training after this iteration/epoch
+  bool skip_training = false;  // set before training: keep the weights as they are
   // Evaluates the current model on val_data and returns (and records) the metrics.
   std::function<std::map<std::string, double>()> evaluate;
   // Writes the current model's weights to a path, atomically.

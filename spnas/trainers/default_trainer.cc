@@ -8,10 +8,9 @@
 #include <cmath>
 #include <mutex>
 
-#include "spnas/core/logging.h"
-#include "spnas/trainers/callback.h"
 #include "spnas/core/files.h"
 #include "spnas/core/format.h"
+#include "spnas/core/logging.h"
 #include "spnas/data/loader.h"
 #include "spnas/device/device.h"
 #include "spnas/metrics/evaluate.h"
@@ -19,6 +18,7 @@
 #include "spnas/models/checkpoint.h"
 #include "spnas/models/cost.h"
 #include "spnas/models/inheritance.h"
+#include "spnas/trainers/callback.h"
 #include "spnas/trainers/mixed_precision.h"
 #include "spnas/trainers/optimizer.h"
 #include "spnas/trainers/trainer.h"
@@ -136,7 +136,8 @@ class DefaultTrainer : public Trainer {
       const LoadReport report = LoadStateDict(model, parent);
       LOG(INFO) << "convert_pretrained " << job.init_weights << ": " << report.Summary();
       if (report.loaded.empty()) {
-        return InvalidArgumentError("convert_pretrained: no tensor of '", job.init_weights, "' matches the model by name");
+        return InvalidArgumentError("convert_pretrained: no tensor of '", job.init_weights,
+                                    "' matches the model by name");
       }
       return Status::Ok();
     }
@@ -178,7 +179,8 @@ class DefaultTrainer : public Trainer {
     }
     auto* det_data = dynamic_cast<DetectionDataset*>(ctx.train_data.get());
     auto* cls_data = dynamic_cast<ClassificationDataset*>(ctx.train_data.get());
-    if (detector != nullptr && det_data == nullptr) return InvalidArgumentError("a detector needs a detection train_data");
+    if (detector != nullptr && det_data == nullptr)
+      return InvalidArgumentError("a detector needs a detection train_data");
     if (classifier != nullptr && cls_data == nullptr) {
       return InvalidArgumentError("a classifier needs a classification train_data");
     }
@@ -207,8 +209,8 @@ class DefaultTrainer : public Trainer {
     std::unique_ptr<torch::optim::Optimizer> optimizer = factory->Make(params);
     std::unique_ptr<LrSchedule> schedule;
     if (options_.has_lr_schedule()) {
-      SPNAS_ASSIGN_OR_RETURN(schedule, LrScheduleRegistry().Create(options_.lr_schedule().type(),
-                                                                   options_.lr_schedule().options()));
+      SPNAS_ASSIGN_OR_RETURN(
+          schedule, LrScheduleRegistry().Create(options_.lr_schedule().type(), options_.lr_schedule().options()));
     }
     ctx.optimizer = optimizer.get();
     ctx.epochs = options_.epochs();
@@ -240,8 +242,9 @@ class DefaultTrainer : public Trainer {
           }
         }
         if (!more) break;
-        ctx.lr = schedule ? schedule->Lr(factory->BaseLr(), ctx.iteration, ctx.iterations_per_epoch, ctx.total_iterations)
-                          : factory->BaseLr();
+        ctx.lr = schedule
+                     ? schedule->Lr(factory->BaseLr(), ctx.iteration, ctx.iterations_per_epoch, ctx.total_iterations)
+                     : factory->BaseLr();
         if (ctx.iteration < options_.warmup_iterations()) {
           const double alpha = static_cast<double>(ctx.iteration) / options_.warmup_iterations();
           ctx.lr *= options_.warmup_factor() * (1 - alpha) + alpha;
@@ -343,7 +346,6 @@ class DefaultTrainer : public Trainer {
       (*metrics)[key] = value;
     }
   }
-
 
   Options options_;
   c10::Device device_ = c10::kCPU;

@@ -38,8 +38,7 @@ class SGD : public OptimizerFactory {
   }
   std::unique_ptr<torch::optim::Optimizer> Make(std::vector<at::Tensor> parameters) const override {
     return std::make_unique<torch::optim::SGD>(
-        parameters,
-        torch::optim::SGDOptions(lr_).momentum(momentum_).weight_decay(weight_decay_).nesterov(nesterov_));
+        parameters, torch::optim::SGDOptions(lr_).momentum(momentum_).weight_decay(weight_decay_).nesterov(nesterov_));
   }
   double BaseLr() const override { return lr_; }
 
@@ -62,8 +61,8 @@ class Adam : public OptimizerFactory {
   }
   std::unique_ptr<torch::optim::Optimizer> Make(std::vector<at::Tensor> parameters) const override {
     if (options_.decoupled_weight_decay()) {
-      return std::make_unique<torch::optim::AdamW>(parameters,
-                                                   torch::optim::AdamWOptions(lr_).weight_decay(options_.weight_decay()));
+      return std::make_unique<torch::optim::AdamW>(
+          parameters, torch::optim::AdamWOptions(lr_).weight_decay(options_.weight_decay()));
     }
     return std::make_unique<torch::optim::Adam>(parameters,
                                                 torch::optim::AdamOptions(lr_).weight_decay(options_.weight_decay()));

@@ -16,11 +16,11 @@ namespace spnas {
 
 struct TrainJob {
   int trial_id = 0;
-  PluginConfig model;         // the model to build
-  PluginConfig parent_model;  // the model `init_weights` belong to (type "" when none)
-  std::string init_weights;   // weights to start from; "" = fresh initialisation
+  PluginConfig model;               // the model to build
+  PluginConfig parent_model;        // the model `init_weights` belong to (type "" when none)
+  std::string init_weights;         // weights to start from; "" = fresh initialisation
   std::vector<Mutation> mutations;  // edits from parent_model to model
-  std::string weights_out;    // where to write the trained weights
+  std::string weights_out;          // where to write the trained weights
   // Train only what was not inherited unchanged from parent_model (freeze_swap_keys).
   bool freeze_inherited = false;
   // init_weights is a torchvision checkpoint: load it by name (convert_pretrained); tensors of

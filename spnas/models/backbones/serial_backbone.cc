@@ -46,8 +46,7 @@ StatusOr<std::vector<std::string>> ParseSerialCode(const std::string& code) {
 
 namespace {
 
-torch::nn::Conv2d Conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
-                       int64_t groups = 1) {
+torch::nn::Conv2d Conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, int64_t groups = 1) {
   return torch::nn::Conv2d(
       torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).groups(groups).bias(false));
 }
@@ -71,9 +70,9 @@ ResidualBlockImpl::ResidualBlockImpl(const BlockConfig& config, const BlockSpec&
     bn2_ = register_module("bn2", torch::nn::BatchNorm2d(spec.planes));
   }
   if (spec.stride != 1 || spec.in_channels != out_channels_) {
-    downsample_ = register_module(
-        "downsample", torch::nn::Sequential(Conv(spec.in_channels, out_channels_, 1, spec.stride, 0),
-                                            torch::nn::BatchNorm2d(out_channels_)));
+    downsample_ =
+        register_module("downsample", torch::nn::Sequential(Conv(spec.in_channels, out_channels_, 1, spec.stride, 0),
+                                                            torch::nn::BatchNorm2d(out_channels_)));
   }
 }
 
@@ -131,9 +130,7 @@ SerialBackbone::SerialBackbone(const Options& options_in)
     : SerialBackbone(OptionsWithDefaults<SerialBackbone>(options_in), 0) {}
 
 SerialBackbone::SerialBackbone(const Options& options, int)
-    : code_(options.code()),
-      frozen_norm_(options.norm() == FROZEN_BATCH_NORM),
-      stem_width_(options.stem_width()) {
+    : code_(options.code()), frozen_norm_(options.norm() == FROZEN_BATCH_NORM), stem_width_(options.stem_width()) {
   block_.type = options.block();
   if (block_.type == RESNEXT) {
     block_.groups = options.groups();
@@ -160,8 +157,8 @@ SerialBackbone::SerialBackbone(const Options& options, int)
   // Freeze the stem and the first stages when only the top ones train (torchvision's
   // trainable_layers); frozen BatchNorm freezes every BatchNorm.
   const int num_stages = static_cast<int>(stages_.size());
-  const int trainable = options.has_trainable_stages() ? std::min(options.trainable_stages(), num_stages + 1)
-                                                       : num_stages + 1;
+  const int trainable =
+      options.has_trainable_stages() ? std::min(options.trainable_stages(), num_stages + 1) : num_stages + 1;
   for (auto& item : named_parameters()) {
     const std::string& name = item.key();
     bool train = false;
@@ -202,12 +199,18 @@ StatusOr<std::pair<std::string, BlockType>> ResNetCode(int depth) {
     return stage('1', a) + "-" + stage('2', b) + "-" + stage('2', c) + "-" + stage('2', d);
   };
   switch (depth) {
-    case 18: return std::make_pair(code(2, 2, 2, 2), BASIC);
-    case 34: return std::make_pair(code(3, 4, 6, 3), BASIC);
-    case 50: return std::make_pair(code(3, 4, 6, 3), BOTTLENECK);
-    case 101: return std::make_pair(code(3, 4, 23, 3), BOTTLENECK);
-    case 152: return std::make_pair(code(3, 8, 36, 3), BOTTLENECK);
-    default: return InvalidArgumentError("ResNet depth must be 18, 34, 50, 101 or 152, got ", depth);
+    case 18:
+      return std::make_pair(code(2, 2, 2, 2), BASIC);
+    case 34:
+      return std::make_pair(code(3, 4, 6, 3), BASIC);
+    case 50:
+      return std::make_pair(code(3, 4, 6, 3), BOTTLENECK);
+    case 101:
+      return std::make_pair(code(3, 4, 23, 3), BOTTLENECK);
+    case 152:
+      return std::make_pair(code(3, 8, 36, 3), BOTTLENECK);
+    default:
+      return InvalidArgumentError("ResNet depth must be 18, 34, 50, 101 or 152, got ", depth);
   }
 }
 
@@ -219,7 +222,8 @@ StatusOr<std::string> SerialCodeOfBackbone(const PluginConfig& backbone) {
     return code.first;
   }
   if (backbone.type() != "SerialBackbone") {
-    return FailedPreconditionError("backbone '", backbone.type(), "' has no serial code (SerialBackbone and ResNet have)");
+    return FailedPreconditionError("backbone '", backbone.type(),
+                                   "' has no serial code (SerialBackbone and ResNet have)");
   }
   SerialBackboneOptions serial;
   backbone.options().UnpackTo(&serial);
@@ -228,7 +232,8 @@ StatusOr<std::string> SerialCodeOfBackbone(const PluginConfig& backbone) {
 
 Status SetSerialCodeOfBackbone(PluginConfig* backbone, const std::string& code) {
   if (backbone->type() != "SerialBackbone") {
-    return FailedPreconditionError("backbone '", backbone->type(), "' has no serial code to change (a SerialBackbone has)");
+    return FailedPreconditionError("backbone '", backbone->type(),
+                                   "' has no serial code to change (a SerialBackbone has)");
   }
   SPNAS_RETURN_IF_ERROR(ParseSerialCode(code).status());
   SerialBackboneOptions serial;

@@ -18,7 +18,8 @@ class SerialClassificationNet : public Classifier {
   explicit SerialClassificationNet(const Options& options) {
     PluginConfig backbone = options.backbone();
     if (backbone.type().empty()) backbone.set_type("SerialBackbone");
-    body_ = std::shared_ptr<Backbone>(ValueOrThrow(BackboneRegistry().Create(backbone.type(), backbone.options())).release());
+    body_ = std::shared_ptr<Backbone>(
+        ValueOrThrow(BackboneRegistry().Create(backbone.type(), backbone.options())).release());
     for (auto& item : body_->named_children()) register_module(item.key(), item.value());
     fc_ = register_module("fc", torch::nn::Linear(body_->StageChannels().back(), options.num_classes()));
   }

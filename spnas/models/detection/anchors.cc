@@ -5,8 +5,7 @@
 
 namespace spnas {
 
-AnchorGenerator::AnchorGenerator(std::vector<std::vector<double>> sizes,
-                                 std::vector<std::vector<double>> aspect_ratios)
+AnchorGenerator::AnchorGenerator(std::vector<std::vector<double>> sizes, std::vector<std::vector<double>> aspect_ratios)
     : sizes_(std::move(sizes)), aspect_ratios_(std::move(aspect_ratios)) {
   TORCH_CHECK(sizes_.size() == aspect_ratios_.size(), "anchors: ", sizes_.size(), " levels of sizes but ",
               aspect_ratios_.size(), " of aspect ratios");
@@ -31,8 +30,7 @@ at::Tensor AnchorGenerator::CellAnchors(size_t level, const at::TensorOptions& o
 at::Tensor AnchorGenerator::operator()(int64_t image_height, int64_t image_width,
                                        const std::vector<at::Tensor>& features) const {
   TORCH_CHECK(features.size() == sizes_.size(), "anchors: the neck gives ", features.size(),
-              " feature levels but anchor sizes are given for ", sizes_.size(),
-              "; set one anchor size per level");
+              " feature levels but anchor sizes are given for ", sizes_.size(), "; set one anchor size per level");
   std::vector<at::Tensor> all;
   for (size_t level = 0; level < features.size(); ++level) {
     const int64_t grid_h = features[level].size(-2), grid_w = features[level].size(-1);

@@ -6,8 +6,7 @@ namespace spnas {
 
 at::Tensor BoxCoder::Encode(const at::Tensor& reference_boxes, const at::Tensor& proposals) const {
   // torchvision keeps the weights in a float32 tensor of the boxes' dtype.
-  const at::Tensor w = at::tensor({weights_[0], weights_[1], weights_[2], weights_[3]},
-                                  reference_boxes.options());
+  const at::Tensor w = at::tensor({weights_[0], weights_[1], weights_[2], weights_[3]}, reference_boxes.options());
   const at::Tensor px1 = proposals.select(1, 0).unsqueeze(1), py1 = proposals.select(1, 1).unsqueeze(1);
   const at::Tensor px2 = proposals.select(1, 2).unsqueeze(1), py2 = proposals.select(1, 3).unsqueeze(1);
   const at::Tensor gx1 = reference_boxes.select(1, 0).unsqueeze(1), gy1 = reference_boxes.select(1, 1).unsqueeze(1);
@@ -40,8 +39,8 @@ at::Tensor BoxCoder::Decode(const at::Tensor& rel_codes, const at::Tensor& boxes
   const at::Tensor pred_h = at::exp(dh) * heights.unsqueeze(1);
   const at::Tensor half = at::scalar_tensor(0.5, pred_h.options());
   const at::Tensor half_h = half * pred_h, half_w = half * pred_w;
-  const at::Tensor pred = at::stack({pred_ctr_x - half_w, pred_ctr_y - half_h, pred_ctr_x + half_w,
-                                     pred_ctr_y + half_h}, 2).flatten(1);
+  const at::Tensor pred =
+      at::stack({pred_ctr_x - half_w, pred_ctr_y - half_h, pred_ctr_x + half_w, pred_ctr_y + half_h}, 2).flatten(1);
   return pred.reshape({boxes.size(0), -1, 4});
 }
 

@@ -70,7 +70,8 @@ void FasterRCNN::SetDefaults(Options* options) {
 }
 
 Status FasterRCNN::ValidateOptions(const Options& o) {
-  if (o.num_classes() < 2) return InvalidArgumentError("num_classes counts the background and must be >= 2, got ", o.num_classes());
+  if (o.num_classes() < 2)
+    return InvalidArgumentError("num_classes counts the background and must be >= 2, got ", o.num_classes());
   for (int s : o.min_size()) {
     if (s <= 0) return InvalidArgumentError("min_size values must be > 0, got ", s);
   }
@@ -121,9 +122,9 @@ FasterRCNN::FasterRCNN(const Options& options)
   std::vector<std::vector<double>> sizes, ratios;
   for (int64_t level = 0; level < levels; ++level) {
     // A backbone with more stages (SP-NAS add-stage) gets anchors doubling per extra level.
-    const double size = level < o.anchor_sizes_size()
-                            ? o.anchor_sizes(level)
-                            : o.anchor_sizes(o.anchor_sizes_size() - 1) * std::pow(2.0, level - o.anchor_sizes_size() + 1);
+    const double size = level < o.anchor_sizes_size() ? o.anchor_sizes(level)
+                                                      : o.anchor_sizes(o.anchor_sizes_size() - 1) *
+                                                            std::pow(2.0, level - o.anchor_sizes_size() + 1);
     sizes.push_back({size});
     ratios.emplace_back(o.aspect_ratios().begin(), o.aspect_ratios().end());
   }
@@ -139,7 +140,8 @@ FasterRCNN::FasterRCNN(const Options& options)
   rpn.batch_size_per_image = o.rpn_batch_size_per_image();
   rpn.positive_fraction = o.rpn_positive_fraction();
   rpn.score_thresh = o.rpn_score_thresh();
-  rpn_ = register_module("rpn", RegionProposalNetwork(anchors, RPNHead(channels, anchors.NumAnchorsPerLocation()[0]), rpn));
+  rpn_ = register_module("rpn",
+                         RegionProposalNetwork(anchors, RPNHead(channels, anchors.NumAnchorsPerLocation()[0]), rpn));
 
   const int64_t pool = o.roi_output_size();
   std::shared_ptr<Head> box_head(
@@ -153,9 +155,8 @@ FasterRCNN::FasterRCNN(const Options& options)
   heads.score_thresh = o.box_score_thresh();
   heads.nms_thresh = o.box_nms_thresh();
   heads.detections_per_img = o.box_detections_per_img();
-  roi_heads_ = register_module(
-      "roi_heads", RoIHeads(MultiScaleRoIAlign(pool, o.roi_sampling_ratio()), box_head,
-                            FastRCNNPredictor(box_head->OutFeatures(), num_classes_), heads));
+  roi_heads_ = register_module("roi_heads", RoIHeads(MultiScaleRoIAlign(pool, o.roi_sampling_ratio()), box_head,
+                                                     FastRCNNPredictor(box_head->OutFeatures(), num_classes_), heads));
 }
 
 DetectorOutput FasterRCNN::Forward(const std::vector<at::Tensor>& images, const std::vector<Target>* targets_in) {
@@ -164,8 +165,8 @@ DetectorOutput FasterRCNN::Forward(const std::vector<at::Tensor>& images, const 
   TORCH_CHECK(!training || targets_in != nullptr, "FasterRCNN: targets are required in training mode");
   std::vector<Target> targets;
   if (targets_in != nullptr) {
-    TORCH_CHECK(targets_in->size() == images.size(), "FasterRCNN: ", images.size(), " images but ",
-                targets_in->size(), " targets");
+    TORCH_CHECK(targets_in->size() == images.size(), "FasterRCNN: ", images.size(), " images but ", targets_in->size(),
+                " targets");
     for (size_t i = 0; i < targets_in->size(); ++i) {
       const Target& t = (*targets_in)[i];
       TORCH_CHECK(t.boxes.dim() == 2 && t.boxes.size(1) == 4, "FasterRCNN: target ", i,
@@ -180,12 +181,11 @@ DetectorOutput FasterRCNN::Forward(const std::vector<at::Tensor>& images, const 
         const at::Tensor degenerate = (t.boxes.slice(1, 2) <= t.boxes.slice(1, 0, 2)).any(1);
         if (degenerate.any().item<bool>()) {
           const int64_t b = at::where(degenerate)[0][0].item<int64_t>();
-          TORCH_CHECK(false, "FasterRCNN: all boxes need positive height and width; target ", i, " box ", b,
-                      " is ", t.boxes[b]);
+          TORCH_CHECK(false, "FasterRCNN: all boxes need positive height and width; target ", i, " box ", b, " is ",
+                      t.boxes[b]);
         }
         TORCH_CHECK(t.labels.min().item<int64_t>() >= 1 && t.labels.max().item<int64_t>() < num_classes_,
-                    "FasterRCNN: target ", i, " has labels outside 1..", num_classes_ - 1,
-                    " (0 is the background)");
+                    "FasterRCNN: target ", i, " has labels outside 1..", num_classes_ - 1, " (0 is the background)");
       }
       targets.push_back({t.boxes, t.labels});
     }
@@ -225,7 +225,9 @@ class SearchableFasterRCNN : public SearchableModel {
     desc.mutable_options()->PackFrom(options_);
     return desc;
   }
-  StatusOr<std::string> SerialCode() const override { return SerialCodeOfBackbone(OptionsWithDefaults<FasterRCNN>(options_).backbone()); }
+  StatusOr<std::string> SerialCode() const override {
+    return SerialCodeOfBackbone(OptionsWithDefaults<FasterRCNN>(options_).backbone());
+  }
   Status SetSerialCode(const std::string& code) override {
     if (!options_.has_backbone()) *options_.mutable_backbone() = OptionsWithDefaults<FasterRCNN>(options_).backbone();
     return SetSerialCodeOfBackbone(options_.mutable_backbone(), code);

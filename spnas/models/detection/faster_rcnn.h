@@ -35,8 +35,7 @@ class FasterRCNN : public Detector {
   static void SetDefaults(Options* options);
   static Status ValidateOptions(const Options& options);
 
-  DetectorOutput Forward(const std::vector<at::Tensor>& images,
-                         const std::vector<Target>* targets = nullptr) override;
+  DetectorOutput Forward(const std::vector<at::Tensor>& images, const std::vector<Target>* targets = nullptr) override;
   std::vector<at::Tensor> Features(const at::Tensor& batch) override { return backbone_->forward(batch); }
   BackboneWithNeck& backbone() { return backbone_; }
 
@@ -47,7 +46,6 @@ class FasterRCNN : public Detector {
   RegionProposalNetwork rpn_{nullptr};
   RoIHeads roi_heads_{nullptr};
 };
-
 
 }  // namespace spnas
 

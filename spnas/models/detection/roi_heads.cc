@@ -13,8 +13,8 @@ namespace spnas {
 
 namespace F = torch::nn::functional;
 
-at::Tensor MultiScaleRoIAlign::operator()(const std::vector<at::Tensor>& features,
-                                          const std::vector<at::Tensor>& boxes, const ImageBatch& images) const {
+at::Tensor MultiScaleRoIAlign::operator()(const std::vector<at::Tensor>& features, const std::vector<at::Tensor>& boxes,
+                                          const ImageBatch& images) const {
   // Each level's scale: the power of two closest to feature size / largest image size.
   int64_t max_h = 0, max_w = 0;
   for (const auto& s : images.sizes) {
@@ -140,10 +140,9 @@ std::vector<Detections> RoIHeadsImpl::forward(const std::vector<at::Tensor>& fea
     const at::Tensor labels_pos = all_labels.index_select(0, pos);
     const int64_t n = class_logits.size(0);
     const at::Tensor regression = box_regression.reshape({n, box_regression.size(-1) / 4, 4});
-    (*losses)["loss_box_reg"] =
-        F::smooth_l1_loss(regression.index({pos, labels_pos}), all_targets.index_select(0, pos),
-                          F::SmoothL1LossFuncOptions().reduction(torch::kSum), 1.0 / 9) /
-        all_labels.numel();
+    (*losses)["loss_box_reg"] = F::smooth_l1_loss(regression.index({pos, labels_pos}), all_targets.index_select(0, pos),
+                                                  F::SmoothL1LossFuncOptions().reduction(torch::kSum), 1.0 / 9) /
+                                all_labels.numel();
     return detections;
   }
 

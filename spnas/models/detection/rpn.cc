@@ -21,8 +21,8 @@ RPNHeadImpl::RPNHeadImpl(int64_t in_channels, int64_t num_anchors) {
   outer->push_back(conv_);
   register_module("conv", outer);
   cls_logits_ = register_module("cls_logits", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, num_anchors, 1)));
-  bbox_pred_ = register_module("bbox_pred",
-                               torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, num_anchors * 4, 1)));
+  bbox_pred_ =
+      register_module("bbox_pred", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, num_anchors * 4, 1)));
   torch::NoGradGuard no_grad;
   for (auto* c : {conv.get(), cls_logits_.get(), bbox_pred_.get()}) {
     torch::nn::init::normal_(c->weight, 0, 0.01);
@@ -67,8 +67,8 @@ std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> RegionProposalNetwor
   const at::Tensor objectness_all = objectness_in.detach().reshape({num_images, -1});
   std::vector<at::Tensor> levels_list;
   for (size_t i = 0; i < num_anchors_per_level.size(); ++i) {
-    levels_list.push_back(at::full({num_anchors_per_level[i]}, static_cast<int64_t>(i),
-                                   objectness_all.options().dtype(at::kLong)));
+    levels_list.push_back(
+        at::full({num_anchors_per_level[i]}, static_cast<int64_t>(i), objectness_all.options().dtype(at::kLong)));
   }
   const at::Tensor levels_all = at::cat(levels_list, 0).reshape({1, -1}).expand_as(objectness_all);
 
@@ -153,8 +153,8 @@ std::vector<at::Tensor> RegionProposalNetworkImpl::forward(const ImageBatch& ima
         F::smooth_l1_loss(pred_deltas.index_select(0, pos), all_targets.index_select(0, pos),
                           F::SmoothL1LossFuncOptions().reduction(torch::kSum), 1.0 / 9) /
         sampled.numel();
-    (*losses)["loss_objectness"] = F::binary_cross_entropy_with_logits(
-        objectness.flatten().index_select(0, sampled), all_labels.index_select(0, sampled));
+    (*losses)["loss_objectness"] = F::binary_cross_entropy_with_logits(objectness.flatten().index_select(0, sampled),
+                                                                       all_labels.index_select(0, sampled));
   }
   return boxes;
 }

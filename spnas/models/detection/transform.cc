@@ -28,8 +28,8 @@ ImageBatch DetectionTransform::operator()(const std::vector<at::Tensor>& images,
   std::vector<at::Tensor> resized;
   for (size_t i = 0; i < images.size(); ++i) {
     const at::Tensor& image = images[i];
-    TORCH_CHECK(image.dim() == 3 && image.size(0) == 3, "detector: image ", i,
-                " should be a [3, H, W] tensor, got ", image.sizes());
+    TORCH_CHECK(image.dim() == 3 && image.size(0) == 3, "detector: image ", i, " should be a [3, H, W] tensor, got ",
+                image.sizes());
     TORCH_CHECK(image.is_floating_point(), "detector: image ", i, " should be floating point in [0, 1], got ",
                 image.scalar_type());
     TORCH_CHECK(image.size(1) > 0 && image.size(2) > 0, "detector: image ", i, " is empty: ", image.sizes());

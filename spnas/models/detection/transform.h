@@ -13,8 +13,8 @@
 namespace spnas {
 
 struct ImageBatch {
-  at::Tensor tensors;                                // [N, 3, H, W], padded
-  std::vector<std::pair<int64_t, int64_t>> sizes;    // (height, width) of each resized image
+  at::Tensor tensors;                              // [N, 3, H, W], padded
+  std::vector<std::pair<int64_t, int64_t>> sizes;  // (height, width) of each resized image
 };
 
 struct TransformOptions {

@@ -24,9 +24,7 @@ class TwoMLPHead : public Head {
     }
     return Status::Ok();
   }
-  at::Tensor Forward(const at::Tensor& x) override {
-    return fc7_->forward(fc6_->forward(x.flatten(1)).relu()).relu();
-  }
+  at::Tensor Forward(const at::Tensor& x) override { return fc7_->forward(fc6_->forward(x.flatten(1)).relu()).relu(); }
   int64_t OutFeatures() const override { return size_; }
 
  private:

@@ -41,10 +41,10 @@ std::vector<at::Tensor> FeaturePyramidImpl::forward(const std::vector<at::Tensor
   results[n - 1] = layer_[n - 1]->forward(last_inner);
   for (int i = n - 2; i >= 0; --i) {
     const at::Tensor lateral = inner_[i]->forward(inputs[i]);
-    const at::Tensor top_down = F::interpolate(
-        last_inner, F::InterpolateFuncOptions()
-                        .size(std::vector<int64_t>{lateral.size(-2), lateral.size(-1)})
-                        .mode(torch::kNearest));
+    const at::Tensor top_down =
+        F::interpolate(last_inner, F::InterpolateFuncOptions()
+                                       .size(std::vector<int64_t>{lateral.size(-2), lateral.size(-1)})
+                                       .mode(torch::kNearest));
     last_inner = lateral + top_down;
     results[i] = layer_[i]->forward(last_inner);
   }

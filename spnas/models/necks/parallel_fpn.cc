@@ -22,9 +22,10 @@ class SubNetworkImpl : public torch::nn::Module {
  public:
   SubNetworkImpl(const BlockConfig& block, const std::vector<BlockSpec>& specs, int64_t stage_channels,
                  int64_t input_channels) {
-    conn_ = register_module("conn", torch::nn::Sequential(
-                                        torch::nn::Conv2d(torch::nn::Conv2dOptions(stage_channels, input_channels, 1).bias(false)),
-                                        torch::nn::BatchNorm2d(input_channels)));
+    conn_ = register_module(
+        "conn", torch::nn::Sequential(
+                    torch::nn::Conv2d(torch::nn::Conv2dOptions(stage_channels, input_channels, 1).bias(false)),
+                    torch::nn::BatchNorm2d(input_channels)));
     blocks_ = register_module("blocks", MakeStage(block, specs));
     InitResNetWeights(*conn_);
     torch::NoGradGuard no_grad;
@@ -49,13 +50,12 @@ class ParallelFPN : public Neck {
  public:
   using Options = ParallelFPNOptions;
   ParallelFPN(const Options& options, const Backbone& backbone)
-      : code_(options.code().begin(), options.code().end()),
-        out_channels_(options.out_channels()) {
+      : code_(options.code().begin(), options.code().end()), out_channels_(options.out_channels()) {
     const auto* serial = dynamic_cast<const SerialBackbone*>(&backbone);
     TORCH_CHECK(serial != nullptr, "ParallelFPN stacks sub-networks on a SerialBackbone (or ResNet) backbone");
     const std::vector<int64_t> channels = serial->StageChannels();
-    TORCH_CHECK(code_.size() == channels.size(), "ParallelFPN: code has ", code_.size(), " entries but the backbone has ",
-                channels.size(), " stages; give one K per stage");
+    TORCH_CHECK(code_.size() == channels.size(), "ParallelFPN: code has ", code_.size(),
+                " entries but the backbone has ", channels.size(), " stages; give one K per stage");
     torch::nn::ModuleList subnets;
     for (size_t l = 0; l < code_.size(); ++l) {
       const int64_t input = l == 0 ? serial->StemChannels() : channels[l - 1];

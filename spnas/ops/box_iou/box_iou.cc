@@ -21,8 +21,9 @@ at::Tensor BoxArea(const at::Tensor& boxes) {
 at::Tensor BoxIou(const at::Tensor& boxes1, const at::Tensor& boxes2) {
   CheckBoxes(boxes1, "boxes1");
   CheckBoxes(boxes2, "boxes2");
-  TORCH_CHECK(boxes1.scalar_type() == boxes2.scalar_type(), "box_iou: boxes1 and boxes2 should have the same dtype, got ",
-              boxes1.scalar_type(), " and ", boxes2.scalar_type());
+  TORCH_CHECK(boxes1.scalar_type() == boxes2.scalar_type(),
+              "box_iou: boxes1 and boxes2 should have the same dtype, got ", boxes1.scalar_type(), " and ",
+              boxes2.scalar_type());
   TORCH_CHECK(boxes1.device() == boxes2.device(), "box_iou: boxes1 and boxes2 should be on the same device, got ",
               boxes1.device(), " and ", boxes2.device());
   const at::Tensor area1 = BoxArea(boxes1);

@@ -13,13 +13,16 @@ namespace spnas::ops {
 namespace {
 
 void CheckInputs(const at::Tensor& boxes, const at::Tensor& scores) {
-  TORCH_CHECK(boxes.dim() == 2 && boxes.size(1) == 4, "nms: boxes should be a [N, 4] tensor, got ",
-              boxes.sizes());
+  TORCH_CHECK(boxes.dim() == 2 && boxes.size(1) == 4, "nms: boxes should be a [N, 4] tensor, got ", boxes.sizes());
   TORCH_CHECK(scores.dim() == 1, "nms: scores should be a [N] tensor, got ", scores.sizes());
-  TORCH_CHECK(boxes.size(0) == scores.size(0), "nms: boxes and scores should have the same number of "
-              "elements, got ", boxes.size(0), " and ", scores.size(0));
-  TORCH_CHECK(boxes.scalar_type() == scores.scalar_type(), "nms: boxes and scores should have the same "
-              "dtype, got ", boxes.scalar_type(), " and ", scores.scalar_type());
+  TORCH_CHECK(boxes.size(0) == scores.size(0),
+              "nms: boxes and scores should have the same number of "
+              "elements, got ",
+              boxes.size(0), " and ", scores.size(0));
+  TORCH_CHECK(boxes.scalar_type() == scores.scalar_type(),
+              "nms: boxes and scores should have the same "
+              "dtype, got ",
+              boxes.scalar_type(), " and ", scores.scalar_type());
   TORCH_CHECK(boxes.device() == scores.device(), "nms: boxes and scores should be on the same device, got ",
               boxes.device(), " and ", scores.device());
   TORCH_CHECK(at::isFloatingType(boxes.scalar_type()), "nms: boxes should be floating point, got ",
@@ -74,19 +77,19 @@ at::Tensor Nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_thr
   const at::Tensor cpu_boxes = boxes.cpu().contiguous();
   const at::Tensor cpu_scores = scores.cpu().contiguous();
   at::Tensor keep;
-  AT_DISPATCH_FLOATING_TYPES(boxes.scalar_type(), "nms", [&] {
-    keep = NmsKernel<scalar_t>(cpu_boxes, cpu_scores, iou_threshold);
-  });
+  AT_DISPATCH_FLOATING_TYPES(boxes.scalar_type(), "nms",
+                             [&] { keep = NmsKernel<scalar_t>(cpu_boxes, cpu_scores, iou_threshold); });
   return keep.to(boxes.device());
 }
 
-at::Tensor BatchedNms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
-                      double iou_threshold) {
+at::Tensor BatchedNms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs, double iou_threshold) {
   CheckInputs(boxes, scores);
-  TORCH_CHECK(idxs.dim() == 1 && idxs.size(0) == boxes.size(0), "batched_nms: idxs should be a [N] tensor "
-              "with N = ", boxes.size(0), ", got ", idxs.sizes());
-  TORCH_CHECK(idxs.device() == boxes.device(), "batched_nms: idxs should be on the boxes' device, got ",
-              idxs.device(), " and ", boxes.device());
+  TORCH_CHECK(idxs.dim() == 1 && idxs.size(0) == boxes.size(0),
+              "batched_nms: idxs should be a [N] tensor "
+              "with N = ",
+              boxes.size(0), ", got ", idxs.sizes());
+  TORCH_CHECK(idxs.device() == boxes.device(), "batched_nms: idxs should be on the boxes' device, got ", idxs.device(),
+              " and ", boxes.device());
   if (boxes.numel() == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
   if (boxes.numel() > 4000) {
     // One NMS per category, then all kept boxes by decreasing score.

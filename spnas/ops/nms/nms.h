@@ -13,8 +13,7 @@ at::Tensor Nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_thr
 // NMS within each category of `idxs` ([N] integers), never across categories. Same strategy
 // choice as torchvision (per-class loop above 4000 box coordinates, offset trick below), so
 // the kept indices match it exactly.
-at::Tensor BatchedNms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
-                      double iou_threshold);
+at::Tensor BatchedNms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs, double iou_threshold);
 
 }  // namespace spnas::ops
 

@@ -33,16 +33,19 @@ __device__ __forceinline__ double Mul(double a, double b) { return __dmul_rn(a, 
 
 // std::min / std::max, NaNs included.
 template <typename T>
-__device__ __forceinline__ T Min(T a, T b) { return b < a ? b : a; }
+__device__ __forceinline__ T Min(T a, T b) {
+  return b < a ? b : a;
+}
 template <typename T>
-__device__ __forceinline__ T Max(T a, T b) { return a < b ? b : a; }
+__device__ __forceinline__ T Max(T a, T b) {
+  return a < b ? b : a;
+}
 
 // mask[i * col_blocks + w], bit j: box i suppresses box 64 w + j (boxes in score order, i < j).
 // Only words at or right of the diagonal are written: the reduction reads no others.
 template <typename T, typename acc_t>
-__global__ void __launch_bounds__(kWord)
-    MaskKernel(const T* __restrict__ boxes, int64_t n, int64_t col_blocks, double iou_threshold,
-               uint64_t* __restrict__ mask) {
+__global__ void __launch_bounds__(kWord) MaskKernel(const T* __restrict__ boxes, int64_t n, int64_t col_blocks,
+                                                    double iou_threshold, uint64_t* __restrict__ mask) {
   const int64_t row_block = blockIdx.y, col_block = blockIdx.x;
   if (col_block < row_block) return;
   __shared__ acc_t cols[kWord][5];  // x1, y1, x2, y2, area
@@ -140,8 +143,8 @@ at::Tensor NmsCuda(const at::Tensor& boxes, const at::Tensor& scores, double iou
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, boxes.scalar_type(), "nms_cuda", [&] {
     using acc_t = at::acc_type<scalar_t, /*is_cuda=*/true>;
     const dim3 blocks(static_cast<unsigned>(col_blocks), static_cast<unsigned>(col_blocks));
-    MaskKernel<scalar_t, acc_t><<<blocks, kWord, 0, stream>>>(sorted.const_data_ptr<scalar_t>(), n, col_blocks,
-                                                             iou_threshold, mask_ptr);
+    MaskKernel<scalar_t, acc_t>
+        <<<blocks, kWord, 0, stream>>>(sorted.const_data_ptr<scalar_t>(), n, col_blocks, iou_threshold, mask_ptr);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   const size_t shared_bytes = (kWord + (removed_in_shared ? col_blocks : 0)) * sizeof(uint64_t);

@@ -11,16 +11,15 @@ namespace spnas::ops {
 // coordinates, scaled by spatial_scale. Returns [K, C, pooled_height, pooled_width].
 // sampling_ratio <= 0 samples ceil(roi size / pooled size) points per bin. Differentiable
 // with respect to `input` (autograd).
-at::Tensor RoiAlign(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
-                    int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio, bool aligned);
+at::Tensor RoiAlign(const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height,
+                    int64_t pooled_width, int64_t sampling_ratio, bool aligned);
 
 // The raw kernels (no autograd), exposed for tests and benchmarks.
-at::Tensor RoiAlignForward(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
-                           int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio, bool aligned);
+at::Tensor RoiAlignForward(const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height,
+                           int64_t pooled_width, int64_t sampling_ratio, bool aligned);
 at::Tensor RoiAlignBackward(const at::Tensor& grad_output, const at::Tensor& rois, double spatial_scale,
-                            int64_t pooled_height, int64_t pooled_width, int64_t batch_size,
-                            int64_t channels, int64_t height, int64_t width, int64_t sampling_ratio,
-                            bool aligned);
+                            int64_t pooled_height, int64_t pooled_width, int64_t batch_size, int64_t channels,
+                            int64_t height, int64_t width, int64_t sampling_ratio, bool aligned);
 
 }  // namespace spnas::ops
 

@@ -9,9 +9,8 @@ namespace {
 class RoiAlignFunction : public torch::autograd::Function<RoiAlignFunction> {
  public:
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input,
-                                                const at::Tensor& rois, double spatial_scale,
-                                                int64_t pooled_height, int64_t pooled_width,
-                                                int64_t sampling_ratio, bool aligned) {
+                                                const at::Tensor& rois, double spatial_scale, int64_t pooled_height,
+                                                int64_t pooled_width, int64_t sampling_ratio, bool aligned) {
     ctx->saved_data["spatial_scale"] = spatial_scale;
     ctx->saved_data["pooled_height"] = pooled_height;
     ctx->saved_data["pooled_width"] = pooled_width;
@@ -28,9 +27,9 @@ class RoiAlignFunction : public torch::autograd::Function<RoiAlignFunction> {
     const at::Tensor rois = ctx->get_saved_variables()[0];
     const auto shape = ctx->saved_data["input_shape"].toIntList();
     const at::Tensor grad_input = RoiAlignBackward(
-        grad_output[0], rois, ctx->saved_data["spatial_scale"].toDouble(),
-        ctx->saved_data["pooled_height"].toInt(), ctx->saved_data["pooled_width"].toInt(), shape[0], shape[1],
-        shape[2], shape[3], ctx->saved_data["sampling_ratio"].toInt(), ctx->saved_data["aligned"].toBool());
+        grad_output[0], rois, ctx->saved_data["spatial_scale"].toDouble(), ctx->saved_data["pooled_height"].toInt(),
+        ctx->saved_data["pooled_width"].toInt(), shape[0], shape[1], shape[2], shape[3],
+        ctx->saved_data["sampling_ratio"].toInt(), ctx->saved_data["aligned"].toBool());
     return {grad_input, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
@@ -39,8 +38,7 @@ class RoiAlignFunction : public torch::autograd::Function<RoiAlignFunction> {
 
 at::Tensor RoiAlign(const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height,
                     int64_t pooled_width, int64_t sampling_ratio, bool aligned) {
-  return RoiAlignFunction::apply(input, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio,
-                                 aligned)[0];
+  return RoiAlignFunction::apply(input, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned)[0];
 }
 
 }  // namespace spnas::ops

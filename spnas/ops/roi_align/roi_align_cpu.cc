@@ -61,11 +61,9 @@ RoiGeometry PrecomputeSamples(const T* roi, double spatial_scale, int64_t pooled
   for (int64_t ph = 0; ph < pooled_height; ++ph) {
     for (int64_t pw = 0; pw < pooled_width; ++pw) {
       for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-        const T yy = roi_start_h + ph * bin_size_h +
-                     static_cast<T>(iy + .5f) * bin_size_h / static_cast<T>(g.grid_h);
+        const T yy = roi_start_h + ph * bin_size_h + static_cast<T>(iy + .5f) * bin_size_h / static_cast<T>(g.grid_h);
         for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-          const T xx = roi_start_w + pw * bin_size_w +
-                       static_cast<T>(ix + .5f) * bin_size_w / static_cast<T>(g.grid_w);
+          const T xx = roi_start_w + pw * bin_size_w + static_cast<T>(ix + .5f) * bin_size_w / static_cast<T>(g.grid_w);
           Sample<T>& s = (*samples)[index++];
           T x = xx, y = yy;
           if (y < -1.0 || y > height || x < -1.0 || x > width) {  // outside the feature map
@@ -89,8 +87,14 @@ RoiGeometry PrecomputeSamples(const T* roi, double spatial_scale, int64_t pooled
           }
           const T ly = y - y_low, lx = x - x_low;
           const T hy = 1. - ly, hx = 1. - lx;
-          s = Sample<T>{y_low * width + x_low, y_low * width + x_high, y_high * width + x_low,
-                        y_high * width + x_high, hy * hx, hy * lx, ly * hx, ly * lx};
+          s = Sample<T>{y_low * width + x_low,
+                        y_low * width + x_high,
+                        y_high * width + x_low,
+                        y_high * width + x_high,
+                        hy * hx,
+                        hy * lx,
+                        ly * hx,
+                        ly * lx};
         }
       }
     }
@@ -103,15 +107,15 @@ RoiGeometry PrecomputeSamples(const T* roi, double spatial_scale, int64_t pooled
 // is the same as torchvision's.
 template <typename T>
 void ForwardKernel(const T* input_nhwc, const T* rois, int64_t num_rois, double spatial_scale, int64_t channels,
-                   int64_t height, int64_t width, int64_t pooled_height, int64_t pooled_width,
-                   int64_t sampling_ratio, bool aligned, T* output) {
+                   int64_t height, int64_t width, int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
+                   bool aligned, T* output) {
   const int64_t bins = pooled_height * pooled_width;
   at::parallel_for(0, num_rois, 1, [&](int64_t begin, int64_t end) {
     std::vector<Sample<T>> samples;
     std::vector<T> acc(bins * channels);
     for (int64_t n = begin; n < end; ++n) {
-      const RoiGeometry g = PrecomputeSamples(rois + n * 5, spatial_scale, pooled_height, pooled_width,
-                                              sampling_ratio, aligned, height, width, &samples);
+      const RoiGeometry g = PrecomputeSamples(rois + n * 5, spatial_scale, pooled_height, pooled_width, sampling_ratio,
+                                              aligned, height, width, &samples);
       const int64_t per_bin = g.grid_h * g.grid_w;
       const T* image = input_nhwc + g.batch_index * height * width * channels;
       std::fill(acc.begin(), acc.end(), T(0));
@@ -140,16 +144,16 @@ void ForwardKernel(const T* input_nhwc, const T* rois, int64_t num_rois, double 
 // Threads own disjoint channel ranges, so no two write the same value.
 template <typename T>
 void BackwardKernel(const T* grad_bins, const T* rois, int64_t num_rois, double spatial_scale, int64_t channels,
-                    int64_t height, int64_t width, int64_t pooled_height, int64_t pooled_width,
-                    int64_t sampling_ratio, bool aligned, T* grad_input_nhwc) {
+                    int64_t height, int64_t width, int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
+                    bool aligned, T* grad_input_nhwc) {
   const int64_t bins = pooled_height * pooled_width;
   // Sample points are shared by all channels: compute them once per RoI.
   std::vector<std::vector<Sample<T>>> samples(num_rois);
   std::vector<RoiGeometry> geometry(num_rois);
   at::parallel_for(0, num_rois, 16, [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n) {
-      geometry[n] = PrecomputeSamples(rois + n * 5, spatial_scale, pooled_height, pooled_width, sampling_ratio,
-                                      aligned, height, width, &samples[n]);
+      geometry[n] = PrecomputeSamples(rois + n * 5, spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned,
+                                      height, width, &samples[n]);
     }
   });
   const int threads = std::max(1, at::get_num_threads());
@@ -189,8 +193,10 @@ void BackwardKernel(const T* grad_bins, const T* rois, int64_t num_rois, double 
 }
 
 void CheckRois(const at::Tensor& rois) {
-  TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "roi_align: rois should be a [K, 5] tensor of "
-              "(batch index, x1, y1, x2, y2), got ", rois.sizes());
+  TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5,
+              "roi_align: rois should be a [K, 5] tensor of "
+              "(batch index, x1, y1, x2, y2), got ",
+              rois.sizes());
 }
 
 // Tensors that reach the CPU kernels: those are instantiated for float and double only (the
@@ -207,16 +213,16 @@ void CheckCpu(const char* op, const at::Tensor& t) {
 
 }  // namespace
 
-at::Tensor RoiAlignForward(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
-                           int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio, bool aligned) {
+at::Tensor RoiAlignForward(const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height,
+                           int64_t pooled_width, int64_t sampling_ratio, bool aligned) {
   TORCH_CHECK(input.dim() == 4, "roi_align: input should be a [N, C, H, W] tensor, got ", input.sizes());
   CheckRois(rois);
   TORCH_CHECK(input.scalar_type() == rois.scalar_type(), "roi_align: input and rois should have the same dtype, got ",
               input.scalar_type(), " and ", rois.scalar_type());
   TORCH_CHECK(input.device() == rois.device(), "roi_align: input and rois should be on the same device, got ",
               input.device(), " and ", rois.device());
-  TORCH_CHECK(pooled_height > 0 && pooled_width > 0, "roi_align: output size should be positive, got ",
-              pooled_height, "x", pooled_width);
+  TORCH_CHECK(pooled_height > 0 && pooled_width > 0, "roi_align: output size should be positive, got ", pooled_height,
+              "x", pooled_width);
 #ifdef SPNAS_WITH_CUDA
   if (input.is_cuda()) {
     return RoiAlignForwardCuda(input, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned);
@@ -242,12 +248,16 @@ at::Tensor RoiAlignBackward(const at::Tensor& grad_output, const at::Tensor& roi
   CheckRois(rois);
   TORCH_CHECK(grad_output.dim() == 4 && grad_output.size(0) == rois.size(0) && grad_output.size(1) == channels &&
                   grad_output.size(2) == pooled_height && grad_output.size(3) == pooled_width,
-              "roi_align backward: grad_output should be [", rois.size(0), ", ", channels, ", ", pooled_height,
-              ", ", pooled_width, "], got ", grad_output.sizes());
-  TORCH_CHECK(grad_output.scalar_type() == rois.scalar_type(), "roi_align backward: grad_output and rois should "
-              "have the same dtype, got ", grad_output.scalar_type(), " and ", rois.scalar_type());
-  TORCH_CHECK(grad_output.device() == rois.device(), "roi_align backward: grad_output and rois should be on "
-              "the same device, got ", grad_output.device(), " and ", rois.device());
+              "roi_align backward: grad_output should be [", rois.size(0), ", ", channels, ", ", pooled_height, ", ",
+              pooled_width, "], got ", grad_output.sizes());
+  TORCH_CHECK(grad_output.scalar_type() == rois.scalar_type(),
+              "roi_align backward: grad_output and rois should "
+              "have the same dtype, got ",
+              grad_output.scalar_type(), " and ", rois.scalar_type());
+  TORCH_CHECK(grad_output.device() == rois.device(),
+              "roi_align backward: grad_output and rois should be on "
+              "the same device, got ",
+              grad_output.device(), " and ", rois.device());
 #ifdef SPNAS_WITH_CUDA
   if (grad_output.is_cuda()) {
     return RoiAlignBackwardCuda(grad_output, rois, spatial_scale, pooled_height, pooled_width, batch_size, channels,

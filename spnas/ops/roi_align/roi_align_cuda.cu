@@ -50,10 +50,8 @@ __device__ __forceinline__ Roi<acc_t> LoadRoi(const T* roi, double spatial_scale
   const double offset = aligned ? 0.5 : 0.0;
   r.start_w = static_cast<acc_t>(Mul(static_cast<double>(static_cast<acc_t>(roi[1])), spatial_scale) - offset);
   r.start_h = static_cast<acc_t>(Mul(static_cast<double>(static_cast<acc_t>(roi[2])), spatial_scale) - offset);
-  const acc_t end_w =
-      static_cast<acc_t>(Mul(static_cast<double>(static_cast<acc_t>(roi[3])), spatial_scale) - offset);
-  const acc_t end_h =
-      static_cast<acc_t>(Mul(static_cast<double>(static_cast<acc_t>(roi[4])), spatial_scale) - offset);
+  const acc_t end_w = static_cast<acc_t>(Mul(static_cast<double>(static_cast<acc_t>(roi[3])), spatial_scale) - offset);
+  const acc_t end_h = static_cast<acc_t>(Mul(static_cast<double>(static_cast<acc_t>(roi[4])), spatial_scale) - offset);
   acc_t roi_w = end_w - r.start_w;
   acc_t roi_h = end_h - r.start_h;
   if (!aligned) {  // legacy mode: RoIs are at least one pixel wide
@@ -142,8 +140,8 @@ __device__ __forceinline__ void Decode(index_t index, const Shape& s, index_t* k
 
 template <typename T, typename acc_t, typename index_t>
 __global__ void __launch_bounds__(kThreads)
-    ForwardKernel(const T* __restrict__ input, const T* __restrict__ rois, index_t total, Shape s,
-                  double spatial_scale, int64_t sampling_ratio, bool aligned, T* __restrict__ output) {
+    ForwardKernel(const T* __restrict__ input, const T* __restrict__ rois, index_t total, Shape s, double spatial_scale,
+                  int64_t sampling_ratio, bool aligned, T* __restrict__ output) {
   const int64_t linear = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (linear >= total) return;
   const index_t index = static_cast<index_t>(linear);
@@ -216,16 +214,15 @@ Shape MakeShape(int64_t batch_size, int64_t channels, int64_t height, int64_t wi
                 int64_t pooled_width) {
   TORCH_CHECK(height <= std::numeric_limits<int>::max() && width <= std::numeric_limits<int>::max(),
               "roi_align: feature map of ", height, "x", width, " is too large");
-  return Shape{batch_size, channels, static_cast<int>(height), static_cast<int>(width), pooled_height,
-               pooled_width};
+  return Shape{batch_size, channels, static_cast<int>(height), static_cast<int>(width), pooled_height, pooled_width};
 }
 
 }  // namespace
 
 at::Tensor RoiAlignForwardCuda(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
                                int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio, bool aligned) {
-  TORCH_CHECK(input.is_cuda() && rois.is_cuda(), "roi_align: the CUDA kernel needs CUDA tensors, got ",
-              input.device(), " and ", rois.device());
+  TORCH_CHECK(input.is_cuda() && rois.is_cuda(), "roi_align: the CUDA kernel needs CUDA tensors, got ", input.device(),
+              " and ", rois.device());
   const c10::cuda::CUDAGuard guard(input.device());
   const int64_t num_rois = rois.size(0);
   const Shape s = MakeShape(input.size(0), input.size(1), input.size(2), input.size(3), pooled_height, pooled_width);
@@ -248,8 +245,8 @@ at::Tensor RoiAlignForwardCuda(const at::Tensor& input, const at::Tensor& rois, 
       ForwardKernel<scalar_t, acc_t, int32_t><<<Blocks(total), kThreads, 0, stream>>>(
           in, boxes, static_cast<int32_t>(total), s, spatial_scale, sampling_ratio, aligned, out);
     } else {
-      ForwardKernel<scalar_t, acc_t, int64_t><<<Blocks(total), kThreads, 0, stream>>>(
-          in, boxes, total, s, spatial_scale, sampling_ratio, aligned, out);
+      ForwardKernel<scalar_t, acc_t, int64_t>
+          <<<Blocks(total), kThreads, 0, stream>>>(in, boxes, total, s, spatial_scale, sampling_ratio, aligned, out);
     }
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
@@ -259,8 +256,10 @@ at::Tensor RoiAlignForwardCuda(const at::Tensor& input, const at::Tensor& rois, 
 at::Tensor RoiAlignBackwardCuda(const at::Tensor& grad_output, const at::Tensor& rois, double spatial_scale,
                                 int64_t pooled_height, int64_t pooled_width, int64_t batch_size, int64_t channels,
                                 int64_t height, int64_t width, int64_t sampling_ratio, bool aligned) {
-  TORCH_CHECK(grad_output.is_cuda() && rois.is_cuda(), "roi_align backward: the CUDA kernel needs CUDA tensors, "
-              "got ", grad_output.device(), " and ", rois.device());
+  TORCH_CHECK(grad_output.is_cuda() && rois.is_cuda(),
+              "roi_align backward: the CUDA kernel needs CUDA tensors, "
+              "got ",
+              grad_output.device(), " and ", rois.device());
   const c10::cuda::CUDAGuard guard(grad_output.device());
   const Shape s = MakeShape(batch_size, channels, height, width, pooled_height, pooled_width);
   const int64_t input_numel = batch_size * channels * height * width;
@@ -284,8 +283,8 @@ at::Tensor RoiAlignBackwardCuda(const at::Tensor& grad_output, const at::Tensor&
       BackwardKernel<scalar_t, acc_t, int32_t><<<Blocks(total), kThreads, 0, stream>>>(
           grad, boxes, static_cast<int32_t>(total), s, spatial_scale, sampling_ratio, aligned, out);
     } else {
-      BackwardKernel<scalar_t, acc_t, int64_t><<<Blocks(total), kThreads, 0, stream>>>(
-          grad, boxes, total, s, spatial_scale, sampling_ratio, aligned, out);
+      BackwardKernel<scalar_t, acc_t, int64_t>
+          <<<Blocks(total), kThreads, 0, stream>>>(grad, boxes, total, s, spatial_scale, sampling_ratio, aligned, out);
     }
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     grad_input = acc.scalar_type() == grad_output.scalar_type() ? acc : acc.to(grad_output.scalar_type());

@@ -10,9 +10,8 @@ namespace spnas::ops {
 at::Tensor RoiAlignForwardCuda(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
                                int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio, bool aligned);
 at::Tensor RoiAlignBackwardCuda(const at::Tensor& grad_output, const at::Tensor& rois, double spatial_scale,
-                                int64_t pooled_height, int64_t pooled_width, int64_t batch_size,
-                                int64_t channels, int64_t height, int64_t width, int64_t sampling_ratio,
-                                bool aligned);
+                                int64_t pooled_height, int64_t pooled_width, int64_t batch_size, int64_t channels,
+                                int64_t height, int64_t width, int64_t sampling_ratio, bool aligned);
 
 }  // namespace spnas::ops
 
