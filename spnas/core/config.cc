@@ -355,24 +355,10 @@ void CheckPlugin(const PluginConfig& plugin, const std::string& kind, const std:
 
 void CheckPluginsIn(const google::protobuf::Message& message, const LoadedConfig& config, const FieldPath& path,
                     ConfigErrors* errors) {
-  const Reflection* reflection = message.GetReflection();
-  std::vector<const FieldDescriptor*> fields;
-  reflection->ListFields(message, &fields);
-  for (const FieldDescriptor* field : fields) {
-    if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || IsAny(field)) continue;
-    const int n = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
-    for (int i = 0; i < n; ++i) {
-      const Message& sub = field->is_repeated() ? reflection->GetRepeatedMessage(message, field, i)
-                                                : reflection->GetMessage(message, field);
-      FieldPath sub_path = path;
-      sub_path.emplace_back(field->name(), field->is_repeated() ? i : -1);
-      if (field->options().HasExtension(plugin_kind)) {
-        CheckPlugin(static_cast<const PluginConfig&>(sub), field->options().GetExtension(plugin_kind), field->name(),
-                    config, sub_path, errors);
-      } else {
-        CheckPluginsIn(sub, config, sub_path, errors);
-      }
-    }
+  for (const PluginField& field : PluginFieldsOf(message)) {
+    FieldPath plugin_path = path;
+    plugin_path.insert(plugin_path.end(), field.path.begin(), field.path.end());
+    CheckPlugin(*field.plugin, field.kind, field.path.back().first, config, plugin_path, errors);
   }
 }
 

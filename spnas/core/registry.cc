@@ -132,59 +132,82 @@ StatusOr<std::unique_ptr<google::protobuf::Message>> RegistryBase::UnpackOptions
   return message;
 }
 
-Status RegistryBase::ValidateOwnOptions(const std::string& name, const google::protobuf::Any& options) const {
-  SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> unpacked, UnpackOptions(name, options));
+Status RegistryBase::ValidateUnpacked(const std::string& name, const google::protobuf::Message& unpacked,
+                                      bool nested) const {
   Validator validate;
   {
     std::lock_guard<std::mutex> lock(mu_);
     validate = records_.at(name).validate;
   }
-  Status status = validate(*unpacked);
-  if (!status.ok()) {
-    return Status(status.code(), StrCat(kind_, " '", name, "': ", status.message()));
-  }
+  Status status = validate(unpacked);
+  if (status.ok() && nested) status = ValidateNestedPlugins(unpacked);
+  if (!status.ok()) return Status(status.code(), StrCat(kind_, " '", name, "': ", status.message()));
   return Status::Ok();
+}
+
+Status RegistryBase::ValidateOwnOptions(const std::string& name, const google::protobuf::Any& options) const {
+  SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> unpacked, UnpackOptions(name, options));
+  return ValidateUnpacked(name, *unpacked, /*nested=*/false);
 }
 
 Status RegistryBase::ValidateOptions(const std::string& name, const google::protobuf::Any& options) const {
-  SPNAS_RETURN_IF_ERROR(ValidateOwnOptions(name, options));
   SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> unpacked, UnpackOptions(name, options));
-  Status nested = ValidateNestedPlugins(*unpacked);
-  if (!nested.ok()) {
-    return Status(nested.code(), StrCat(kind_, " '", name, "': ", nested.message()));
-  }
-  return Status::Ok();
+  return ValidateUnpacked(name, *unpacked, /*nested=*/true);
 }
 
-Status ValidateNestedPlugins(const google::protobuf::Message& message) {
+namespace {
+
+void CollectPluginFields(const google::protobuf::Message& message, std::vector<std::pair<std::string, int>>* path,
+                         std::vector<PluginField>* out) {
   using google::protobuf::FieldDescriptor;
   const google::protobuf::Reflection* reflection = message.GetReflection();
   std::vector<const FieldDescriptor*> fields;
   reflection->ListFields(message, &fields);
   for (const FieldDescriptor* field : fields) {
     if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE ||
-        field->message_type()->full_name() == "google.protobuf.Any") {
+        field->message_type() == google::protobuf::Any::descriptor()) {
       continue;
     }
     const int n = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
     for (int i = 0; i < n; ++i) {
       const google::protobuf::Message& sub = field->is_repeated() ? reflection->GetRepeatedMessage(message, field, i)
                                                                   : reflection->GetMessage(message, field);
-      const std::string where = field->is_repeated() ? StrCat(field->name(), "[", i, "]") : field->name();
-      Status status;
+      path->emplace_back(field->name(), field->is_repeated() ? i : -1);
       if (field->options().HasExtension(plugin_kind)) {
-        const auto& plugin = static_cast<const PluginConfig&>(sub);
-        const std::string& kind = field->options().GetExtension(plugin_kind);
-        if (plugin.type().empty()) {
-          status = InvalidArgumentError("has no `type` (a registered ", kind, " name)");
-        } else {
-          StatusOr<const RegistryBase*> registry = FindRegistry(kind);
-          status = registry.ok() ? (*registry)->ValidateOptions(plugin.type(), plugin.options()) : registry.status();
-        }
+        out->push_back({static_cast<const PluginConfig*>(&sub), field->options().GetExtension(plugin_kind), *path});
       } else {
-        status = ValidateNestedPlugins(sub);
+        CollectPluginFields(sub, path, out);
       }
-      if (!status.ok()) return Status(status.code(), StrCat("`", where, "`: ", status.message()));
+      path->pop_back();
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<PluginField> PluginFieldsOf(const google::protobuf::Message& message) {
+  std::vector<std::pair<std::string, int>> path;
+  std::vector<PluginField> out;
+  CollectPluginFields(message, &path, &out);
+  return out;
+}
+
+Status ValidateNestedPlugins(const google::protobuf::Message& message) {
+  for (const PluginField& field : PluginFieldsOf(message)) {
+    Status status;
+    if (field.plugin->type().empty()) {
+      status = InvalidArgumentError("has no `type` (a registered ", field.kind, " name)");
+    } else {
+      StatusOr<const RegistryBase*> registry = FindRegistry(field.kind);
+      status = registry.ok() ? (*registry)->ValidateOptions(field.plugin->type(), field.plugin->options())
+                             : registry.status();
+    }
+    if (!status.ok()) {
+      std::string where;
+      for (const auto& [name, index] : field.path) {
+        where += (where.empty() ? "" : ".") + name + (index >= 0 ? StrCat("[", index, "]") : "");
+      }
+      return Status(status.code(), StrCat("`", where, "`: ", status.message()));
     }
   }
   return Status::Ok();

@@ -26,6 +26,7 @@
 #include <google/protobuf/any.pb.h>
 #include <google/protobuf/message.h>
 
+#include "spnas/core/pipeline_config.pb.h"
 #include "spnas/core/status.h"
 
 namespace spnas {
@@ -69,6 +70,9 @@ class RegistryBase {
   using Validator = std::function<Status(const google::protobuf::Message&)>;
   using Defaulter = std::function<void(google::protobuf::Message*)>;
   Status AddInfo(const PluginInfo& info, Validator validate, Defaulter set_defaults);
+  // Runs the plugin's ValidateOptions on its unpacked options (and validates the nested plugins
+  // when `nested`); errors start with "<kind> '<name>': ".
+  Status ValidateUnpacked(const std::string& name, const google::protobuf::Message& unpacked, bool nested) const;
   Status UnknownNameError(const std::string& name) const;
 
   mutable std::mutex mu_;
@@ -88,8 +92,18 @@ std::vector<const RegistryBase*> AllRegistries();
 // The registry of one kind, or NotFound listing the kinds.
 StatusOr<const RegistryBase*> FindRegistry(const std::string& kind);
 
-// Validates every plugin configured in `message` (PluginConfig fields marked with plugin_kind,
-// at any depth); the error names the field path, e.g. "`neck`: No registered neck named 'FPNN'".
+// A plugin configured in a message: a PluginConfig field marked with plugin_kind, reached
+// through ordinary sub-messages (not through other plugins' options).
+struct PluginField {
+  const PluginConfig* plugin = nullptr;  // points into the message
+  std::string kind;
+  std::vector<std::pair<std::string, int>> path;  // (field, index or -1) from the message down
+};
+// The plugin fields of `message`, depth first in field order.
+std::vector<PluginField> PluginFieldsOf(const google::protobuf::Message& message);
+
+// Validates every plugin configured in `message` and, through their options, in those plugins;
+// the error names the field path, e.g. "`neck`: No registered neck named 'FPNN'".
 Status ValidateNestedPlugins(const google::protobuf::Message& message);
 
 // Closest candidate to `name` by edit distance, or "" when none is close.
@@ -129,9 +143,9 @@ class Registry : public RegistryBase {
     entry.set_defaults = [](google::protobuf::Message* m) {
       if constexpr (HasSetDefaults<Impl>::value) Impl::SetDefaults(static_cast<Options*>(m));
     };
-    static const Options* defaults = [&entry] {
+    static const Options* defaults = [] {
       auto* o = new Options();  // leaked: shown by `spnas list` for the program's life
-      entry.set_defaults(o);
+      if constexpr (HasSetDefaults<Impl>::value) Impl::SetDefaults(o);
       return o;
     }();
     entry.info = {kind(), name, Options::descriptor()->full_name(), defaults, file, line};
@@ -161,7 +175,7 @@ class Registry : public RegistryBase {
   StatusOr<std::unique_ptr<Base>> Create(const std::string& name, const google::protobuf::Any& options,
                                          Args... args) const {
     SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> unpacked, UnpackOptions(name, options));
-    SPNAS_RETURN_IF_ERROR(ValidateOptions(name, options));
+    SPNAS_RETURN_IF_ERROR(ValidateUnpacked(name, *unpacked, /*nested=*/true));
     Factory factory;
     {
       std::lock_guard<std::mutex> lock(mu_);
