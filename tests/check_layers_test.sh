@@ -2,11 +2,7 @@
 # tools/check_layers.py must catch each kind of offence, naming the file and line.
 set -u
 CHECK="$1"
-failures=0
-check() {
-  local what="$1"; shift
-  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
-}
+source tests/check.sh
 root="${TEST_TMPDIR:-$(mktemp -d)}/tree"
 rm -rf "$root"
 mkdir -p "$root/spnas/core" "$root/spnas/data" "$root/spnas/models"
@@ -29,5 +25,4 @@ check "a proto import upwards is named" grep -q "spnas/core/config.proto:1: core
 check "a public BUILD is named" grep -q "spnas/models/BUILD: public by default" <<<"$out"
 check "the count is printed" grep -q "layers: 3 offences" <<<"$out"
 
-echo "$failures failures"
-exit $((failures > 0))
+finish

@@ -3,11 +3,7 @@
 # (must agree with eval on the same data), predict, and convert of a torchvision checkpoint.
 set -u
 SPNAS="$1"
-failures=0
-check() {
-  local what="$1"; shift
-  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
-}
+source tests/check.sh
 dir="${TEST_TMPDIR:-$(mktemp -d)}/cli_model"
 rm -rf "$dir"
 
@@ -81,5 +77,4 @@ out=$("$SPNAS" predict --model_dir="$dir/bad_desc" --image="$dir/coco/images/0.p
 check "predict of a bad description fails cleanly (exit $status)" test $status -eq 1
 check "predict names desc_0.json and the fix" grep -q "desc_0.json: .*neck.*Did you mean 'FPN'" <<<"$out"
 
-echo "$failures failures"
-exit $((failures > 0))
+finish

@@ -3,11 +3,7 @@
 # paths resolved against the directory the user ran the command from.
 set -u
 SPNAS="$1"
-failures=0
-check() {  # check <description> <command...>: the command must succeed
-  local what="$1"; shift
-  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
-}
+source tests/check.sh
 
 out=$("$SPNAS" list 2>&1)
 check "list exits 0" test $? -eq 0
@@ -44,5 +40,4 @@ check "predict on a missing GPU fails clearly" grep -q "asked for, but this mach
 out=$("$SPNAS" frobnicate 2>&1); status=$?
 check "unknown command fails with usage" test $status -eq 2
 
-echo "$failures failures"
-exit $((failures > 0))
+finish
