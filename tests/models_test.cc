@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "spnas/device/device.h"
 #include "spnas/models/backbones/serial_backbone.h"
 #include "spnas/models/cost.h"
 #include "spnas/models/inheritance.h"
@@ -187,11 +188,23 @@ TEST(SearchableModelTest, DetectorCodesAreReadAndChangedThroughTheInterface) {
   const PluginConfig parallel = WithParallelCode(detector, {0, 1, 2, 1}, 0).value();
   FasterRCNNOptions edited;
   ASSERT_TRUE(parallel.options().UnpackTo(&edited));
-  ParallelFPNOptions neck;
+  SerialBackboneOptions body;
+  ASSERT_TRUE(edited.backbone().options().UnpackTo(&body));
+  EXPECT_EQ(std::vector<int>(body.parallel_code().begin(), body.parallel_code().end()),
+            (std::vector<int>{0, 1, 2, 1}));
+  EXPECT_EQ(body.code(), "11-21-21-21");
+  EXPECT_EQ(edited.neck().type(), "FPN");
+  FPNOptions neck;
+  ASSERT_TRUE(WithParallelCode(detector, {0, 1, 2, 1}, 48)->options().UnpackTo(&edited));
   ASSERT_TRUE(edited.neck().options().UnpackTo(&neck));
-  EXPECT_EQ(edited.neck().type(), "ParallelFPN");
-  EXPECT_EQ(std::vector<int>(neck.code().begin(), neck.code().end()), (std::vector<int>{0, 1, 2, 1}));
-  EXPECT_EQ(neck.out_channels(), 32);  // as wide as the FPN it replaces
+  EXPECT_EQ(neck.out_channels(), 48);
+  EXPECT_THAT(WithParallelCode(detector, {0, 1, 2}, 0).status().message(),
+              HasSubstr("parallel code has 3 entries but the backbone has 4 stages"));
+  // A serial edit keeps the parallel structure; a stage added has no extra passes.
+  ASSERT_TRUE(WithSerialCode(parallel, "11-21-21-21-1")->options().UnpackTo(&edited));
+  ASSERT_TRUE(edited.backbone().options().UnpackTo(&body));
+  EXPECT_EQ(std::vector<int>(body.parallel_code().begin(), body.parallel_code().end()),
+            (std::vector<int>{0, 1, 2, 1, 0}));
 
   auto searchable = Searchable(detector).value();
   EXPECT_EQ(searchable->Reignitions().value(), 0);
@@ -228,24 +241,22 @@ TEST(SerialBackboneTest, ResNeXtBlocksWork) {
   EXPECT_EQ(f.stages.back().sizes(), (std::vector<int64_t>{1, 2048, 2, 2}));
 }
 
-// A tiny detector for inheritance tests.
-FasterRCNNOptions Tiny(const std::string& code, const std::string& neck = "FPN", std::vector<int> parallel = {}) {
-  FasterRCNNOptions o;
+// A tiny backbone and detector for the parallel-structure and inheritance tests.
+SerialBackboneOptions TinyBody(const std::string& code, const std::vector<int>& parallel = {}) {
   SerialBackboneOptions body;
   body.set_code(code);
   body.set_block(BASIC);
   body.set_stem_width(8);
-  *o.mutable_backbone() = Plugin("SerialBackbone", body);
-  if (neck == "FPN") {
-    FPNOptions fpn;
-    fpn.set_out_channels(16);
-    *o.mutable_neck() = Plugin("FPN", fpn);
-  } else {
-    ParallelFPNOptions p;
-    for (int k : parallel) p.add_code(k);
-    p.set_out_channels(16);
-    *o.mutable_neck() = Plugin("ParallelFPN", p);
-  }
+  for (int k : parallel) body.add_parallel_code(k);
+  return body;
+}
+
+FasterRCNNOptions Tiny(const std::string& code, const std::vector<int>& parallel = {}) {
+  FasterRCNNOptions o;
+  *o.mutable_backbone() = Plugin("SerialBackbone", TinyBody(code, parallel));
+  FPNOptions fpn;
+  fpn.set_out_channels(16);
+  *o.mutable_neck() = Plugin("FPN", fpn);
   TwoMLPHeadOptions head;
   head.set_representation_size(32);
   *o.mutable_box_head() = Plugin("TwoMLPHead", head);
@@ -254,6 +265,131 @@ FasterRCNNOptions Tiny(const std::string& code, const std::string& neck = "FPN",
   o.set_max_size(96);
   for (int s : {16, 32, 64, 128, 256}) o.add_anchor_sizes(s);
   return o;
+}
+
+// "layer<stage>.<index>" of every block of a serial code, in order.
+std::vector<std::string> Blocks(const std::string& code) {
+  std::vector<std::string> names;
+  int stage = 1, index = 0;
+  for (char c : code) {
+    if (c == '-') {
+      ++stage;
+      index = 0;
+    } else {
+      names.push_back("layer" + std::to_string(stage) + "." + std::to_string(index++));
+    }
+  }
+  return names;
+}
+
+std::shared_ptr<Backbone> BuildBackbone(const SerialBackboneOptions& options) {
+  google::protobuf::Any any;
+  any.PackFrom(options);
+  return std::shared_ptr<Backbone>(BackboneRegistry().Create("SerialBackbone", any).value().release());
+}
+
+// Copies every tensor the serial backbone has into the parallel one, by name.
+void CopyShared(torch::nn::Module& from, torch::nn::Module& to) {
+  torch::NoGradGuard no_grad;
+  const StateDict source = GetStateDict(from);
+  for (auto& [name, t] : GetStateDict(to)) {
+    auto it = source.find(name);
+    if (it != source.end()) at::Tensor(t).copy_(it->second);
+  }
+}
+
+TEST(ParallelStructureTest, StartsAsItsSerialNetworkAndThenUsesItsPasses) {
+  torch::manual_seed(5);
+  auto serial = BuildBackbone(TinyBody("11-21-21-21"));
+  auto parallel = BuildBackbone(TinyBody("11-21-21-21", {1, 2, 0, 1}));
+  CopyShared(*serial, *parallel);
+  const at::Tensor images = at::rand({2, 3, 64, 64});
+  // Eval first: training updates the stage's BatchNorm statistics once per pass.
+  for (bool training : {false, true}) {
+    serial->train(training);
+    parallel->train(training);
+    const BackboneFeatures a = serial->Forward(images), b = parallel->Forward(images);
+    for (size_t s = 0; s < a.stages.size(); ++s) EXPECT_TRUE(at::equal(a.stages[s], b.stages[s])) << s;
+  }
+  // The connections learn: their BatchNorm gamma gets a gradient, and once it is not zero the
+  // passes change every later stage.
+  parallel->train(true);
+  parallel->Forward(images).stages.back().sum().backward();
+  const auto params = parallel->named_parameters();
+  for (const char* name : {"connect1.1.weight", "connect2.1.weight", "connect4.1.weight"}) {
+    ASSERT_NE(params.find(name), nullptr) << name;
+    EXPECT_GT(params[name].grad().abs().sum().item<double>(), 0) << name;
+  }
+  EXPECT_EQ(params.find("connect3.1.weight"), nullptr);  // K = 0: no connection
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& item : parallel->named_parameters()) {
+      if (item.key().rfind("connect", 0) == 0 && item.key().find(".1.weight") != std::string::npos)
+        item.value().fill_(1);
+    }
+  }
+  parallel->eval();
+  serial->eval();
+  const BackboneFeatures a = serial->Forward(images), b = parallel->Forward(images);
+  for (size_t s = 0; s < a.stages.size(); ++s) EXPECT_FALSE(at::allclose(a.stages[s], b.stages[s])) << s;
+}
+
+TEST(ParallelStructureTest, PassesShareTheStageWeightsAndCostTheirFlops) {
+  // By hand, BASIC blocks, stem 8, a 64x64 input (stages at 16, 8, 4, 2 pixels a side):
+  //   stage 1 (8->8 at 16x16): 4 convs 8*8*9*256 = 589824; connection 8->8 at 16x16: 16384
+  //   stage 2 (8->16, 16x16 -> 8x8): 16*8*9*64 + 3 * 16*16*9*64 + downsample 16*8*64 = 524288;
+  //     connection 16->8 at 8x8: 8192
+  //   stage 4 (32->64, 4x4 -> 2x2): 64*32*9*4 + 3 * 64*64*9*4 + 64*32*4 = 524288; connection 8192
+  // Parallel code [1, 2, 0, 1] adds (589824 + 16384) + 2 * (524288 + 8192) + (524288 + 8192)
+  // multiply-adds, and only the connections' parameters: conv 8*8 + BN 2*8, 16*8 + 2*8, 64*32 + 2*32.
+  auto serial = BuildBackbone(TinyBody("11-21-21-21"));
+  auto parallel = BuildBackbone(TinyBody("11-21-21-21", {1, 2, 0, 1}));
+  EXPECT_EQ(CountParameters(*parallel) - CountParameters(*serial), (64 + 16) + (128 + 16) + (2048 + 64));
+  const at::Tensor image = at::zeros({1, 3, 64, 64});
+  serial->eval();
+  parallel->eval();
+  const double serial_flops = CountMultiplyAdds([&] { serial->Forward(image); });
+  const double parallel_flops = CountMultiplyAdds([&] { parallel->Forward(image); });
+  EXPECT_EQ(parallel_flops - serial_flops, (589824 + 16384) + 2 * (524288 + 8192) + (524288 + 8192));
+}
+
+TEST(ParallelStructureTest, ConnectionsTrainEvenWithFrozenBatchNormAndStages) {
+  SerialBackboneOptions body = TinyBody("11-21-21-21", {0, 1, 0, 0});
+  body.set_norm(FROZEN_BATCH_NORM);
+  body.set_trainable_stages(0);
+  auto backbone = BuildBackbone(body);
+  for (const auto& item : backbone->named_parameters()) {
+    EXPECT_EQ(item.value().requires_grad(), item.key().rfind("connect2.", 0) == 0) << item.key();
+  }
+  SerialBackboneOptions bad = TinyBody("11-21-21-21", {0, 9, 0, 0});
+  google::protobuf::Any any;
+  any.PackFrom(bad);
+  EXPECT_THAT(BackboneRegistry().Create("SerialBackbone", any).status().message(),
+              HasSubstr("parallel code values must be in 0..8, got 9"));
+}
+
+TEST(CostTest, TrainingStepMemoryCountsWeightsAndWhatTheStepKeeps) {
+  {
+    PeakMemoryMeter meter(c10::kCPU);
+    { const at::Tensor big = at::empty({1 << 20}); }  // 4 MiB, freed at once
+    const at::Tensor small = at::empty({1 << 10});
+    EXPECT_GE(meter.PeakBytes(), 4 << 20);
+    EXPECT_LT(meter.PeakBytes(), 5 << 20);
+  }
+  SerialClassificationNetOptions o;
+  *o.mutable_backbone() = Plugin("SerialBackbone", TinyBody("11-21-21-21"));
+  o.set_num_classes(10);
+  auto model = Build(Plugin("SerialClassificationNet", o));
+  const double weights = 4.0 * CountParameters(*model);
+  const StateDict before = GetStateDict(*model);
+  const double at32 = TrainingStepMemoryBytes(*model, 32, c10::kCPU);
+  const double at64 = TrainingStepMemoryBytes(*model, 64, c10::kCPU);
+  // The weights, their gradients, and the activations (the stem's alone: 2 x 8 x 16 x 16 floats
+  // at 32 pixels, four times as many at 64).
+  EXPECT_GT(at32, 2 * weights + 16e3);
+  EXPECT_GT(at64, at32 + 48e3);
+  for (const auto& [name, t] : GetStateDict(*model)) EXPECT_TRUE(at::equal(t, before.at(name))) << name;
+  for (const auto& p : model->parameters()) EXPECT_FALSE(p.grad().defined());
 }
 
 // Random BatchNorm statistics and affine parameters, so identity claims are tested for real.
@@ -325,15 +461,17 @@ TEST_F(InheritanceTest, UnknownOrOutOfRangeMutationsAreErrors) {
 }
 
 TEST_F(InheritanceTest, ParallelCandidateStartsAsItsSerialParent) {
-  const PluginConfig child_desc = Plugin("FasterRCNN", Tiny("11-21-21-21", "ParallelFPN", {1, 2, 0, 1}));
+  const PluginConfig child_desc = Plugin("FasterRCNN", Tiny("11-21-21-21", {1, 2, 0, 1}));
   auto child = Build(child_desc);
   auto report =
       InheritWeights(GetStateDict(*parent_), parent_desc_, child_desc, {ParallelMutation({1, 2, 0, 1})}, *child);
   ASSERT_TRUE(report.ok()) << report.status();
-  for (const std::string& name : report->fresh) EXPECT_THAT(name, HasSubstr(".conn.")) << report->Summary();
+  // Only the connections are new: the passes share the stages' (inherited) weights.
+  EXPECT_FALSE(report->fresh.empty());
+  for (const std::string& name : report->fresh) EXPECT_THAT(name, HasSubstr(".connect")) << report->Summary();
   ExpectSameDetections(Detect(*parent_, images_), Detect(*child, images_));
-  // [0, 0, 0, 0] is exactly the plain FPN: every tensor inherited, none new.
-  const PluginConfig plain_desc = Plugin("FasterRCNN", Tiny("11-21-21-21", "ParallelFPN", {0, 0, 0, 0}));
+  // [0, 0, 0, 0] is exactly the serial network: every tensor inherited, none new.
+  const PluginConfig plain_desc = Plugin("FasterRCNN", Tiny("11-21-21-21", {0, 0, 0, 0}));
   auto plain = Build(plain_desc);
   auto plain_report = InheritWeights(GetStateDict(*parent_), parent_desc_, plain_desc, {}, *plain);
   EXPECT_TRUE(plain_report->fresh.empty() && plain_report->reshaped.empty()) << plain_report->Summary();
@@ -351,17 +489,40 @@ TEST_F(InheritanceTest, SwapAndAddStageChildrenLoadEveryTensorThatFits) {
     const StateDict parent_state = GetStateDict(*parent_);
     auto report = InheritWeights(parent_state, parent_desc_, child_desc, {mutation}, *child);
     ASSERT_TRUE(report.ok()) << report.status();
-    // Every child tensor whose (aligned) name and shape exist in the parent was copied.
+    // Swaps keep every block's global index, and add-stage appends a new block: child block g
+    // starts from parent block g where the parent has one, copied where the shapes agree and
+    // on their overlap where a width changed.
+    const std::vector<std::string> parent_blocks = Blocks("11-21-21-21"), child_blocks = Blocks(code);
     const StateDict child_state = GetStateDict(*child);
-    int64_t same_name_same_shape = 0;
+    int64_t compared = 0;
+    for (size_t g = 0; g < child_blocks.size(); ++g) {
+      const std::string prefix = "backbone.body." + child_blocks[g] + ".";
+      for (const auto& [name, t] : child_state) {
+        if (name.rfind(prefix, 0) != 0) continue;
+        if (g >= parent_blocks.size()) {
+          EXPECT_THAT(report->fresh, ::testing::Contains(name));
+          continue;
+        }
+        const auto source = parent_state.find("backbone.body." + parent_blocks[g] + "." + name.substr(prefix.size()));
+        if (source == parent_state.end()) continue;  // e.g. a downsample the parent block lacks
+        at::Tensor ours = t, theirs = source->second;
+        for (int64_t d = 0; d < t.dim(); ++d) {
+          const int64_t n = std::min(ours.size(d), theirs.size(d));
+          ours = ours.narrow(d, 0, n);
+          theirs = theirs.narrow(d, 0, n);
+        }
+        EXPECT_TRUE(at::equal(ours, theirs)) << name << " from " << source->first;
+        ++compared;
+      }
+    }
+    EXPECT_GT(compared, 40);
+    // Outside the body, every tensor of the same name and shape was copied.
     for (const auto& [name, t] : child_state) {
       auto it = parent_state.find(name);
-      if (it != parent_state.end() && it->second.sizes() == t.sizes() && name.find("layer") == std::string::npos) {
-        ++same_name_same_shape;
+      if (it != parent_state.end() && it->second.sizes() == t.sizes() && name.find("body") == std::string::npos) {
         EXPECT_TRUE(at::equal(t, it->second)) << name;
       }
     }
-    EXPECT_GT(same_name_same_shape, 0);
     EXPECT_GT(report->inherited.size(), child_state.size() / 2) << report->Summary();
   }
 }

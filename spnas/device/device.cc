@@ -3,9 +3,13 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/core/Allocator.h>
+#include <c10/util/ThreadLocalDebugInfo.h>
 
 #include <malloc.h>
 
+#include <algorithm>
+#include <atomic>
 #include <climits>
 #include <regex>
 
@@ -47,6 +51,38 @@ int64_t PeakMemoryBytes(const c10::Device& device) {
   if (!device.is_cuda()) return -1;
   const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
   return stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak;
+}
+
+// LibTorch's CPU allocator reports each allocation and free to the memory profiler installed in
+// the thread's debug info; this one keeps the running total and its peak.
+struct PeakMemoryMeter::CpuReports : c10::MemoryReportingInfoBase {
+  std::atomic<int64_t> current{0}, peak{0};
+  void reportMemoryUsage(void*, int64_t bytes, size_t, size_t, c10::Device device) override {
+    if (!device.is_cpu()) return;
+    const int64_t now = current.fetch_add(bytes) + bytes;
+    int64_t seen = peak.load();
+    while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+    }
+  }
+  bool memoryProfilingEnabled() const override { return true; }
+};
+
+PeakMemoryMeter::PeakMemoryMeter(const c10::Device& device) : device_(device) {
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    start_ = stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].current;
+    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+    return;
+  }
+  cpu_ = std::make_shared<CpuReports>();
+  guard_ = std::make_shared<c10::DebugInfoGuard>(c10::DebugInfoKind::PROFILER_STATE, cpu_);
+}
+
+PeakMemoryMeter::~PeakMemoryMeter() = default;
+
+int64_t PeakMemoryMeter::PeakBytes() const {
+  if (device_.is_cuda()) return std::max<int64_t>(0, PeakMemoryBytes(device_) - start_);
+  return cpu_->peak.load();
 }
 
 void ReleaseCachedMemory(const c10::Device& device) {

@@ -5,6 +5,7 @@
 #include <c10/core/Device.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "spnas/core/status.h"
@@ -22,6 +23,26 @@ void Synchronize(const c10::Device& device);
 // of allocated bytes; -1 on the CPU, where there is no allocator-level measure.
 void ResetPeakMemory(const c10::Device& device);
 int64_t PeakMemoryBytes(const c10::Device& device);
+
+// Peak bytes allocated on `device` above the level at construction, while the meter lives: on
+// CUDA from the caching allocator's statistics (so one meter per device at a time); on the CPU
+// from LibTorch's allocator reports for this thread and the work it hands on (autograd's
+// backward), so other threads' allocations do not count.
+class PeakMemoryMeter {
+ public:
+  explicit PeakMemoryMeter(const c10::Device& device);
+  ~PeakMemoryMeter();
+  PeakMemoryMeter(const PeakMemoryMeter&) = delete;
+  PeakMemoryMeter& operator=(const PeakMemoryMeter&) = delete;
+  int64_t PeakBytes() const;
+
+ private:
+  struct CpuReports;
+  c10::Device device_;
+  int64_t start_ = 0;
+  std::shared_ptr<CpuReports> cpu_;
+  std::shared_ptr<void> guard_;  // keeps the CPU reports installed on this thread
+};
 
 // Hands the memory the caching allocator keeps back to CUDA (after an out-of-memory trial).
 void ReleaseCachedMemory(const c10::Device& device);

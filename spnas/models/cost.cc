@@ -83,11 +83,53 @@ double MeasureLatencyMs(const std::function<void()>& forward, const c10::Device&
   return times[times.size() / 2];
 }
 
+double TrainingStepMemoryBytes(Model& model, int64_t input_size, const c10::Device& device) {
+  double weights = 0;
+  std::vector<at::Tensor> buffers;
+  for (const at::Tensor& b : model.buffers()) {
+    weights += static_cast<double>(b.nbytes());
+    buffers.push_back(b.clone());
+  }
+  for (const at::Tensor& p : model.parameters()) weights += static_cast<double>(p.nbytes());
+  const auto on_device = at::TensorOptions().device(device);
+  int64_t peak = 0;
+  {
+    at::AutoGradMode grad(true);
+    PeakMemoryMeter meter(device);
+    model.train();
+    // Two images: a classifier's BatchNorm needs more than one value per channel in training.
+    const at::Tensor images = at::zeros({2, 3, input_size, input_size}, on_device);
+    at::Tensor loss;
+    if (auto* detector = dynamic_cast<Detector*>(&model)) {
+      const double s = static_cast<double>(input_size);
+      const std::vector<Target> targets = {
+          Target{at::tensor({s / 4, s / 4, 3 * s / 4, 3 * s / 4}, on_device.dtype(at::kFloat)).view({1, 4}),
+                 at::ones({1}, on_device.dtype(at::kLong))}};
+      const DetectorOutput out = detector->Forward({images[0]}, &targets);
+      loss = at::zeros({}, on_device);
+      for (const auto& [name, value] : out.losses) loss = loss + value;
+    } else if (auto* classifier = dynamic_cast<Classifier*>(&model)) {
+      loss = classifier->Forward(images).sum();
+    }
+    if (loss.defined() && loss.requires_grad()) loss.backward();
+    Synchronize(device);
+    peak = meter.PeakBytes();
+    // Gradients allocated here are freed here, where the meter sees them go.
+    for (at::Tensor& p : model.parameters()) p.mutable_grad() = at::Tensor();
+  }
+  torch::NoGradGuard no_grad;
+  size_t i = 0;
+  for (at::Tensor& b : model.buffers()) b.copy_(buffers[i++]);
+  model.eval();
+  return weights + static_cast<double>(peak);
+}
+
 std::map<std::string, double> ModelCosts(Model& model, int64_t input_size, const c10::Device& device,
-                                         int latency_runs) {
+                                         int latency_runs, bool memory) {
+  std::map<std::string, double> costs;
+  if (memory) costs["memory_mb"] = TrainingStepMemoryBytes(model, input_size, device) / (1 << 20);
   model.eval();
   at::NoGradGuard no_grad;
-  std::map<std::string, double> costs;
   costs["params"] = static_cast<double>(CountParameters(model));
   const auto on_device = at::TensorOptions().device(device);
   const at::Tensor batch = at::zeros({1, 3, input_size, input_size}, on_device);

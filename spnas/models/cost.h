@@ -24,11 +24,19 @@ double CountMultiplyAdds(const std::function<void()>& forward);
 // waiting for the work it queued on `device` (CUDA runs asynchronously).
 double MeasureLatencyMs(const std::function<void()>& forward, const c10::Device& device, int runs = 10, int warmup = 2);
 
+// Bytes one training step (forward and backward; one [3, size, size] image with one box for a
+// detector, two images for a classifier, whose BatchNorm needs more than one value) needs on `device`: the parameters and buffers plus the peak of what the step allocates
+// (activations kept for the backward, gradients, workspaces). The model's buffers (BatchNorm
+// statistics) are restored and its gradients dropped afterwards.
+double TrainingStepMemoryBytes(Model& model, int64_t input_size, const c10::Device& device);
+
 // The costs a search weighs, of `model` on its device for a [1, 3, size, size] input: "params",
 // "flops" (of the backbone and neck for a detector, the architecture searched; of the whole
-// network for a classifier) and, when latency_runs > 0, "latency_ms" of the whole model
-// (median of latency_runs after one warm-up). Leaves the model in eval mode.
-std::map<std::string, double> ModelCosts(Model& model, int64_t input_size, const c10::Device& device, int latency_runs);
+// network for a classifier), when latency_runs > 0 "latency_ms" of the whole model (median of
+// latency_runs after one warm-up), and with `memory` "memory_mb" (TrainingStepMemoryBytes).
+// Leaves the model in eval mode.
+std::map<std::string, double> ModelCosts(Model& model, int64_t input_size, const c10::Device& device, int latency_runs,
+                                         bool memory = false);
 
 }  // namespace spnas
 

@@ -113,7 +113,7 @@ std::string Canonical(const std::string& name) {
   static const std::string kBody = "backbone.body.";
   if (name.rfind(kBody, 0) == 0) return "body:" + name.substr(kBody.size());
   if (name.rfind("conv1.", 0) == 0 || name.rfind("bn1.", 0) == 0 ||
-      std::regex_search(name, std::regex("^layer[0-9]+\\."))) {
+      std::regex_search(name, std::regex("^(layer|connect)[0-9]+\\."))) {
     return "body:" + name;
   }
   return name;
@@ -171,19 +171,6 @@ StatusOr<InheritReport> InheritWeights(const StateDict& parent_state, const Plug
       }
     }
     auto source = parent.find(key);
-    // A parallel sub-network that its parent lacks starts from the serial stage it copies.
-    if (source == parent.end() &&
-        std::regex_search(key, m, std::regex("fpn\\.subnets\\.([0-9]+)\\.[0-9]+\\.blocks\\.([0-9]+)\\.(.*)$"))) {
-      const std::string stage_key = StrCat("body:layer", std::stoi(m[1]) + 1, ".", m[2], ".", m[3].str());
-      auto stage = block_source.empty() ? parent.find(stage_key) : parent.end();
-      if (!block_source.empty()) {
-        // Through the block alignment: the child's stage block comes from some parent block.
-        auto it = block_source.find(StrCat("layer", std::stoi(m[1]) + 1, ".", m[2]));
-        if (it != block_source.end() && !it->second.empty())
-          stage = parent.find("body:" + it->second + "." + m[3].str());
-      }
-      source = stage;
-    }
     if (source == parent.end()) {
       report.fresh.push_back(name);
       continue;

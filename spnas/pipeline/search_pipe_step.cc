@@ -75,6 +75,7 @@ class SearchPipeStep : public PipeStep {
     search.device = context.general().device();
     if (!context.input_dir.empty()) {
       SPNAS_ASSIGN_OR_RETURN(search.inputs, LoadInputs(context));
+      search.input_metrics = LineageMetrics(context.input_dir, search.inputs);
     }
     SPNAS_RETURN_IF_ERROR(algorithm->Init(search));
 

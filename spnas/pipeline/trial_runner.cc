@@ -33,6 +33,37 @@ StatusOr<std::vector<Trial>> LoadInputs(const StepContext& context) {
   return usable;
 }
 
+std::vector<std::map<std::string, double>> LineageMetrics(const std::string& input_dir,
+                                                          const std::vector<Trial>& inputs) {
+  const fs::path output = fs::path(input_dir).lexically_normal().parent_path();
+  std::map<std::string, std::vector<Trial>> folders;  // step -> its records, loaded once
+  std::vector<std::map<std::string, double>> result;
+  for (const Trial& input : inputs) {
+    std::map<std::string, double> metrics;
+    for (const auto& [key, value] : input.record.metrics()) metrics[key] = value;
+    std::string label = input.record.parent();
+    for (int hop = 0; hop < 16 && !label.empty(); ++hop) {  // lineages are a few steps long
+      const size_t slash = label.rfind('/');
+      if (slash == std::string::npos) break;
+      const std::string step = label.substr(0, slash);
+      if (!folders.count(step)) {
+        auto loaded = RecordStore((output / step).string()).LoadAll();
+        folders[step] = loaded.ok() ? std::move(*loaded) : std::vector<Trial>();
+      }
+      const int id = std::atoi(label.c_str() + slash + 1);
+      const Trial* ancestor = nullptr;
+      for (const Trial& t : folders[step]) {
+        if (t.record.id() == id) ancestor = &t;
+      }
+      if (ancestor == nullptr) break;
+      for (const auto& [key, value] : ancestor->record.metrics()) metrics.insert({key, value});
+      label = ancestor->record.parent();
+    }
+    result.push_back(std::move(metrics));
+  }
+  return result;
+}
+
 TrialRunner::TrialRunner(const StepContext& context, Trainer* trainer, RecordStore store, int budget, int done)
     : context_(context), trainer_(trainer), store_(std::move(store)), budget_(budget), done_(done) {}
 

@@ -38,6 +38,11 @@ StatusOr<std::vector<Trial>> LoadInputs(const StepContext& context);
 // "<step or folder name>/<id>".
 std::string RecordLabel(const std::string& folder, int id);
 
+// Per input of `input_dir`: its metrics completed with those of its ancestors, followed
+// through the records' parent labels ("<step>/<id>") among the folders next to input_dir.
+std::vector<std::map<std::string, double>> LineageMetrics(const std::string& input_dir,
+                                                          const std::vector<Trial>& inputs);
+
 }  // namespace spnas
 
 #endif  // SPNAS_PIPELINE_TRIAL_RUNNER_H_

@@ -6,17 +6,21 @@
 
 namespace spnas {
 
-StatusOr<std::map<std::string, double>> CandidateCosts(const PluginConfig& model_desc, int input_size, bool latency,
-                                                       const std::string& device_name) {
+StatusOr<std::map<std::string, double>> CandidateCosts(const PluginConfig& model_desc, int input_size,
+                                                       CostsWanted wanted, const std::string& device_name) {
   SPNAS_ASSIGN_OR_RETURN(const c10::Device device, ResolveDevice(device_name));
   try {
     SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model,
                            ModelRegistry().Create(model_desc.type(), model_desc.options()));
     model->to(device);
-    return ModelCosts(*model, input_size, device, latency ? 5 : 0);
+    return ModelCosts(*model, input_size, device, wanted.latency ? 5 : 0, wanted.memory);
   } catch (const std::exception& e) {
     return InvalidArgumentError("cannot build model '", model_desc.type(), "': ", ExceptionMessage(e));
   }
+}
+
+CostsWanted CostsFor(const ResourceLimits& limits) {
+  return CostsWanted{limits.max_latency_ms() > 0, limits.max_memory_mb() > 0};
 }
 
 }  // namespace spnas

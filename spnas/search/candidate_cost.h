@@ -1,5 +1,6 @@
 // Costs of a model description before training: parameters, FLOPs (backbone + neck for a
-// detector) and, when asked, latency. Used to reject candidates over resource limits.
+// detector) and, when asked, latency and the memory of a training step. Used to reject
+// candidates over resource limits.
 #ifndef SPNAS_SEARCH_CANDIDATE_COST_H_
 #define SPNAS_SEARCH_CANDIDATE_COST_H_
 
@@ -8,11 +9,18 @@
 
 #include "spnas/core/pipeline_config.pb.h"
 #include "spnas/core/status.h"
+#include "spnas/search/search_options.pb.h"
 
 namespace spnas {
 
-StatusOr<std::map<std::string, double>> CandidateCosts(const PluginConfig& model, int input_size, bool latency,
+struct CostsWanted {
+  bool latency = false;
+  bool memory = false;
+};
+StatusOr<std::map<std::string, double>> CandidateCosts(const PluginConfig& model, int input_size, CostsWanted wanted,
                                                        const std::string& device = "cpu");
+// The costs that `limits` bound beyond params and FLOPs (which are always measured).
+CostsWanted CostsFor(const ResourceLimits& limits);
 
 }  // namespace spnas
 

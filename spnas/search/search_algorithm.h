@@ -23,6 +23,9 @@ struct SearchContext {
   const SearchSpace* space = nullptr;  // null when the step has no search_space
   PluginConfig base_model;             // the step's `model`
   std::vector<Trial> inputs;           // records of the step's models_folder
+  // Per input: its record's metrics completed with those of its ancestors that it lacks (a
+  // reignition record has the classifier's accuracy; its serial parent, the detector's mAP).
+  std::vector<std::map<std::string, double>> input_metrics;
   std::string device = "cpu";          // general.device: where measured costs (latency) are taken
 };
 

@@ -1,7 +1,9 @@
-// SpNasP: parallel-level search (spnas.md §6). For a backbone from the input records
-// (the reignition step), codes [K_1..K_L] are sampled by ParallelSampler: a sub-network is added
-// at a stage with probability ∝ 1 / its FLOPs, until the limits or a random stop. The plain FPN
-// ([0, ..., 0]) of the backbones is evaluated first, as the baseline (at most half the budget).
+// SpNasP: parallel-level search (spnas.md §6). Its parents are the best `max_optimal` backbones
+// of the input records (the reignition step), ranked by the Pareto front of their lineage's
+// metrics. Codes [K_1..K_L] are then evaluated in this order: the configured codes of the
+// search space, the parents' plain networks ([0, ..., 0], as the baseline, at most half the
+// budget), then samples of ParallelSampler: a pass is added at a stage with probability
+// ∝ 1 / its FLOPs, until the limits or a random stop.
 
 #include <set>
 
@@ -17,7 +19,7 @@
 namespace spnas {
 namespace {
 
-constexpr char kNeckKey[] = "network.neck.code";
+constexpr char kParallelKey[] = "network.backbone.parallel_code";
 constexpr char kCodeKey[] = "network.backbone.code";
 
 std::string CodeText(const std::vector<int>& code) {
@@ -37,6 +39,7 @@ class SpNasP : public ParetoSearchAlgorithm {
       o->add_objective_keys("params");
     }
     if (!o->has_max_sample()) o->set_max_sample(10);
+    if (!o->has_max_optimal()) o->set_max_optimal(1);
     if (!o->has_stop_probability()) o->set_stop_probability(0.25f);
     if (!o->has_max_per_stage()) o->set_max_per_stage(3);
     if (!o->has_max_redraws()) o->set_max_redraws(200);
@@ -45,10 +48,11 @@ class SpNasP : public ParetoSearchAlgorithm {
 
   static Status ValidateOptions(const Options& o) {
     if (o.max_sample() <= 0) return InvalidArgumentError("max_sample must be > 0");
+    if (o.max_optimal() <= 0) return InvalidArgumentError("max_optimal must be > 0");
     if (o.stop_probability() < 0 || o.stop_probability() > 1) {
       return InvalidArgumentError("stop_probability must be in [0, 1]");
     }
-    if (o.max_per_stage() <= 0) return InvalidArgumentError("max_per_stage must be > 0");
+    if (o.max_per_stage() <= 0 || o.max_per_stage() > 8) return InvalidArgumentError("max_per_stage must be in 1..8");
     return Objectives(o.objective_keys()).status();
   }
 
@@ -61,113 +65,150 @@ class SpNasP : public ParetoSearchAlgorithm {
     context_ = context;
     if (context.space != nullptr) {
       for (const Hyperparameter& h : context.space->hyperparameters()) {
-        if (h.key() == kNeckKey) fixed_codes_.assign(h.range().begin(), h.range().end());
+        if (h.key() != kParallelKey) {
+          return InvalidArgumentError("SpNasP reads one hyperparameter from the search space, '", kParallelKey,
+                                      "' (the parallel codes to evaluate first); got '", h.key(), "'");
+        }
+        for (const std::string& text : h.range()) {
+          std::vector<int> code;
+          for (char c : text) {
+            if (c >= '0' && c <= '9') code.push_back(c - '0');
+          }
+          fixed_codes_.push_back(code);
+        }
       }
     }
-    // Per backbone: the FLOPs and parameters one sub-network adds at each stage.
-    for (const Trial& input : context.inputs) {
-      SPNAS_ASSIGN_OR_RETURN(std::string serial, SerialCodeOf(input.desc));
-      const int stages = static_cast<int>(SplitStages(serial).size());
-      Backbone b;
-      b.serial = serial;
-      SPNAS_ASSIGN_OR_RETURN(const PluginConfig plain, WithNeck(input.desc, std::vector<int>(stages, 0)));
-      SPNAS_ASSIGN_OR_RETURN(auto base, CandidateCosts(plain, options_.cost_input_size(), false));
-      b.base = base;
+    for (int input : RankedInputs()) {
+      const Trial& trial = context.inputs[input];
+      Parent p;
+      p.input = input;
+      SPNAS_ASSIGN_OR_RETURN(p.serial, SerialCodeOf(trial.desc));
+      const int stages = static_cast<int>(SplitStages(p.serial).size());
+      // The FLOPs and parameters one pass adds at each stage: the sampler's weights.
+      SPNAS_ASSIGN_OR_RETURN(const PluginConfig plain, WithCode(trial.desc, std::vector<int>(stages, 0)));
+      SPNAS_ASSIGN_OR_RETURN(p.base, CandidateCosts(plain, options_.cost_input_size(), {}, context.device));
       for (int l = 0; l < stages; ++l) {
         std::vector<int> one(stages, 0);
         one[l] = 1;
-        SPNAS_ASSIGN_OR_RETURN(const PluginConfig with_one, WithNeck(input.desc, one));
-        SPNAS_ASSIGN_OR_RETURN(auto with, CandidateCosts(with_one, options_.cost_input_size(), false));
-        b.subnet_flops.push_back(with.at("flops") - base.at("flops"));
-        b.subnet_params.push_back(with.at("params") - base.at("params"));
+        SPNAS_ASSIGN_OR_RETURN(const PluginConfig with_one, WithCode(trial.desc, one));
+        SPNAS_ASSIGN_OR_RETURN(auto with, CandidateCosts(with_one, options_.cost_input_size(), {}, context.device));
+        p.pass_flops.push_back(with.at("flops") - p.base.at("flops"));
+        p.pass_params.push_back(with.at("params") - p.base.at("params"));
       }
       std::string flops;
-      for (double f : b.subnet_flops) flops += StrCat(" ", static_cast<int64_t>(f / 1e6), "M");
-      LOG(INFO) << "SpNasP: backbone " << serial << ": one sub-network adds FLOPs per stage:" << flops;
-      backbones_.push_back(b);
+      for (double f : p.pass_flops) flops += StrCat(" ", static_cast<int64_t>(f / 1e6), "M");
+      LOG(INFO) << "SpNasP: parent " << RecordName(trial) << " (" << p.serial
+                << "): one parallel pass adds FLOPs per stage:" << flops;
+      parents_.push_back(p);
     }
     return Status::Ok();
   }
 
   StatusOr<std::optional<Candidate>> Propose(const std::vector<Trial>& history, std::mt19937_64& rng) override {
     if (static_cast<int>(history.size()) >= options_.max_sample()) return std::optional<Candidate>();
-    std::set<std::pair<std::string, std::string>> seen;  // (backbone code, neck code)
     for (const Trial& t : history) {
       const auto& h = t.record.hyperparameters();
-      if (h.count(kCodeKey) && h.count(kNeckKey)) seen.insert({h.at(kCodeKey), h.at(kNeckKey)});
+      if (h.count(kCodeKey) && h.count(kParallelKey)) seen_.insert({h.at(kCodeKey), h.at(kParallelKey)});
     }
-    // The plain FPN of the backbones (at most half of the budget), then the configured codes,
-    // then samples.
-    for (size_t i = 0; i < backbones_.size() && 2 * i < static_cast<size_t>(options_.max_sample()); ++i) {
-      const std::vector<int> zeros(backbones_[i].subnet_flops.size(), 0);
-      if (!seen.count({backbones_[i].serial, CodeText(zeros)})) return Make(static_cast<int>(i), zeros);
+    for (const std::vector<int>& code : fixed_codes_) {
+      for (size_t i = 0; i < parents_.size(); ++i) {
+        if (code.size() != parents_[i].pass_flops.size()) continue;
+        SPNAS_ASSIGN_OR_RETURN(auto candidate, Make(i, code));
+        if (candidate) return candidate;
+      }
     }
-    for (const std::string& text : fixed_codes_) {
-      std::vector<int> code;
-      for (char c : text) {
-        if (c >= '0' && c <= '9') code.push_back(c - '0');
-      }
-      for (size_t i = 0; i < backbones_.size(); ++i) {
-        if (code.size() == backbones_[i].subnet_flops.size() && !seen.count({backbones_[i].serial, CodeText(code)})) {
-          return Make(static_cast<int>(i), code);
-        }
-      }
+    for (size_t i = 0; i < parents_.size() && 2 * i < static_cast<size_t>(options_.max_sample()); ++i) {
+      SPNAS_ASSIGN_OR_RETURN(auto candidate, Make(i, std::vector<int>(parents_[i].pass_flops.size(), 0)));
+      if (candidate) return candidate;
     }
     for (int attempt = 0; attempt < options_.max_redraws(); ++attempt) {
-      const int i = std::uniform_int_distribution<int>(0, static_cast<int>(backbones_.size()) - 1)(rng);
-      const Backbone& b = backbones_[i];
+      const size_t i = std::uniform_int_distribution<size_t>(0, parents_.size() - 1)(rng);
+      const Parent& p = parents_[i];
       ParallelSampler sampler;
-      sampler.subnet_flops = b.subnet_flops;
+      sampler.subnet_flops = p.pass_flops;
       sampler.max_per_stage = options_.max_per_stage();
       sampler.stop_probability = options_.stop_probability();
       sampler.within_limits = [&](const std::vector<int>& code) {
-        return CheckLimits(Costs(b, code), options_.limits()).ok();
+        return CheckLimits(AdditiveCosts(p, code), options_.limits()).ok();
       };
-      const std::vector<int> code = sampler.Sample({}, rng);
-      if (seen.count({b.serial, CodeText(code)})) continue;
-      return Make(i, code);
+      SPNAS_ASSIGN_OR_RETURN(auto candidate, Make(i, sampler.Sample({}, rng)));
+      if (candidate) return candidate;
     }
     LOG(WARNING) << "SpNasP: no new code within " << options_.max_redraws() << " draws; the search ends";
     return std::optional<Candidate>();
   }
 
  private:
-  struct Backbone {
+  struct Parent {
+    int input;
     std::string serial;
     std::map<std::string, double> base;
-    std::vector<double> subnet_flops, subnet_params;
+    std::vector<double> pass_flops, pass_params;
   };
 
-  // Costs of a code, from the per-stage increments (sub-networks add up).
-  static std::map<std::string, double> Costs(const Backbone& b, const std::vector<int>& code) {
-    std::map<std::string, double> c = b.base;
+  // The inputs to search from, best first: the top max_optimal of the Pareto front of their
+  // lineage's metrics (a reignition record's serial parent has the mAP); all inputs, in order,
+  // when none has every objective.
+  std::vector<int> RankedInputs() const {
+    std::vector<Trial> ranked = context_.inputs;
+    for (size_t i = 0; i < ranked.size() && i < context_.input_metrics.size(); ++i) {
+      auto* metrics = ranked[i].record.mutable_metrics();
+      for (const auto& [key, value] : context_.input_metrics[i]) metrics->insert({key, value});
+    }
+    std::vector<int> order = ParetoFront(ranked, objectives_);
+    if (order.empty()) {
+      for (size_t i = 0; i < ranked.size(); ++i) order.push_back(static_cast<int>(i));
+    }
+    order.resize(std::min<size_t>(order.size(), options_.max_optimal()));
+    return order;
+  }
+
+  static std::string RecordName(const Trial& trial) { return StrCat("record ", trial.record.id()); }
+
+  // Costs of a code from the per-stage increments (passes add up exactly in FLOPs and params).
+  static std::map<std::string, double> AdditiveCosts(const Parent& p, const std::vector<int>& code) {
+    std::map<std::string, double> c = p.base;
     for (size_t l = 0; l < code.size(); ++l) {
-      c["flops"] += code[l] * b.subnet_flops[l];
-      c["params"] += code[l] * b.subnet_params[l];
+      c["flops"] += code[l] * p.pass_flops[l];
+      c["params"] += code[l] * p.pass_params[l];
     }
     return c;
   }
 
-  // The input record's model with the parallel code.
-  StatusOr<PluginConfig> WithNeck(const PluginConfig& model, const std::vector<int>& code) const {
+  StatusOr<PluginConfig> WithCode(const PluginConfig& model, const std::vector<int>& code) const {
     return WithParallelCode(model, code, options_.out_channels());
   }
 
-  StatusOr<std::optional<Candidate>> Make(int input, const std::vector<int>& code) const {
+  // The candidate of parent i with `code`; nullopt when it was evaluated already or breaks a
+  // limit (measured: latency and memory are not additive).
+  StatusOr<std::optional<Candidate>> Make(size_t i, const std::vector<int>& code) {
+    const Parent& p = parents_[i];
+    if (!seen_.insert({p.serial, CodeText(code)}).second) return std::optional<Candidate>();
     Candidate c;
-    SPNAS_ASSIGN_OR_RETURN(c.model, WithNeck(context_.inputs[input].desc, code));
-    c.parent = input;
+    SPNAS_ASSIGN_OR_RETURN(c.model, WithCode(context_.inputs[p.input].desc, code));
+    Status within = CheckLimits(AdditiveCosts(p, code), options_.limits());
+    const CostsWanted measured = CostsFor(options_.limits());
+    if (within.ok() && (measured.latency || measured.memory)) {
+      SPNAS_ASSIGN_OR_RETURN(auto costs, CandidateCosts(c.model, options_.cost_input_size(), measured, context_.device));
+      within = CheckLimits(costs, options_.limits());
+    }
+    if (!within.ok()) {
+      LOG(INFO) << "SpNasP: " << p.serial << " " << CodeText(code) << " rejected before training: " << within.message();
+      return std::optional<Candidate>();
+    }
+    c.parent = p.input;
     c.parent_is_input = true;
     c.mutations = {ParallelMutation(code)};
-    c.hyperparameters[kCodeKey] = backbones_[input].serial;
-    c.hyperparameters[kNeckKey] = CodeText(code);
+    c.hyperparameters[kCodeKey] = p.serial;
+    c.hyperparameters[kParallelKey] = CodeText(code);
     return std::optional<Candidate>(c);
   }
 
   Options options_;
   SearchContext context_;
-  std::vector<std::string> fixed_codes_;
-  std::vector<Backbone> backbones_;
+  std::vector<std::vector<int>> fixed_codes_;
+  std::vector<Parent> parents_;
+  std::set<std::pair<std::string, std::string>> seen_;  // (serial code, parallel code)
 };
 
 SPNAS_REGISTER_PLUGIN(SearchAlgorithmRegistry, SpNasP);

@@ -133,7 +133,7 @@ class SpNasS : public ParetoSearchAlgorithm {
       SPNAS_ASSIGN_OR_RETURN(c.model, WithSerialCode(p.desc, code));
       if (HasLimits()) {
         SPNAS_ASSIGN_OR_RETURN(auto costs, CandidateCosts(c.model, options_.cost_input_size(),
-                                                          options_.limits().max_latency_ms() > 0, context_.device));
+                                                          CostsFor(options_.limits()), context_.device));
         const Status within = CheckLimits(costs, options_.limits());
         if (!within.ok()) {
           LOG(INFO) << "SpNasS: candidate " << code << " rejected before training: " << within.message();
@@ -158,7 +158,7 @@ class SpNasS : public ParetoSearchAlgorithm {
   };
   bool HasLimits() const {
     const ResourceLimits& l = options_.limits();
-    return l.max_params() > 0 || l.max_flops() > 0 || l.max_latency_ms() > 0;
+    return l.max_params() > 0 || l.max_flops() > 0 || l.max_latency_ms() > 0 || l.max_memory_mb() > 0;
   }
   std::string JoinKeys() const {
     std::string s;

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <torch/nn/functional/pooling.h>
+#include <torch/nn/functional/upsampling.h>
 #include <torch/nn/init.h>
 
 namespace spnas {
@@ -42,6 +43,17 @@ StatusOr<std::vector<std::string>> ParseSerialCode(const std::string& code) {
     return InvalidArgumentError("serial code '", code, "' has ", blocks, " blocks; 8 to 60 are allowed");
   }
   return stages;
+}
+
+Status CheckParallelCode(const std::vector<int>& code, int stages) {
+  if (static_cast<int>(code.size()) != stages) {
+    return InvalidArgumentError("parallel code has ", code.size(), " entries but the backbone has ", stages,
+                                " stages; give one K per stage, e.g. [0, 1, 0, 0]");
+  }
+  for (int k : code) {
+    if (k < 0 || k > 8) return InvalidArgumentError("parallel code values must be in 0..8, got ", k);
+  }
+  return Status::Ok();
 }
 
 namespace {
@@ -123,6 +135,11 @@ Status SerialBackbone::ValidateOptions(const Options& options) {
   if (options.has_trainable_stages() && options.trainable_stages() < 0) {
     return InvalidArgumentError("trainable_stages must be >= 0");
   }
+  if (!options.parallel_code().empty()) {
+    SPNAS_ASSIGN_OR_RETURN(const auto stages, ParseSerialCode(options.code()));
+    const std::vector<int> code(options.parallel_code().begin(), options.parallel_code().end());
+    SPNAS_RETURN_IF_ERROR(CheckParallelCode(code, static_cast<int>(stages.size())));
+  }
   return Status::Ok();
 }
 
@@ -152,7 +169,27 @@ SerialBackbone::SerialBackbone(const Options& options, int)
     stage_channels_.push_back(in_channels);
     stages_.push_back(register_module("layer" + std::to_string(s + 1), MakeStage(block_, blocks)));
   }
+  parallel_code_.assign(options.parallel_code().begin(), options.parallel_code().end());
+  parallel_code_.resize(stages.size(), 0);
+  connections_.assign(stages.size(), torch::nn::Sequential(nullptr));
+  for (size_t s = 0; s < stages.size(); ++s) {
+    if (parallel_code_[s] == 0) continue;
+    // Maps the stage's output back to its input's width (the sub-networks' outputs feed the
+    // stage's input again).
+    const int64_t input = s == 0 ? stem_width_ : stage_channels_[s - 1];
+    connections_[s] = register_module("connect" + std::to_string(s + 1),
+                                      torch::nn::Sequential(Conv(stage_channels_[s], input, 1, 1, 0),
+                                                            torch::nn::BatchNorm2d(input)));
+  }
   InitResNetWeights(*this);
+  {
+    // Gamma 0: the connections add nothing at creation, so a parallel network first computes
+    // exactly its serial network and learns to use the extra passes.
+    torch::NoGradGuard no_grad;
+    for (auto& connection : connections_) {
+      if (connection) connection[1]->as<torch::nn::BatchNorm2d>()->weight.zero_();
+    }
+  }
 
   // Freeze the stem and the first stages when only the top ones train (torchvision's
   // trainable_layers); frozen BatchNorm freezes every BatchNorm.
@@ -168,6 +205,8 @@ SerialBackbone::SerialBackbone(const Options& options, int)
     if (trainable == num_stages + 1) train |= name.rfind("conv1.", 0) == 0 || name.rfind("bn1.", 0) == 0;
     if (frozen_norm_ && name.find("bn") != std::string::npos) train = false;
     if (frozen_norm_ && name.find("downsample.1.") != std::string::npos) train = false;
+    // New layers that start at zero: frozen, they would never contribute.
+    train |= name.rfind("connect", 0) == 0;
     item.value().set_requires_grad(train);
   }
   train(true);
@@ -186,8 +225,28 @@ BackboneFeatures SerialBackbone::Forward(const at::Tensor& images) {
   at::Tensor x = bn1_->forward(conv1_->forward(images)).relu_();
   features.stem = F::max_pool2d(x, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
   x = features.stem;
-  for (auto& stage : stages_) {
-    x = stage->forward(x);
+  // The parallel structure as the SP-NAS authors built it: the K extra passes of stage s run
+  // from the last to the first; pass m reads pass m of the previous parallel stage (else its
+  // last pass, else the stage input) plus the connection of pass m+1's output; the trunk then
+  // reads its input plus the connection of pass 0's output.
+  std::vector<at::Tensor> previous_passes;
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    const int k = parallel_code_[s];
+    std::vector<at::Tensor> passes(k);
+    at::Tensor fused;  // undefined: nothing to add
+    for (int m = k - 1; m >= 0; --m) {
+      const at::Tensor& input =
+          previous_passes.empty() ? x : previous_passes[std::min<size_t>(m, previous_passes.size() - 1)];
+      passes[m] = stages_[s]->forward(fused.defined() ? input + fused : input);
+      fused = connections_[s]->forward(passes[m]);
+      if (fused.sizes().slice(2) != x.sizes().slice(2)) {
+        fused = F::interpolate(fused, F::InterpolateFuncOptions()
+                                          .size(std::vector<int64_t>{x.size(2), x.size(3)})
+                                          .mode(torch::kNearest));
+      }
+    }
+    previous_passes = std::move(passes);
+    x = stages_[s]->forward(fused.defined() ? x + fused : x);
     features.stages.push_back(x);
   }
   return features;
@@ -239,6 +298,24 @@ Status SetSerialCodeOfBackbone(PluginConfig* backbone, const std::string& code) 
   SerialBackboneOptions serial;
   backbone->options().UnpackTo(&serial);
   serial.set_code(code);
+  // A parallel structure keeps its K per stage; a stage added or removed has none.
+  if (!serial.parallel_code().empty()) serial.mutable_parallel_code()->Resize(ParseSerialCode(code)->size(), 0);
+  backbone->mutable_options()->PackFrom(serial);
+  return Status::Ok();
+}
+
+Status SetParallelCodeOfBackbone(PluginConfig* backbone, const std::vector<int>& code) {
+  if (backbone->type() != "SerialBackbone") {
+    return FailedPreconditionError("backbone '", backbone->type(),
+                                   "' has no parallel structure (a SerialBackbone has; write a ResNet as the "
+                                   "SerialBackbone of its code)");
+  }
+  SerialBackboneOptions serial;
+  backbone->options().UnpackTo(&serial);
+  SPNAS_ASSIGN_OR_RETURN(const auto stages, ParseSerialCode(serial.code()));
+  SPNAS_RETURN_IF_ERROR(CheckParallelCode(code, static_cast<int>(stages.size())));
+  serial.clear_parallel_code();
+  for (int k : code) serial.add_parallel_code(k);
   backbone->mutable_options()->PackFrom(serial);
   return Status::Ok();
 }

@@ -1,5 +1,8 @@
 // SerialBackbone: a ResNet-like network described by a serial code (spnas.md §2), with
-// torchvision's ResNet layout and parameter names (conv1, bn1, layer{i}.{j}.conv1, ...).
+// torchvision's ResNet layout and parameter names (conv1, bn1, layer{i}.{j}.conv1, ...), and
+// optionally the parallel structure of SP-NAS (spnas.md §6): extra passes of a stage sharing its
+// weights, fused through one connection per stage (connect{i}.0 conv, connect{i}.1 BN) and fed
+// back into the trunk.
 #ifndef SPNAS_MODELS_BACKBONES_SERIAL_BACKBONE_H_
 #define SPNAS_MODELS_BACKBONES_SERIAL_BACKBONE_H_
 
@@ -21,6 +24,8 @@ namespace spnas {
 StatusOr<std::vector<std::string>> ParseSerialCode(const std::string& code);
 // The same check for a code with any number of stages and blocks (used for child codes).
 Status CheckSerialCode(const std::string& code);
+// A parallel code for a backbone of `stages` stages: one K per stage, each 0..8.
+Status CheckParallelCode(const std::vector<int>& code, int stages);
 
 struct BlockSpec {
   int64_t in_channels;
@@ -69,6 +74,7 @@ class SerialBackbone : public Backbone {
   const std::string& code() const { return code_; }
   const BlockConfig& block_config() const { return block_; }
   const std::vector<std::vector<BlockSpec>>& stage_blocks() const { return stage_blocks_; }
+  const std::vector<int>& parallel_code() const { return parallel_code_; }
 
  private:
   SerialBackbone(const Options& options, int);  // options with defaults
@@ -82,6 +88,8 @@ class SerialBackbone : public Backbone {
   torch::nn::Conv2d conv1_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr};
   std::vector<torch::nn::Sequential> stages_;
+  std::vector<int> parallel_code_;                // K per stage (all zeros: serial)
+  std::vector<torch::nn::Sequential> connections_;  // per stage; null where K is 0
 };
 
 // Initialises like torchvision's ResNet: He-normal (fan_out) convs, BatchNorm weight 1, bias 0.
@@ -94,6 +102,8 @@ StatusOr<std::pair<std::string, BlockType>> ResNetCode(int depth);
 StatusOr<std::string> SerialCodeOfBackbone(const PluginConfig& backbone);
 // Sets the code of a SerialBackbone config (a ResNet's code is fixed by its depth).
 Status SetSerialCodeOfBackbone(PluginConfig* backbone, const std::string& code);
+// Sets the parallel code of a SerialBackbone config.
+Status SetParallelCodeOfBackbone(PluginConfig* backbone, const std::vector<int>& code);
 
 }  // namespace spnas
 

@@ -232,22 +232,20 @@ class SearchableFasterRCNN : public SearchableModel {
     if (!options_.has_backbone()) *options_.mutable_backbone() = OptionsWithDefaults<FasterRCNN>(options_).backbone();
     return SetSerialCodeOfBackbone(options_.mutable_backbone(), code);
   }
-  // The neck becomes a ParallelFPN with the code, as wide as the FPN it replaces.
+  // The backbone gets the parallel structure; out_channels > 0 sets the FPN's width.
   Status SetParallelCode(const std::vector<int>& code, int out_channels) override {
-    ParallelFPNOptions neck;
-    for (int k : code) neck.add_code(k);
+    const FasterRCNNOptions defaulted = OptionsWithDefaults<FasterRCNN>(options_);
+    if (!options_.has_backbone()) *options_.mutable_backbone() = defaulted.backbone();
+    SPNAS_RETURN_IF_ERROR(SetParallelCodeOfBackbone(options_.mutable_backbone(), code));
+    if (out_channels <= 0) return Status::Ok();
+    if (!options_.has_neck()) *options_.mutable_neck() = defaulted.neck();
     FPNOptions fpn;
-    ParallelFPNOptions previous;
-    if (options_.neck().type() == "FPN" && options_.neck().options().UnpackTo(&fpn) && fpn.has_out_channels()) {
-      neck.set_out_channels(fpn.out_channels());
+    if (options_.neck().type() != "FPN" || !options_.neck().options().UnpackTo(&fpn)) {
+      return FailedPreconditionError("the parallel search sets the width of an FPN neck, not of '",
+                                     options_.neck().type(), "'");
     }
-    if (options_.neck().type() == "ParallelFPN" && options_.neck().options().UnpackTo(&previous) &&
-        previous.has_out_channels()) {
-      neck.set_out_channels(previous.out_channels());
-    }
-    if (out_channels > 0) neck.set_out_channels(out_channels);
-    options_.mutable_neck()->set_type("ParallelFPN");
-    options_.mutable_neck()->mutable_options()->PackFrom(neck);
+    fpn.set_out_channels(out_channels);
+    options_.mutable_neck()->mutable_options()->PackFrom(fpn);
     return Status::Ok();
   }
   StatusOr<PluginConfig> Backbone() const override { return OptionsWithDefaults<FasterRCNN>(options_).backbone(); }

@@ -13,7 +13,7 @@
 
 namespace spnas {
 
-// The pyramid itself, shared by the FPN and ParallelFPN necks.
+// The pyramid over the levels the FPN neck selects.
 class FeaturePyramidImpl : public torch::nn::Module {
  public:
   FeaturePyramidImpl(const std::vector<int64_t>& in_channels, int64_t out_channels);
