@@ -8,6 +8,8 @@
 #include "spnas/core/dotted_keys.h"
 #include "spnas/core/objectives.h"
 #include "spnas/models/backbones/serial_backbone.h"
+#include "spnas/models/inheritance.h"
+#include "spnas/models/searchable.h"
 #include "spnas/models/model_options.pb.h"
 #include "spnas/search/parallel_sampling.h"
 #include "spnas/search/pareto.h"
@@ -108,6 +110,8 @@ PluginConfig Detector(const std::string& code) {
   b.set_code(code);
   b.set_block(BASIC);
   b.set_stem_width(8);
+  o.add_min_size(64);
+  o.set_max_size(64);
   o.mutable_backbone()->set_type("SerialBackbone");
   o.mutable_backbone()->mutable_options()->PackFrom(b);
   PluginConfig c;
@@ -197,6 +201,266 @@ TEST(SpNasSTest, CandidatesOverALimitAreRejectedBeforeTraining) {
   const std::vector<Trial> history = {SeedTrial()};
   std::mt19937_64 rng(5);
   EXPECT_FALSE(algorithm->Propose(history, rng).value().has_value());
+}
+
+// Chi-square statistic of `counts` against `expected` probabilities.
+double ChiSquare(const std::vector<int>& counts, const std::vector<double>& expected) {
+  int n = 0;
+  for (int c : counts) n += c;
+  double chi2 = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    const double e = n * expected[i];
+    chi2 += (counts[i] - e) * (counts[i] - e) / e;
+  }
+  return chi2;
+}
+
+Trial Finished(int id, double map, double params, const std::string& code, int reignitions = 0) {
+  Trial t = T(id, M(map, params), code);
+  t.desc = Detector(code);
+  FasterRCNNOptions o;
+  t.desc.options().UnpackTo(&o);
+  o.set_reignitions(reignitions);
+  t.desc.mutable_options()->PackFrom(o);
+  t.record.set_parent("serial/0");
+  return t;
+}
+
+// Parents are drawn uniformly from the top max_optimal of the front, never from below it.
+// Chi-square over 600 proposals, 2 degrees of freedom (13.82: the 0.1% critical value).
+TEST(SpNasSTest, ParentsAreDrawnFromTheTopMaxOptimalOfTheFront) {
+  SpNasSOptions o;
+  o.set_max_sample(1000);
+  o.set_max_optimal(3);
+  o.set_num_mutate(1);
+  auto algorithm = SpNasS(o);
+  ASSERT_TRUE(algorithm->Init(SeedContext()).ok());
+  // Front, best mAP first: 4, 3, 2, 1; 0 and 5 are dominated.
+  const std::vector<Trial> history = {SeedTrial(),
+                                      Finished(1, 25, 90, "11-211-21-21"),
+                                      Finished(2, 30, 120, "11-21-211-21"),
+                                      Finished(3, 35, 150, "11-21-21-211"),
+                                      Finished(4, 40, 200, "111-21-21-21"),
+                                      Finished(5, 10, 300, "11-21-21-2111")};
+  std::mt19937_64 rng(21);
+  std::vector<int> counts(3, 0);
+  for (int i = 0; i < 600; ++i) {
+    auto c = algorithm->Propose(history, rng).value();
+    ASSERT_TRUE(c.has_value());
+    ASSERT_TRUE(c->parent >= 2 && c->parent <= 4) << c->parent;
+    ++counts[4 - c->parent];
+  }
+  EXPECT_LT(ChiSquare(counts, {1.0 / 3, 1.0 / 3, 1.0 / 3}), 13.82) << counts[0] << " " << counts[1] << " " << counts[2];
+}
+
+// One operation per candidate: add-stage with add_stage_ratio, else expand with expend_ratio,
+// else a swap. Chi-square over 3000 proposals, 2 degrees of freedom.
+TEST(SpNasSTest, MutationKindsFollowTheirRatios) {
+  SpNasSOptions o;
+  o.set_max_sample(10000);
+  o.set_num_mutate(1);
+  o.set_add_stage_ratio(0.2f);
+  o.set_expend_ratio(0.5f);
+  o.set_max_stages(7);
+  auto algorithm = SpNasS(o);
+  ASSERT_TRUE(algorithm->Init(SeedContext()).ok());
+  const std::vector<Trial> history = {SeedTrial()};
+  std::mt19937_64 rng(22);
+  std::vector<int> counts(3, 0);  // add stage, expand, swap
+  for (int i = 0; i < 3000; ++i) {
+    auto c = algorithm->Propose(history, rng).value();
+    ASSERT_TRUE(c.has_value());
+    ASSERT_EQ(c->mutations.size(), 1u);
+    const Mutation& m = c->mutations[0];
+    ++counts[m.has_add_stage() ? 0 : m.has_expand() ? 1 : 2];
+  }
+  EXPECT_LT(ChiSquare(counts, {0.2, 0.8 * 0.5, 0.8 * 0.5}), 13.82) << counts[0] << " " << counts[1] << " " << counts[2];
+}
+
+// The code with its global block `g` removed.
+std::string WithoutBlock(const std::string& code, int g) {
+  std::string out;
+  int block = 0;
+  for (char c : code) {
+    if (c != '-' && block++ == g) continue;
+    out += c;
+  }
+  return out;
+}
+
+TEST(SpNasSTest, MutationsChainAndEachIsRecordedAsApplied) {
+  SpNasSOptions o;
+  o.set_max_sample(1000);
+  o.set_num_mutate(3);
+  o.set_add_stage_ratio(0.1f);
+  o.set_expend_ratio(0.5f);
+  auto algorithm = SpNasS(o);
+  ASSERT_TRUE(algorithm->Init(SeedContext()).ok());
+  const std::vector<Trial> history = {SeedTrial()};
+  std::mt19937_64 rng(23);
+  int chains = 0;
+  for (int i = 0; i < 200; ++i) {
+    auto c = algorithm->Propose(history, rng).value();
+    ASSERT_TRUE(c.has_value());
+    const std::string code = c->hyperparameters.at("network.backbone.code");
+    int added = 0;
+    for (const Mutation& m : c->mutations) added += m.has_expand() || m.has_add_stage();
+    EXPECT_EQ(Blocks(code), 8 + added) << code;
+    chains += c->mutations.size() == 3;
+  }
+  EXPECT_GT(chains, 150);
+  // An expand records where the new block is: removing it gives the parent back.
+  for (const std::string parent : {"11-21-21-21", "111-2111-211111-211"}) {
+    for (int i = 0; i < 200; ++i) {
+      const auto m = ExpandCode(parent, rng);
+      ASSERT_TRUE(m.has_value());
+      EXPECT_EQ(WithoutBlock(m->code, m->mutation.expand().child_block()), parent) << m->code;
+    }
+  }
+}
+
+TEST(SpNasSTest, AStalledFrontIsReignitedUpToMaxReignitionsPerLineage) {
+  SpNasSOptions o;
+  o.set_max_sample(100);
+  o.set_max_optimal(2);
+  o.set_num_mutate(1);
+  o.set_stall_candidates(2);
+  o.set_max_reignitions(1);
+  auto algorithm = SpNasS(o);
+  ASSERT_TRUE(algorithm->Init(SeedContext()).ok());
+  std::mt19937_64 rng(24);
+  // 1 improves on the seed; 2 and 3 do not: the front has stalled for 2 candidates.
+  std::vector<Trial> history = {SeedTrial(), Finished(1, 25, 90, "11-211-21-21"),
+                                Finished(2, 24, 95, "11-21-211-21")};
+  auto c = algorithm->Propose(history, rng).value();
+  ASSERT_TRUE(c.has_value());
+  EXPECT_TRUE(c->mutations.empty() || !c->mutations[0].has_reignition());  // one stalled candidate only
+  history.push_back(Finished(3, 15, 200, "11-21-21-211"));
+  c = algorithm->Propose(history, rng).value();
+  ASSERT_TRUE(c.has_value());
+  ASSERT_EQ(c->mutations.size(), 1u);
+  EXPECT_TRUE(c->mutations[0].has_reignition());
+  EXPECT_EQ(c->parent, 1);  // the front: trial 1 alone
+  EXPECT_EQ(c->pretrain.type(), "ReignitionCallback");
+  EXPECT_EQ(c->hyperparameters.at("network.backbone.code"), "11-211-21-21");
+
+  // The reignited trial (its lineage now reignited once) tops the front; the round is over and
+  // the search goes on from it with mutants.
+  Trial reignited = Finished(4, 27, 90, "11-211-21-21", /*reignitions=*/1);
+  reignited.record.set_parent("serial/1");
+  *reignited.record.add_mutations() = ReignitionMutation();
+  history.push_back(reignited);
+  c = algorithm->Propose(history, rng).value();
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->parent, 4);
+  EXPECT_FALSE(c->mutations[0].has_reignition());
+  // Stalled again: trial 4's lineage has had its max_reignitions (1); trial 1 is off the front.
+  history.push_back(Finished(5, 20, 150, "11-21-21-21-1"));
+  history.push_back(Finished(6, 21, 160, "111-21-21-21"));
+  for (int i = 0; i < 20; ++i) {
+    c = algorithm->Propose(history, rng).value();
+    ASSERT_TRUE(c.has_value());
+    EXPECT_FALSE(c->mutations[0].has_reignition());
+  }
+  // With a limit of 2 it is reignited once more.
+  o.set_max_reignitions(2);
+  auto twice = SpNasS(o);
+  ASSERT_TRUE(twice->Init(SeedContext()).ok());
+  c = twice->Propose(history, rng).value();
+  ASSERT_TRUE(c.has_value());
+  EXPECT_TRUE(c->mutations[0].has_reignition());
+  EXPECT_EQ(c->parent, 4);
+}
+
+std::unique_ptr<SearchAlgorithm> SpNasP(const SpNasPOptions& o) {
+  google::protobuf::Any any;
+  any.PackFrom(o);
+  return SearchAlgorithmRegistry().Create("SpNasP", any).value();
+}
+
+std::unique_ptr<SearchSpace> ParallelCodes(const std::string& key, const std::vector<std::string>& codes) {
+  HyperparameterSpaceOptions o;
+  Hyperparameter* h = o.add_hyperparameter();
+  h->set_key(key);
+  for (const std::string& code : codes) h->add_range(code);
+  google::protobuf::Any any;
+  any.PackFrom(o);
+  return SearchSpaceRegistry().Create("HyperparameterSpace", any).value();
+}
+
+// Three reignited backbones whose serial parents had mAP 30, 40 and 35 at 102, 101 and 100
+// parameters (their own records carry the classifier's accuracy only): the front is 1, then 2.
+SearchContext ReignitedInputs() {
+  SearchContext context;
+  const std::vector<std::string> codes = {"11-21-21-21", "11-211-21-21", "11-21-211-21"};
+  for (int i = 0; i < 3; ++i) {
+    Trial t = T(i, {{"reignition_accuracy", 70}, {"params", 102.0 - i}}, codes[i]);
+    t.desc = Detector(codes[i]);
+    context.inputs.push_back(t);
+    context.input_metrics.push_back({{"mAP", std::vector<double>{30, 40, 35}[i]}, {"params", 102.0 - i}});
+  }
+  return context;
+}
+
+TEST(SpNasPTest, ParentsAreTheBestMaxOptimalInputsAndConfiguredCodesComeFirst) {
+  SpNasPOptions o;
+  o.set_max_sample(6);
+  o.set_cost_input_size(64);
+  o.set_stop_probability(0.5f);
+  SearchContext context = ReignitedInputs();
+  const auto space = ParallelCodes("network.backbone.parallel_code", {"[0, 1, 2, 1]"});
+  context.space = space.get();
+  auto algorithm = SpNasP(o);  // max_optimal 1: the best lineage only
+  ASSERT_TRUE(algorithm->Init(context).ok());
+  std::mt19937_64 rng(31);
+  std::vector<Trial> history;
+  std::vector<std::string> codes;
+  for (int i = 0; i < 6; ++i) {
+    auto c = algorithm->Propose(history, rng).value();
+    ASSERT_TRUE(c.has_value());
+    EXPECT_EQ(c->parent, 1);
+    EXPECT_TRUE(c->parent_is_input);
+    const std::string code = c->hyperparameters.at("network.backbone.parallel_code");
+    EXPECT_EQ(GetByKey(c->model, "network.backbone.parallel_code").value(), code);
+    codes.push_back(code);
+    Trial t = T(i, M(30, 100), "11-211-21-21");
+    (*t.record.mutable_hyperparameters())["network.backbone.parallel_code"] = code;
+    history.push_back(t);
+  }
+  EXPECT_EQ(codes[0], "[0, 1, 2, 1]");  // the configured code first
+  EXPECT_EQ(codes[1], "[0, 0, 0, 0]");  // then the serial network as the baseline
+  EXPECT_EQ(std::set<std::string>(codes.begin(), codes.end()).size(), codes.size());
+
+  o.set_max_optimal(2);
+  algorithm = SpNasP(o);
+  ASSERT_TRUE(algorithm->Init(context).ok());
+  std::set<int> parents;
+  for (int i = 0; i < 30; ++i) parents.insert(algorithm->Propose({}, rng).value()->parent);
+  EXPECT_EQ(parents, (std::set<int>{1, 2}));  // never the weakest lineage
+
+  const auto old_key = ParallelCodes("network.neck.code", {"[0, 1, 2, 1]"});
+  context.space = old_key.get();
+  EXPECT_THAT(SpNasP(o)->Init(context).message(), HasSubstr("got 'network.neck.code'"));
+}
+
+TEST(SpNasPTest, LatencyAndMemoryLimitsRejectCandidatesBeforeTraining) {
+  SpNasPOptions o;
+  o.set_cost_input_size(64);
+  o.set_max_redraws(3);
+  o.mutable_limits()->set_max_memory_mb(0.01);  // no detector trains in 10 KB
+  auto algorithm = SpNasP(o);
+  ASSERT_TRUE(algorithm->Init(ReignitedInputs()).ok());
+  std::mt19937_64 rng(32);
+  EXPECT_FALSE(algorithm->Propose({}, rng).value().has_value());
+  o.mutable_limits()->set_max_memory_mb(0);
+  o.mutable_limits()->set_max_latency_ms(1e-6);
+  algorithm = SpNasP(o);
+  ASSERT_TRUE(algorithm->Init(ReignitedInputs()).ok());
+  EXPECT_FALSE(algorithm->Propose({}, rng).value().has_value());
+  o.mutable_limits()->set_max_latency_ms(1e6);
+  algorithm = SpNasP(o);
+  ASSERT_TRUE(algorithm->Init(ReignitedInputs()).ok());
+  EXPECT_TRUE(algorithm->Propose({}, rng).value().has_value());
 }
 
 // SpNasP: P(stage l) ∝ 1 / FLOPs_l. A chi-square test over 20,000 draws (3 degrees of freedom;

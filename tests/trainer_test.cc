@@ -82,7 +82,7 @@ TEST(TrainerTest, DetectorTrainsIsMeasuredAndSavedForPython) {
   ASSERT_EQ(trials.size(), 1u);
   const TrialRecord& r = trials[0].record;
   EXPECT_EQ(r.status(), FINISHED) << r.error();
-  for (const char* key : {"mAP", "AP50", "AP75", "VOC_AP50", "params", "flops", "latency_ms"}) {
+  for (const char* key : {"mAP", "AP50", "AP75", "VOC_AP50", "params", "flops", "latency_ms", "memory_mb"}) {
     EXPECT_TRUE(r.metrics().count(key)) << key;
   }
   EXPECT_GT(r.metrics().at("params"), 1e5);
@@ -201,6 +201,59 @@ step {
   EXPECT_EQ(before.size(), after.size());  // a detector's weights, not a classifier's
   EXPECT_FALSE(at::equal(before.at("backbone.body.layer4.1.conv2.weight"), after.at("backbone.body.layer4.1.conv2.weight")));
   EXPECT_TRUE(at::equal(before.at("rpn.head.cls_logits.weight"), after.at("rpn.head.cls_logits.weight")));
+}
+
+// A serial search whose front stalls: with params as the only objective and every mutation an
+// expand, no mutant improves the front, so after one of them the seed is reignited.
+TEST(TrainerTest, AStalledSerialSearchReignitesItsFrontAndTrainsTheResult) {
+  const std::string base = Base("stalled_search");
+  const std::string text = std::string(kDetector) + R"pb(
+step {
+  name: "search"
+  pipe_step { type: "SearchPipeStep" }
+  search_algorithm {
+    type: "SpNasS"
+    options {
+      [type.googleapis.com/spnas.SpNasSOptions] {
+        max_sample: 3 num_mutate: 1 expend_ratio: 1 add_stage_ratio: 0 max_optimal: 1
+        objective_keys: ["params"]
+        stall_candidates: 1
+        reignition {
+          type: "ReignitionCallback"
+          options {
+            [type.googleapis.com/spnas.ReignitionCallbackOptions] {
+              train_data { type: "FashionMnist" options { [type.googleapis.com/spnas.FashionMnistOptions] { split: "train" num_images: 64 } } }
+              val_data { type: "FashionMnist" options { [type.googleapis.com/spnas.FashionMnistOptions] { split: "test" num_images: 32 } } }
+            }
+          }
+        }
+      }
+    }
+  }
+  model { ref: "shared.detector" }
+  trainer { type: "Trainer" options { [type.googleapis.com/spnas.TrainerOptions] { epochs: 1 batch_size: 4 } } }
+  train_data { ref: "shared.train" }
+  val_data { ref: "shared.val" }
+})pb";
+  ASSERT_TRUE(RunText(text, base).ok());
+  auto trials = RecordStore(base + "/output/search/trials").LoadAll().value();
+  ASSERT_EQ(trials.size(), 3u);
+  EXPECT_EQ(MutationsText(trials[1].record.mutations(), "; ").rfind("expand:", 0), 0u);
+  const Trial& reignited = trials[2];
+  EXPECT_EQ(reignited.record.status(), FINISHED) << reignited.record.error();
+  EXPECT_EQ(MutationsText(reignited.record.mutations(), "; "), "reignition");
+  EXPECT_EQ(reignited.record.parent(), "search/0");
+  for (const char* key : {"reignition_accuracy", "mAP", "params"}) EXPECT_TRUE(reignited.record.metrics().count(key)) << key;
+  EXPECT_EQ(reignited.record.metrics().at("params"), trials[0].record.metrics().at("params"));
+  FasterRCNNOptions detector;
+  ASSERT_TRUE(reignited.desc.options().UnpackTo(&detector));
+  EXPECT_EQ(detector.reignitions(), 1);
+  // A detector's weights, trained after the classifier handed the backbone back.
+  const StateDict seed = LoadWeights(trials[0].weights).value();
+  const StateDict after = LoadWeights(reignited.weights).value();
+  EXPECT_EQ(seed.size(), after.size());
+  EXPECT_FALSE(at::equal(seed.at("backbone.body.layer4.1.conv2.weight"), after.at("backbone.body.layer4.1.conv2.weight")));
+  EXPECT_FALSE(fs::exists(reignited.weights + ".pretrained"));
 }
 
 }  // namespace

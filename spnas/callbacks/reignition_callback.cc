@@ -5,6 +5,7 @@
 #include "spnas/callbacks/callback_options.pb.h"
 #include "spnas/core/logging.h"
 #include "spnas/data/data_options.pb.h"
+#include "spnas/models/backbones/serial_backbone.h"
 #include "spnas/models/inheritance.h"
 #include "spnas/models/model_options.pb.h"
 #include "spnas/models/searchable.h"
@@ -46,8 +47,9 @@ class ReignitionCallback : public Callback {
     SPNAS_ASSIGN_OR_RETURN(ctx.train_data, LoadDatasetCached(options_.train_data()));
     SPNAS_ASSIGN_OR_RETURN(ctx.val_data, LoadDatasetCached(options_.val_data()));
 
+    // The classifier's own training: the detector's frozen BatchNorm and stages do not carry over.
     SerialClassificationNetOptions classifier;
-    *classifier.mutable_backbone() = backbone;
+    *classifier.mutable_backbone() = FullyTrainableBackbone(backbone);
     classifier.set_num_classes(static_cast<int>(ctx.train_data->ClassNames().size()));
     PluginConfig desc;
     desc.set_type("SerialClassificationNet");

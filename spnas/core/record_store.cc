@@ -145,6 +145,8 @@ std::string MutationText(const Mutation& m) {
       for (int i = 0; i < m.parallel().code_size(); ++i) s += StrCat(i ? "," : "", m.parallel().code(i));
       return s + "]";
     }
+    case Mutation::kReignition:
+      return "reignition";
     case Mutation::KIND_NOT_SET:
       break;
   }

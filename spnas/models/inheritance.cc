@@ -41,6 +41,11 @@ Mutation ParallelMutation(const std::vector<int>& code) {
   for (int c : code) m.mutable_parallel()->add_code(c);
   return m;
 }
+Mutation ReignitionMutation() {
+  Mutation m;
+  m.mutable_reignition();
+  return m;
+}
 
 std::string InheritReport::Summary() const {
   std::ostringstream os;
@@ -94,7 +99,8 @@ StatusOr<std::vector<int>> AlignBlocks(int parent_blocks, int child_blocks, cons
       case Mutation::kSwapWidth:
       case Mutation::kSwapStage:
       case Mutation::kParallel:
-        break;  // swaps keep every block's global index; parallel additions do not touch the body
+      case Mutation::kReignition:
+        break;  // swaps keep every block's global index; passes and reignition keep the blocks
       case Mutation::KIND_NOT_SET:
         return InvalidArgumentError("a mutation of no known kind (", m.ShortDebugString(),
                                     "): written by a newer spnas, or a damaged record");

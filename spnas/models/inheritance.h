@@ -24,6 +24,7 @@ Mutation SwapWidthMutation(int from_block, int to_block);
 Mutation SwapStageMutation(int block, int from_stage, int to_stage);
 Mutation AddStageMutation();
 Mutation ParallelMutation(const std::vector<int>& code);
+Mutation ReignitionMutation();
 
 struct InheritReport {
   std::vector<std::string> inherited;  // copied unchanged

@@ -100,6 +100,7 @@ class SearchPipeStep : public PipeStep {
       job.mutations = candidate->mutations;
       job.seed = context.TrialSeed(id);
       job.freeze_inherited = options_.freeze_swap_keys();
+      job.pretrain = candidate->pretrain;
       std::string parent_label;
       if (candidate->parent >= 0) {
         const std::vector<Trial>& pool = candidate->parent_is_input ? search.inputs : history;

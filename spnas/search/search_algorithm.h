@@ -36,6 +36,8 @@ struct Candidate {
   bool parent_is_input = false;
   std::vector<Mutation> mutations;
   Point hyperparameters;
+  // A callback that pre-trains the candidate before its training (TrainJob::pretrain).
+  PluginConfig pretrain;
 };
 
 class SearchAlgorithm {

@@ -1,12 +1,14 @@
 // SpNasS: serial-level search (spnas.md §4). Each candidate is a parent from the top of the
 // current Pareto front with num_mutate mutations (expand, swap, add stage), evaluated from the
 // parent's weights. The initial parents (the input records, or the search space's codes) are
-// evaluated first with the same budget, so the front compares like with like.
+// evaluated first with the same budget, so the front compares like with like. When the front
+// stalls, its members are reignited and the search goes on from them (stall_candidates).
 
 #include <set>
 
 #include "spnas/core/logging.h"
 #include "spnas/models/backbones/serial_backbone.h"
+#include "spnas/models/inheritance.h"
 #include "spnas/models/searchable.h"
 #include "spnas/search/candidate_cost.h"
 #include "spnas/search/pareto.h"
@@ -36,6 +38,9 @@ class SpNasS : public ParetoSearchAlgorithm {
     if (!o->has_max_stages()) o->set_max_stages(6);
     if (!o->has_max_redraws()) o->set_max_redraws(200);
     if (!o->has_cost_input_size()) o->set_cost_input_size(224);
+    if (!o->has_stall_candidates()) o->set_stall_candidates(0);
+    if (!o->has_max_reignitions()) o->set_max_reignitions(2);
+    if (o->stall_candidates() > 0 && !o->has_reignition()) o->mutable_reignition()->set_type("ReignitionCallback");
   }
 
   static Status ValidateOptions(const Options& o) {
@@ -49,6 +54,8 @@ class SpNasS : public ParetoSearchAlgorithm {
     if ((o.max_stages() < 4 || o.max_stages() > 7)) {
       return InvalidArgumentError("max_stages must be in 4..7 (the serial code's range), got ", o.max_stages());
     }
+    if (o.stall_candidates() < 0) return InvalidArgumentError("stall_candidates must be >= 0 (0: never reignite)");
+    if (o.max_reignitions() < 0) return InvalidArgumentError("max_reignitions must be >= 0");
     return Status::Ok();
   }
 
@@ -98,6 +105,11 @@ class SpNasS : public ParetoSearchAlgorithm {
       c.parent_is_input = seed.input >= 0;
       c.hyperparameters[kCodeKey] = seed.code;
       return std::optional<Candidate>(c);
+    }
+
+    if (options_.stall_candidates() > 0) {
+      SPNAS_ASSIGN_OR_RETURN(std::optional<Candidate> reignition, ProposeReignition(history));
+      if (reignition) return reignition;
     }
 
     // Parents: the top max_optimal of the Pareto front (the seeds' trials while nothing else finished).
@@ -151,6 +163,76 @@ class SpNasS : public ParetoSearchAlgorithm {
   }
 
  private:
+  static bool IsReignition(const Trial& t) {
+    for (const Mutation& m : t.record.mutations()) {
+      if (m.has_reignition()) return true;
+    }
+    return false;
+  }
+  // The id in a parent label "<step>/<id>".
+  static int ParentId(const Trial& t) {
+    const std::string& label = t.record.parent();
+    const size_t slash = label.rfind('/');
+    return slash == std::string::npos ? -1 : std::atoi(label.c_str() + slash + 1);
+  }
+  bool HasObjectives(const Trial& t) const {
+    if (t.record.status() != FINISHED) return false;
+    for (const Objective& o : objectives_) {
+      if (!t.record.metrics().count(o.key)) return false;
+    }
+    return true;
+  }
+  std::map<std::string, double> Metrics(const Trial& t) const {
+    return std::map<std::string, double>(t.record.metrics().begin(), t.record.metrics().end());
+  }
+
+  // Reignition of the front once it stalls: the front has not improved (no finished candidate
+  // undominated by, and different from, every earlier one) for stall_candidates candidates
+  // since the last improvement or reignition round. A round reignites the top max_optimal
+  // front members one after another (a trial once, a lineage at most max_reignitions times);
+  // it ends when none is left.
+  StatusOr<std::optional<Candidate>> ProposeReignition(const std::vector<Trial>& history) const {
+    int stalled = 0;
+    std::set<int> reignited, this_round;  // parents reignited; trials of the running round
+    std::vector<std::map<std::string, double>> earlier;
+    for (const Trial& t : history) {
+      const bool reignition = IsReignition(t);
+      if (reignition) {
+        reignited.insert(ParentId(t));
+        this_round.insert(t.record.id());
+        stalled = 0;
+      } else {
+        this_round.clear();
+      }
+      if (!HasObjectives(t)) continue;
+      const std::map<std::string, double> m = Metrics(t);
+      bool improved = true;
+      for (const auto& e : earlier) improved &= !Dominates(e, m, objectives_) && e != m;
+      if (!reignition) stalled = improved ? 0 : stalled + 1;
+      earlier.push_back(m);
+    }
+    const bool in_round = !history.empty() && IsReignition(history.back());
+    if (!in_round && stalled < options_.stall_candidates()) return std::optional<Candidate>();
+    const std::vector<int> front = ParetoFront(history, objectives_);
+    for (size_t i = 0; i < front.size() && static_cast<int>(i) < options_.max_optimal(); ++i) {
+      const Trial& p = history[front[i]];
+      if (reignited.count(p.record.id()) || this_round.count(p.record.id())) continue;
+      SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<SearchableModel> searchable, Searchable(p.desc));
+      SPNAS_ASSIGN_OR_RETURN(const int count, searchable->Reignitions());
+      if (count >= options_.max_reignitions()) continue;
+      LOG(INFO) << "SpNasS: the front has not improved for " << stalled << " candidates: reignition of trial "
+                << p.record.id() << " (" << p.record.hyperparameters().at(kCodeKey) << ")";
+      Candidate c;
+      c.model = p.desc;
+      c.parent = front[i];
+      c.mutations = {ReignitionMutation()};
+      c.hyperparameters[kCodeKey] = p.record.hyperparameters().at(kCodeKey);
+      c.pretrain = options_.reignition();
+      return std::optional<Candidate>(c);
+    }
+    return std::optional<Candidate>();
+  }
+
   struct Seed {
     PluginConfig model;
     std::string code;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <mutex>
 
 #include "spnas/core/files.h"
@@ -57,6 +58,37 @@ class DefaultTrainer : public Trainer {
   }
 
   StatusOr<TrainResult> Train(const TrainJob& job) override {
+    if (job.pretrain.type().empty()) return TrainWith(job, job.step->step->callback());
+    // The pre-training callback alone, then the model it hands back, from its weights.
+    TrainJob first = job;
+    first.pretrain.Clear();
+    first.weights_out = job.weights_out + ".pretrained";
+    google::protobuf::RepeatedPtrField<PluginConfig> pretrain;
+    *pretrain.Add() = job.pretrain;
+    SPNAS_ASSIGN_OR_RETURN(TrainResult pretrained, TrainWith(first, pretrain));
+    if (pretrained.status != FINISHED) return pretrained;
+    TrainJob second = job;
+    second.pretrain.Clear();
+    if (!pretrained.model.type().empty()) second.model = pretrained.model;
+    second.parent_model = second.model;
+    second.init_weights = first.weights_out;
+    second.mutations.clear();
+    second.freeze_inherited = false;
+    second.convert_pretrained = false;
+    StatusOr<TrainResult> result = TrainWith(second, job.step->step->callback());
+    std::error_code ec;
+    std::filesystem::remove(first.weights_out, ec);
+    if (!result.ok()) return result;
+    // The pre-training's own metrics (reignition_accuracy) join the record.
+    result->metrics.insert(pretrained.metrics.begin(), pretrained.metrics.end());
+    result->notes.insert(pretrained.notes.begin(), pretrained.notes.end());
+    if (result->model.type().empty()) result->model = second.model;
+    return result;
+  }
+
+ private:
+  StatusOr<TrainResult> TrainWith(const TrainJob& job,
+                                  const google::protobuf::RepeatedPtrField<PluginConfig>& callback_configs) {
     const StepConfig& step = *job.step->step;
     torch::manual_seed(job.seed);
     TrainContext ctx;
@@ -79,7 +111,7 @@ class DefaultTrainer : public Trainer {
     // the step has one of its own.
     std::vector<std::pair<std::string, std::unique_ptr<Callback>>> callbacks;
     bool has_progress = false;
-    for (const PluginConfig& c : step.callback()) {
+    for (const PluginConfig& c : callback_configs) {
       SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Callback> cb, CallbackRegistry().Create(c.type(), c.options()));
       has_progress |= c.type() == "ProgressLogger";
       callbacks.emplace_back(c.type(), std::move(cb));
@@ -127,7 +159,6 @@ class DefaultTrainer : public Trainer {
     return result;
   }
 
- private:
   // Starts from init_weights: inherited through the mutations when the parent differs.
   Status InitWeights(const TrainJob& job, Model& model) {
     if (job.init_weights.empty()) return Status::Ok();

@@ -28,6 +28,10 @@ struct TrainJob {
   bool convert_pretrained = false;
   uint64_t seed = 0;
   const StepContext* step = nullptr;
+  // A callback that first trains another model from this one and hands it back (a
+  // ReignitionCallback within a search): the trainer runs it alone, with the step's data and
+  // budget, then trains the handed-back model as this job says. Type "" when none.
+  PluginConfig pretrain;
 };
 
 struct TrainResult {

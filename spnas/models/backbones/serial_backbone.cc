@@ -304,6 +304,25 @@ Status SetSerialCodeOfBackbone(PluginConfig* backbone, const std::string& code) 
   return Status::Ok();
 }
 
+namespace {
+template <typename Options>
+PluginConfig WithoutFreezing(const PluginConfig& backbone) {
+  Options o;
+  backbone.options().UnpackTo(&o);
+  o.set_norm(BATCH_NORM);
+  o.clear_trainable_stages();
+  PluginConfig result = backbone;
+  result.mutable_options()->PackFrom(o);
+  return result;
+}
+}  // namespace
+
+PluginConfig FullyTrainableBackbone(const PluginConfig& backbone) {
+  if (backbone.type() == "SerialBackbone") return WithoutFreezing<SerialBackboneOptions>(backbone);
+  if (backbone.type() == "ResNet") return WithoutFreezing<ResNetOptions>(backbone);
+  return backbone;
+}
+
 Status SetParallelCodeOfBackbone(PluginConfig* backbone, const std::vector<int>& code) {
   if (backbone->type() != "SerialBackbone") {
     return FailedPreconditionError("backbone '", backbone->type(),

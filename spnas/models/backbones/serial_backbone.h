@@ -102,6 +102,9 @@ StatusOr<std::pair<std::string, BlockType>> ResNetCode(int depth);
 StatusOr<std::string> SerialCodeOfBackbone(const PluginConfig& backbone);
 // Sets the code of a SerialBackbone config (a ResNet's code is fixed by its depth).
 Status SetSerialCodeOfBackbone(PluginConfig* backbone, const std::string& code);
+// The backbone as a classifier trains it (reignition): plain BatchNorm and every stage trainable,
+// whatever the detector froze. Other backbone types are returned unchanged.
+PluginConfig FullyTrainableBackbone(const PluginConfig& backbone);
 // Sets the parallel code of a SerialBackbone config.
 Status SetParallelCodeOfBackbone(PluginConfig* backbone, const std::vector<int>& code);
 
