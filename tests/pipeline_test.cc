@@ -65,11 +65,11 @@ std::string TempDir(const std::string& name) {
   return dir;
 }
 
-LoadedConfig Load(const std::string& base) {
+LoadedConfig Load(const std::string& base, const std::string& text = kPipeline) {
   ConfigErrors errors;
   ConfigLoadOptions options;
   options.local_base_path = base;
-  StatusOr<LoadedConfig> config = ParseConfig(kPipeline, "pipeline.textproto", options, &errors);
+  StatusOr<LoadedConfig> config = ParseConfig(text, "pipeline.textproto", options, &errors);
   if (config.ok()) ValidatePipeline(*config, &errors);
   EXPECT_TRUE(errors.empty()) << errors.ToStatus();
   return std::move(config).value();
@@ -154,6 +154,29 @@ TEST_F(PipelineTest, RunsBothStepsAndWritesRecords) {
   EXPECT_THAT(again.message(), HasSubstr("Pass --resume to continue it, --overwrite to delete it"));
   ASSERT_TRUE(RunAt(base, false, /*overwrite=*/true).ok());
   EXPECT_EQ(Summary(search + "/trials"), trials);  // same seed, same results
+}
+
+// A train step can pick records by id, and train them from scratch instead of their weights.
+TEST_F(PipelineTest, TrainStepPicksRecordsByIdAndCanStartFromScratch) {
+  const std::string base = TempDir("ids");
+  fs::remove_all(base);
+  std::string text = kPipeline;
+  const std::string top = "top_k: 2 rank_by: \"score\"";
+  text.replace(text.find(top), top.size(), "ids: [5, 0] from_scratch: true");
+  ASSERT_TRUE(RunPipeline(Load(base, text), RunOptions()).ok());
+  auto trained = RecordStore(base + "/output/train").LoadAll().value();
+  ASSERT_EQ(trained.size(), 2u);
+  for (const Trial& t : trained) {
+    EXPECT_EQ(*ReadFile(t.weights), StrCat("weights of trial ", t.record.id(), " from ''\n"));
+    EXPECT_EQ(t.record.parent(), StrCat("search/", t.record.id()));
+  }
+  EXPECT_EQ(trained[0].record.id(), 0);
+  EXPECT_EQ(trained[1].record.id(), 5);
+
+  fs::remove_all(base);
+  text.replace(text.find("ids: [5, 0]"), 11, "ids: [99]");
+  const Status missing = RunPipeline(Load(base, text), RunOptions());
+  EXPECT_THAT(missing.message(), HasSubstr("ids: no finished record 99 in models_folder"));
 }
 
 TEST_F(PipelineTest, ResumesAfterSigkillWithoutRedoingFinishedTrials) {

@@ -443,7 +443,7 @@ TEST(SpNasPTest, ParentsAreTheBestMaxOptimalInputsAndConfiguredCodesComeFirst) {
   EXPECT_THAT(SpNasP(o)->Init(context).message(), HasSubstr("got 'network.neck.code'"));
 }
 
-TEST(SpNasPTest, LatencyAndMemoryLimitsRejectCandidatesBeforeTraining) {
+TEST(SpNasPTest, LatencyMemoryAndFlopsIncreaseLimitsRejectCandidatesBeforeTraining) {
   SpNasPOptions o;
   o.set_cost_input_size(64);
   o.set_max_redraws(3);
@@ -461,6 +461,16 @@ TEST(SpNasPTest, LatencyAndMemoryLimitsRejectCandidatesBeforeTraining) {
   algorithm = SpNasP(o);
   ASSERT_TRUE(algorithm->Init(ReignitedInputs()).ok());
   EXPECT_TRUE(algorithm->Propose({}, rng).value().has_value());
+  // No FLOPs to add: the plain network alone is within the limit.
+  o.set_max_flops_increase(1e-6f);
+  algorithm = SpNasP(o);
+  ASSERT_TRUE(algorithm->Init(ReignitedInputs()).ok());
+  auto plain = algorithm->Propose({}, rng).value();
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->hyperparameters.at("network.backbone.parallel_code"), "[0, 0, 0, 0]");
+  Trial t = T(0, M(30, 100), "11-211-21-21");
+  (*t.record.mutable_hyperparameters())["network.backbone.parallel_code"] = "[0, 0, 0, 0]";
+  EXPECT_FALSE(algorithm->Propose({t}, rng).value().has_value());
 }
 
 // SpNasP: P(stage l) ∝ 1 / FLOPs_l. A chi-square test over 20,000 draws (3 degrees of freedom;

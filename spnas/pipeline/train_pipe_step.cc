@@ -50,13 +50,19 @@ class TrainPipeStep : public PipeStep {
     std::vector<Point> hyperparameters;  // carried over from the input records
     if (!context.input_dir.empty()) {
       SPNAS_ASSIGN_OR_RETURN(std::vector<Trial> inputs, LoadInputs(context));
+      SPNAS_RETURN_IF_ERROR(SelectIds(&inputs, context.input_dir));
       SelectTop(&inputs);
       for (const Trial& input : inputs) {
         TrainJob job;
         job.trial_id = input.record.id();
         job.model = input.desc;
-        job.parent_model = input.desc;
-        job.init_weights = input.weights;
+        if (!options_.from_scratch()) {
+          job.parent_model = input.desc;
+          job.init_weights = input.weights;
+        } else if (!step.pretrained_model_file().empty()) {
+          job.init_weights = step.pretrained_model_file();
+          job.convert_pretrained = step.convert_pretrained();
+        }
         jobs.push_back(job);
         parents.push_back(RecordLabel(context.input_dir, input.record.id()));
         hyperparameters.emplace_back(input.record.hyperparameters().begin(), input.record.hyperparameters().end());
@@ -93,6 +99,19 @@ class TrainPipeStep : public PipeStep {
   }
 
  private:
+  Status SelectIds(std::vector<Trial>* inputs, const std::string& folder) const {
+    if (options_.ids().empty()) return Status::Ok();
+    std::vector<Trial> chosen;
+    for (int id : options_.ids()) {
+      auto it = std::find_if(inputs->begin(), inputs->end(), [&](const Trial& t) { return t.record.id() == id; });
+      if (it == inputs->end()) {
+        return NotFoundError("ids: no finished record ", id, " in models_folder '", folder, "'");
+      }
+      chosen.push_back(*it);
+    }
+    *inputs = std::move(chosen);
+    return Status::Ok();
+  }
   void SelectTop(std::vector<Trial>* inputs) const {
     if (options_.top_k() == 0 || options_.top_k() >= static_cast<int>(inputs->size())) return;
     const std::string& key = options_.rank_by();

@@ -53,6 +53,7 @@ class SpNasP : public ParetoSearchAlgorithm {
       return InvalidArgumentError("stop_probability must be in [0, 1]");
     }
     if (o.max_per_stage() <= 0 || o.max_per_stage() > 8) return InvalidArgumentError("max_per_stage must be in 1..8");
+    if (o.max_flops_increase() < 0) return InvalidArgumentError("max_flops_increase must be >= 0 (0: no limit)");
     return Objectives(o.objective_keys()).status();
   }
 
@@ -128,9 +129,7 @@ class SpNasP : public ParetoSearchAlgorithm {
       sampler.subnet_flops = p.pass_flops;
       sampler.max_per_stage = options_.max_per_stage();
       sampler.stop_probability = options_.stop_probability();
-      sampler.within_limits = [&](const std::vector<int>& code) {
-        return CheckLimits(AdditiveCosts(p, code), options_.limits()).ok();
-      };
+      sampler.within_limits = [&](const std::vector<int>& code) { return WithinAdditiveLimits(p, code).ok(); };
       SPNAS_ASSIGN_OR_RETURN(auto candidate, Make(i, sampler.Sample({}, rng)));
       if (candidate) return candidate;
     }
@@ -175,6 +174,18 @@ class SpNasP : public ParetoSearchAlgorithm {
     return c;
   }
 
+  // The limits that FLOPs and parameters decide, which add up exactly over the passes.
+  Status WithinAdditiveLimits(const Parent& p, const std::vector<int>& code) const {
+    const std::map<std::string, double> costs = AdditiveCosts(p, code);
+    SPNAS_RETURN_IF_ERROR(CheckLimits(costs, options_.limits()));
+    const double most = p.base.at("flops") * (1 + options_.max_flops_increase());
+    if (options_.max_flops_increase() > 0 && costs.at("flops") > most) {
+      return Status(StatusCode::kOutOfRange, StrCat("flops ", costs.at("flops"), " > ", most, " (the parent's + ",
+                                                    100 * options_.max_flops_increase(), "%)"));
+    }
+    return Status::Ok();
+  }
+
   StatusOr<PluginConfig> WithCode(const PluginConfig& model, const std::vector<int>& code) const {
     return WithParallelCode(model, code, options_.out_channels());
   }
@@ -186,7 +197,7 @@ class SpNasP : public ParetoSearchAlgorithm {
     if (!seen_.insert({p.serial, CodeText(code)}).second) return std::optional<Candidate>();
     Candidate c;
     SPNAS_ASSIGN_OR_RETURN(c.model, WithCode(context_.inputs[p.input].desc, code));
-    Status within = CheckLimits(AdditiveCosts(p, code), options_.limits());
+    Status within = WithinAdditiveLimits(p, code);
     const CostsWanted measured = CostsFor(options_.limits());
     if (within.ok() && (measured.latency || measured.memory)) {
       SPNAS_ASSIGN_OR_RETURN(auto costs, CandidateCosts(c.model, options_.cost_input_size(), measured, context_.device));

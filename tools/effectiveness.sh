@@ -1,0 +1,33 @@
+#!/bin/bash
+# The search-effectiveness study: configs/effectiveness_fashiondet.textproto for three seeds
+# (about 15 minutes each on 2 cores), then one line per figure, mean ± standard deviation:
+#   tools/effectiveness.sh [--seeds "1 2 3"] [--out runs/effectiveness]
+# A seed whose run finished is not run again; an interrupted one resumes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seeds="1 2 3"
+out="runs/effectiveness"
+while (($#)); do
+  case "$1" in
+    --seeds) seeds="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    *) echo "usage: $0 [--seeds \"1 2 3\"] [--out DIR]" >&2; exit 2 ;;
+  esac
+done
+tools/setup.sh
+bazel build //:spnas
+spnas="${SPNAS:-bazel-bin/spnas/spnas}"
+config=configs/effectiveness_fashiondet.textproto
+for seed in $seeds; do
+  base="$out/seed_$seed"
+  mkdir -p "$base"
+  sed "s/^general { local_base_path: \"[^\"]*\" seed: [0-9]*/general { local_base_path: \"$base\" seed: $seed/" \
+    "$config" > "$base/config.textproto"
+  if [[ -f "$base/output/scratch/summary.csv" ]]; then continue; fi
+  flags=(--overwrite)
+  if [[ -d "$base/output" ]]; then flags=(--resume); fi
+  start=$(date +%s)
+  "$spnas" run --config="$base/config.textproto" "${flags[@]}" > "$base/run.log" 2>&1
+  echo "seed $seed: $(( $(date +%s) - start )) s"
+done
+python3 tools/effectiveness_summary.py $(for seed in $seeds; do echo "$out/seed_$seed"; done)

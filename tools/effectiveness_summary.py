@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""One line per figure of the effectiveness study, mean ± standard deviation over the runs given.
+
+    tools/effectiveness_summary.py runs/effectiveness/seed_1 runs/effectiveness/seed_2 ...
+"""
+import csv
+import statistics
+import sys
+
+
+def records(run, folder):
+    """Finished records of output/<folder>/summary.csv: id -> row."""
+    with open(f"{run}/output/{folder}/summary.csv") as f:
+        return {int(r["id"]): r for r in csv.DictReader(f) if r["status"] == "FINISHED"}
+
+
+def only(run, step):
+    rows = list(records(run, step).values())
+    if len(rows) != 1:
+        raise SystemExit(f"{run}/output/{step}: expected one finished record, found {len(rows)}")
+    return {k: float(rows[0][k]) for k in ("mAP", "params", "flops")}
+
+
+def ranks(values):
+    """Ranks from 1, ties sharing their mean rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    result = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            result[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return result
+
+
+def spearman(a, b):
+    ra, rb = ranks(a), ranks(b)
+    ma, mb = statistics.mean(ra), statistics.mean(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    den = (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
+    return cov / den if den else float("nan")
+
+
+def stat(values, digits=2):
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
+
+
+def main(runs):
+    f1, f2, f3, f4 = [], [], [], []
+    for run in runs:
+        seed, serial = only(run, "seed_fullytrain"), only(run, "serial_fullytrain")
+        final, plain = only(run, "fullytrain"), only(run, "plain_fullytrain")
+        rand = only(run, "random_fullytrain")
+        f1.append((serial["mAP"], seed["mAP"], serial["params"], seed["params"]))
+        f2.append((final["mAP"], plain["mAP"], final["flops"] / plain["flops"]))
+        f3.append((final["mAP"], rand["mAP"], final["params"], rand["params"]))
+        inherited, scratch = records(run, "serial/trials"), records(run, "scratch")
+        ids = sorted(set(inherited) & set(scratch))
+        a = [float(inherited[i]["mAP"]) for i in ids]
+        b = [float(scratch[i]["mAP"]) for i in ids]
+        cost = sum(float(inherited[i]["train_seconds"]) for i in ids) / sum(
+            float(scratch[i]["train_seconds"]) for i in ids)
+        f4.append((spearman(a, b), len(ids), statistics.mean(a), statistics.mean(b), cost))
+
+    col = lambda rows, i: [r[i] for r in rows]
+    n = len(runs)
+    print(f"1. serial winner vs seed ({n} seeds): mAP {stat(col(f1, 0))} vs {stat(col(f1, 1))}, "
+          f"difference {stat([r[0] - r[1] for r in f1])}; params {stat([r[2] / 1e6 for r in f1], 3)} M vs "
+          f"{stat([r[3] / 1e6 for r in f1], 3)} M")
+    print(f"2. parallel final vs serial winner ({n} seeds): mAP {stat(col(f2, 0))} vs {stat(col(f2, 1))}, "
+          f"difference {stat([r[0] - r[1] for r in f2])}; FLOPs x{stat(col(f2, 2), 3)}")
+    print(f"3. SP-NAS vs random search ({n} seeds): mAP {stat(col(f3, 0))} vs {stat(col(f3, 1))}, "
+          f"difference {stat([r[0] - r[1] for r in f3])}; params {stat([r[2] / 1e6 for r in f3], 3)} M vs "
+          f"{stat([r[3] / 1e6 for r in f3], 3)} M")
+    print(f"4. inherited vs from-scratch evaluation ({n} seeds, {stat(col(f4, 1), 0)} candidates each): "
+          f"Spearman {stat(col(f4, 0))}; mAP {stat(col(f4, 2))} vs {stat(col(f4, 3))}; "
+          f"time ratio {stat(col(f4, 4))}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        raise SystemExit(__doc__)
+    main(sys.argv[1:])
