@@ -2,6 +2,8 @@
 // records, failure handling, refusal to overwrite, and resume after SIGKILL.
 #include "spnas/pipeline/pipeline.h"
 
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +14,7 @@
 
 #include "spnas/core/files.h"
 #include "spnas/core/record_store.h"
+#include "spnas/core/run_lock.h"
 #include "tests/test_plugins.h"
 
 // The raw-string configs below carry the line:column positions the tests assert.
@@ -177,6 +180,29 @@ TEST_F(PipelineTest, TrainStepPicksRecordsByIdAndCanStartFromScratch) {
   text.replace(text.find("ids: [5, 0]"), 11, "ids: [99]");
   const Status missing = RunPipeline(Load(base, text), RunOptions());
   EXPECT_THAT(missing.message(), HasSubstr("ids: no finished record 99 in models_folder"));
+}
+
+// One run per folder: a second run (or --resume) is refused while the first holds the lock;
+// a lock file left by a killed run is taken over, with a warning naming that run.
+TEST_F(PipelineTest, ASecondRunOnAFolderInUseIsRefusedAtOnce) {
+  const std::string base = TempDir("locked");
+  fs::remove_all(base);
+  {
+    auto held = RunLock::Acquire(base);
+    ASSERT_TRUE(held.ok()) << held.status();
+    for (bool resume : {false, true}) {
+      const Status second = RunAt(base, resume);
+      EXPECT_EQ(second.code(), StatusCode::kFailedPrecondition);
+      EXPECT_THAT(second.message(), HasSubstr("is in use by another spnas run (pid " + std::to_string(getpid())));
+    }
+    EXPECT_FALSE(fs::exists(base + "/output"));  // refused before touching anything
+  }
+  ASSERT_TRUE(WriteFileAtomic(base + "/.run.lock", "pid 12345 on elsewhere, started 2026-01-01 00:00:00\n").ok());
+  ::testing::internal::CaptureStderr();
+  ASSERT_TRUE(RunAt(base, false).ok());
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(),
+              HasSubstr("(pid 12345 on elsewhere, started 2026-01-01 00:00:00) ended without releasing its lock"));
+  EXPECT_EQ(*ReadFile(base + "/.run.lock"), "");  // released at the end
 }
 
 TEST_F(PipelineTest, ResumesAfterSigkillWithoutRedoingFinishedTrials) {

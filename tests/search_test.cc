@@ -494,7 +494,7 @@ TEST(ParallelSamplingTest, StagesAreDrawnInverselyToTheirFlops) {
 
 TEST(ParallelSamplingTest, SamplerStopsBeforeBreakingTheLimits) {
   ParallelSampler sampler;
-  sampler.subnet_flops = {1, 1, 1, 1};
+  sampler.pass_flops = {1, 1, 1, 1};
   sampler.stop_probability = 0;
   sampler.max_per_stage = 5;
   sampler.within_limits = [](const std::vector<int>& code) {

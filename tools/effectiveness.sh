@@ -21,7 +21,7 @@ config=configs/effectiveness_fashiondet.textproto
 for seed in $seeds; do
   base="$out/seed_$seed"
   mkdir -p "$base"
-  sed "s/^general { local_base_path: \"[^\"]*\" seed: [0-9]*/general { local_base_path: \"$base\" seed: $seed/" \
+  sed "s|^general { local_base_path: \"[^\"]*\" seed: [0-9]*|general { local_base_path: \"$base\" seed: $seed|" \
     "$config" > "$base/config.textproto"
   if [[ -f "$base/output/scratch/summary.csv" ]]; then continue; fi
   flags=(--overwrite)

@@ -25,7 +25,7 @@ class SearchableModel {
   // The backbone's serial code (spnas.md §2), e.g. "11-21-21-21".
   virtual StatusOr<std::string> SerialCode() const { return Unsupported("a serial backbone code"); }
   virtual Status SetSerialCode(const std::string& code) { return Unsupported("a serial backbone code"); }
-  // Extra sub-networks per stage of the parallel structure; out_channels > 0 also sets the
+  // Extra passes per stage of the parallel structure; out_channels > 0 also sets the
   // neck's width, 0 keeps it.
   virtual Status SetParallelCode(const std::vector<int>& code, int out_channels) {
     return Unsupported("a parallel structure");

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "spnas/core/files.h"
+#include "spnas/core/run_lock.h"
 #include "spnas/core/record_store.h"
 #include "spnas/core/step_folder.h"
 #include "spnas/pipeline/pipe_step.h"
@@ -52,6 +53,8 @@ StatusOr<LoadedConfig> LoadAndValidate(const std::string& path, const ConfigLoad
 Status RunPipeline(const LoadedConfig& config, const RunOptions& options) {
   const auto& steps = config.config().step();
   const std::string resolved = config.ResolvedText();
+  // Held until the run returns; a second run on this folder stops here.
+  SPNAS_ASSIGN_OR_RETURN(const std::unique_ptr<RunLock> lock, RunLock::Acquire(config.base_path()));
 
   // Never overwrite an earlier run's results unless asked to.
   std::vector<std::string> existing;

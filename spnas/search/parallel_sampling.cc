@@ -17,12 +17,12 @@ int DrawStage(const std::vector<double>& flops, const std::vector<bool>& allowed
 }
 
 std::vector<int> ParallelSampler::Sample(std::vector<int> code, std::mt19937_64& rng) const {
-  if (code.empty()) code.assign(subnet_flops.size(), 0);
+  if (code.empty()) code.assign(pass_flops.size(), 0);
   std::uniform_real_distribution<double> unit(0, 1);
   while (true) {
     std::vector<bool> allowed(code.size());
     for (size_t l = 0; l < code.size(); ++l) allowed[l] = code[l] < max_per_stage;
-    const int stage = DrawStage(subnet_flops, allowed, rng);
+    const int stage = DrawStage(pass_flops, allowed, rng);
     if (stage < 0) break;
     std::vector<int> next = code;
     ++next[stage];

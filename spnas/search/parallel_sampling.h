@@ -1,5 +1,5 @@
-// SpNasP's sampler (spnas.md §6): sub-networks are added one at a time to a stage drawn with
-// probability proportional to 1 / FLOPs of that stage's sub-network, until the next addition
+// SpNasP's sampler (spnas.md §6): extra passes are added one at a time to a stage drawn with
+// probability proportional to 1 / the FLOPs of one pass of that stage, until the next addition
 // would break the limits, or a random stop.
 #ifndef SPNAS_SEARCH_PARALLEL_SAMPLING_H_
 #define SPNAS_SEARCH_PARALLEL_SAMPLING_H_
@@ -14,13 +14,13 @@ namespace spnas {
 int DrawStage(const std::vector<double>& flops, const std::vector<bool>& allowed, std::mt19937_64& rng);
 
 struct ParallelSampler {
-  std::vector<double> subnet_flops;  // per stage
+  std::vector<double> pass_flops;  // per stage
   int max_per_stage = 3;
   double stop_probability = 0.25;
   // Whether a code is within the resource limits.
   std::function<bool(const std::vector<int>&)> within_limits;
 
-  // Adds sub-networks to `start` (all zeros by default) and returns the code.
+  // Adds passes to `start` (all zeros by default) and returns the code.
   std::vector<int> Sample(std::vector<int> start, std::mt19937_64& rng) const;
 };
 

@@ -126,7 +126,7 @@ class SpNasP : public ParetoSearchAlgorithm {
       const size_t i = std::uniform_int_distribution<size_t>(0, parents_.size() - 1)(rng);
       const Parent& p = parents_[i];
       ParallelSampler sampler;
-      sampler.subnet_flops = p.pass_flops;
+      sampler.pass_flops = p.pass_flops;
       sampler.max_per_stage = options_.max_per_stage();
       sampler.stop_probability = options_.stop_probability();
       sampler.within_limits = [&](const std::vector<int>& code) { return WithinAdditiveLimits(p, code).ok(); };

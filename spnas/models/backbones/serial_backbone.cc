@@ -165,7 +165,6 @@ SerialBackbone::SerialBackbone(const Options& options, int)
       blocks.push_back(BlockSpec{in_channels, planes, (s > 0 && b == 0) ? 2 : 1});
       in_channels = planes * block_.expansion();
     }
-    stage_blocks_.push_back(blocks);
     stage_channels_.push_back(in_channels);
     stages_.push_back(register_module("layer" + std::to_string(s + 1), MakeStage(block_, blocks)));
   }
@@ -174,8 +173,8 @@ SerialBackbone::SerialBackbone(const Options& options, int)
   connections_.assign(stages.size(), torch::nn::Sequential(nullptr));
   for (size_t s = 0; s < stages.size(); ++s) {
     if (parallel_code_[s] == 0) continue;
-    // Maps the stage's output back to its input's width (the sub-networks' outputs feed the
-    // stage's input again).
+    // Maps the stage's output back to its input's width (the passes' outputs feed the stage's
+    // input again).
     const int64_t input = s == 0 ? stem_width_ : stage_channels_[s - 1];
     connections_[s] = register_module("connect" + std::to_string(s + 1),
                                       torch::nn::Sequential(Conv(stage_channels_[s], input, 1, 1, 0),

@@ -72,9 +72,6 @@ class SerialBackbone : public Backbone {
   void train(bool on = true) override;
 
   const std::string& code() const { return code_; }
-  const BlockConfig& block_config() const { return block_; }
-  const std::vector<std::vector<BlockSpec>>& stage_blocks() const { return stage_blocks_; }
-  const std::vector<int>& parallel_code() const { return parallel_code_; }
 
  private:
   SerialBackbone(const Options& options, int);  // options with defaults
@@ -83,7 +80,6 @@ class SerialBackbone : public Backbone {
   BlockConfig block_;
   bool frozen_norm_;
   int64_t stem_width_;
-  std::vector<std::vector<BlockSpec>> stage_blocks_;
   std::vector<int64_t> stage_channels_;
   torch::nn::Conv2d conv1_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr};
