@@ -1,6 +1,6 @@
 #!/bin/bash
-# The spnas command line: list, validate (errors with file:line:column, exit status), and
-# paths resolved against the directory the user ran the command from.
+# The spnas command line: list, validate (errors with file:line:column, exit status), paths
+# resolved against the directory the user ran the command from, and each command's flags.
 set -u
 SPNAS="$1"
 source tests/check.sh
@@ -39,5 +39,21 @@ check "predict on a missing GPU fails clearly" grep -q "asked for, but this mach
 
 out=$("$SPNAS" frobnicate 2>&1); status=$?
 check "unknown command fails with usage" test $status -eq 2
+
+# Each command takes only its own flags, and says which they are.
+out=$("$SPNAS" run --config=configs/spnas_quickstart.textproto --image=x.png 2>&1); status=$?
+check "a flag of another command is an error" test $status -eq 2
+check "the error names the flag and the command's flags" grep -q -- \
+  "spnas run: --image is not a flag of 'run'; its flags: --config, --local_base_path, --resume, --overwrite, --threads, --device" <<<"$out"
+out=$("$SPNAS" list --config=x 2>&1); status=$?
+check "list takes no flags" grep -q -- "--config is not a flag of 'list'; its flags: none" <<<"$out"
+for help in "help predict" "predict --help"; do
+  out=$("$SPNAS" $help 2>&1); status=$?
+  check "$help exits 0" test $status -eq 0
+  check "$help lists the command's flags" grep -q -- "  --score_threshold  predict: the lowest score drawn. (default 0.5)" <<<"$out"
+  check "$help lists only them" test "$(grep -c -- "^  --" <<<"$out")" -eq 8
+done
+out=$("$SPNAS" help 2>&1)
+check "help lists the commands" grep -q "^  export_coco  a dataset as COCO JSON" <<<"$out"
 
 finish

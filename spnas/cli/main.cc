@@ -3,12 +3,16 @@
 //   spnas run --config=FILE [--local_base_path=DIR] [--resume | --overwrite] [--threads=N] [--device=D]
 //   spnas validate --config=FILE
 //   spnas list
+//   spnas help <command>   (each command takes only its own flags)
 #include <thread>
 
 #include <ATen/Parallel.h>
 #include <gflags/gflags.h>
 
+#include <algorithm>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "spnas/cli/model_commands.h"
 #include "spnas/core/logging.h"
@@ -16,6 +20,8 @@
 #include "spnas/device/device.h"
 #include "spnas/pipeline/pipeline.h"
 #include "spnas/report/report.h"
+
+DECLARE_bool(help);
 
 DEFINE_string(config, "", "Pipeline config (textproto).");
 DEFINE_string(local_base_path, "", "Base folder of the run; overrides general.local_base_path.");
@@ -41,21 +47,71 @@ DEFINE_string(model_config, "", "convert: the model as a textproto PluginConfig 
 namespace spnas {
 namespace {
 
-constexpr char kUsage[] =
-    "spnas <command> [flags]\n"
-    "commands:\n"
-    "  run --config=FILE [--local_base_path=DIR] [--resume|--overwrite] [--threads=N] [--device=cpu|cuda|cuda:N]\n"
-    "      runs a pipeline; each step writes to {local_base_path}/output/<step>/\n"
-    "  validate --config=FILE   checks a config and prints every error with file:line:column\n"
-    "  list                     shows the registered plugins by kind\n"
-    "  report --config=FILE [--local_base_path=DIR]   writes output/report.html from the records\n"
-    "  eval --model_dir=DIR [--id=N] [--dataset=SPEC] [--detections_out=FILE.json] [--device=D]\n"
-    "      COCO and VOC metrics of a saved model (default dataset: its step's val_data)\n"
-    "  predict --model_dir=DIR [--id=N] --image=FILE --out=FILE.png [--json_out=FILE.json] [--device=D]\n"
-    "  cocoeval --annotations=A.json --detections=D.json   the 12 COCO stats of a results file\n"
-    "  convert --weights=FILE.pth --model_config=MODEL.textproto --out=DIR [--device=D]\n"
-    "      torchvision weights -> a records folder (model_0) for a step's models_folder\n"
-    "  export_coco --dataset=SPEC --out=DIR [--max_images=N]   a dataset as COCO JSON + PNGs";
+// The commands and the flags each takes: a flag of another command is an error.
+struct Command {
+  std::string name;
+  std::string summary;
+  std::vector<std::string> flags;
+};
+
+const std::vector<Command>& Commands() {
+  static const std::vector<Command> commands = {
+      {"run", "runs a pipeline; each step writes to {local_base_path}/output/<step>/",
+       {"config", "local_base_path", "resume", "overwrite", "threads", "device"}},
+      {"validate", "checks a config and prints every error with file:line:column", {"config", "local_base_path"}},
+      {"list", "shows the registered plugins by kind, with their defaults", {}},
+      {"report", "writes output/report.html from the records", {"config", "local_base_path"}},
+      {"eval", "COCO and VOC metrics of a saved model (default dataset: its step's val_data)",
+       {"model_dir", "id", "dataset", "detections_out", "max_images", "threads", "device"}},
+      {"predict", "detections of a saved model on one image, drawn and as JSON",
+       {"model_dir", "id", "image", "out", "json_out", "score_threshold", "threads", "device"}},
+      {"cocoeval", "the 12 COCO stats of a results file", {"annotations", "detections"}},
+      {"convert", "torchvision weights -> a records folder (model_0) for a step's models_folder",
+       {"weights", "model_config", "out", "threads", "device"}},
+      {"export_coco", "a dataset as COCO JSON + PNGs", {"dataset", "out", "max_images"}},
+  };
+  return commands;
+}
+
+const Command* FindCommand(const std::string& name) {
+  for (const Command& c : Commands()) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+std::string Usage() {
+  std::string usage = "spnas <command> [flags]\ncommands:\n";
+  for (const Command& c : Commands()) usage += StrCat("  ", c.name, std::string(13 - c.name.size(), ' '), c.summary, "\n");
+  return usage + "`spnas help <command>` or `spnas <command> --help` lists a command's flags.";
+}
+
+std::string CommandHelp(const Command& c) {
+  std::string help = StrCat("spnas ", c.name, ": ", c.summary, "\nflags:\n");
+  if (c.flags.empty()) help += "  (none)\n";
+  for (const std::string& flag : c.flags) {
+    gflags::CommandLineFlagInfo info;
+    gflags::GetCommandLineFlagInfo(flag.c_str(), &info);
+    help += StrCat("  --", flag, "  ", info.description,
+                   info.default_value.empty() ? "" : StrCat(" (default ", info.default_value, ")"), "\n");
+  }
+  return help;
+}
+
+// Flags of spnas (not glog's) given on the command line that the command does not take.
+Status CheckFlags(const Command& c) {
+  std::vector<gflags::CommandLineFlagInfo> flags;
+  gflags::GetAllFlags(&flags);
+  for (const gflags::CommandLineFlagInfo& info : flags) {
+    if (info.is_default || info.filename != __FILE__) continue;
+    if (std::find(c.flags.begin(), c.flags.end(), info.name) != c.flags.end()) continue;
+    std::string own;
+    for (const std::string& flag : c.flags) own += StrCat(own.empty() ? "" : ", ", "--", flag);
+    return InvalidArgumentError("--", info.name, " is not a flag of '", c.name, "'; its flags: ",
+                                own.empty() ? "none" : own);
+  }
+  return Status::Ok();
+}
 
 int SetThreads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -182,21 +238,44 @@ int Dispatch(const std::string& command) {
 }  // namespace spnas
 
 int main(int argc, char** argv) {
-  gflags::SetUsageMessage(spnas::kUsage);
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  gflags::SetUsageMessage(spnas::Usage());
+  gflags::ParseCommandLineNonHelpFlags(&argc, &argv, true);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
   spnas::KeepCpuMemoryForReuse();
+  const std::string first = argc >= 2 ? argv[1] : "";
+  if (first == "help" && argc == 3) {
+    const spnas::Command* command = spnas::FindCommand(argv[2]);
+    if (command == nullptr) {
+      std::cerr << "unknown command '" << argv[2] << "'\n" << spnas::Usage() << "\n";
+      return 2;
+    }
+    std::cout << spnas::CommandHelp(*command);
+    return 0;
+  }
+  if (first == "help" || (argc == 1 && FLAGS_help)) {
+    std::cout << spnas::Usage() << "\n";
+    return 0;
+  }
   if (argc != 2) {
-    std::cerr << spnas::kUsage << "\n";
+    std::cerr << spnas::Usage() << "\n";
     return 2;
   }
-  const std::string command = argv[1];
-  if (command == "list") return spnas::List();
-  if (command == "validate") return spnas::Validate();
-  if (command == "run") return spnas::Run();
-  const int status = spnas::Dispatch(command);
-  if (status >= 0) return status;
-  std::cerr << "unknown command '" << command << "'\n" << spnas::kUsage << "\n";
-  return 2;
+  const spnas::Command* command = spnas::FindCommand(first);
+  if (command == nullptr) {
+    std::cerr << "unknown command '" << first << "'\n" << spnas::Usage() << "\n";
+    return 2;
+  }
+  if (FLAGS_help) {
+    std::cout << spnas::CommandHelp(*command);
+    return 0;
+  }
+  if (const spnas::Status flags = spnas::CheckFlags(*command); !flags.ok()) {
+    std::cerr << "spnas " << first << ": " << flags.message() << "\n";
+    return 2;
+  }
+  if (first == "list") return spnas::List();
+  if (first == "validate") return spnas::Validate();
+  if (first == "run") return spnas::Run();
+  return spnas::Dispatch(first);
 }
