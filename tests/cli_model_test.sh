@@ -24,6 +24,11 @@ out=$("$SPNAS" convert --weights=tests/fixtures/checkpoints/tiny_frcnn_legacy.pt
   --model_config=tests/testdata/tiny_frcnn.textproto --out="$dir/converted" 2>&1)
 check "convert loads every tensor" grep -q "loaded, 0 missing, 0 unexpected, 0 of another shape" <<<"$out"
 check "convert writes a record" test -s "$dir/converted/model_0.pth" -a -s "$dir/converted/performance_0.json"
+# A damaged zip checkpoint: LibTorch's error, without its C++ backtrace.
+printf 'PK\003\004 a zip cut short' >"$dir/cut.pth"
+out=$("$SPNAS" convert --weights="$dir/cut.pth" --model_config=tests/testdata/tiny_frcnn.textproto --out="$dir/cut" 2>&1)
+check "a damaged zip is named" grep -q "cut.pth' is not a readable torch.save zip file: PytorchStreamReader failed" <<<"$out"
+check "no backtrace reaches the user" test "$(grep -c "frame #" <<<"$out")" -eq 0
 
 # That detector (random, but confident) gives many detections: eval and cocoeval must agree.
 out=$("$SPNAS" eval --model_dir="$dir/converted" --dataset=$spec --detections_out="$dir/dets.json" 2>/dev/null)

@@ -143,6 +143,7 @@ TEST_F(PipelineTest, RunsBothStepsAndWritesRecords) {
   }
   EXPECT_THAT(*best.begin() + *best.rbegin(), HasSubstr("output/search/model_"));
 
+  EXPECT_THAT(*ReadFile(base + "/output/run.log"), HasSubstr("[search] step 1/2 (SearchPipeStep)"));
   for (const std::string step : {"search", "train"}) {
     for (const std::string file : {"config.textproto", "summary.csv", "step_status.json"}) {
       EXPECT_TRUE(fs::exists(base + "/output/" + step + "/" + file)) << step << "/" << file;

@@ -370,7 +370,7 @@ StatusOr<StateDict> ReadZip(const std::string& path) {
     SPNAS_ASSIGN_OR_RETURN(ValuePtr root, unpickler.Load());
     return ToStateDict(root, path);
   } catch (const std::exception& e) {
-    return InvalidArgumentError("'", path, "' is not a readable torch.save zip file: ", e.what());
+    return InvalidArgumentError("'", path, "' is not a readable torch.save zip file: ", ExceptionMessage(e));
   }
 }
 
@@ -412,7 +412,7 @@ StatusOr<StateDict> ReadLegacy(const std::string& path, const std::string& bytes
     }
     return ToStateDict(root, path);
   } catch (const std::exception& e) {
-    return InvalidArgumentError("'", path, "' is not a readable legacy torch.save file: ", e.what());
+    return InvalidArgumentError("'", path, "' is not a readable legacy torch.save file: ", ExceptionMessage(e));
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include "spnas/core/files.h"
 #include "spnas/core/run_lock.h"
+#include "spnas/core/run_log.h"
 #include "spnas/core/record_store.h"
 #include "spnas/core/step_folder.h"
 #include "spnas/pipeline/pipe_step.h"
@@ -55,6 +56,7 @@ Status RunPipeline(const LoadedConfig& config, const RunOptions& options) {
   const std::string resolved = config.ResolvedText();
   // Held until the run returns; a second run on this folder stops here.
   SPNAS_ASSIGN_OR_RETURN(const std::unique_ptr<RunLock> lock, RunLock::Acquire(config.base_path()));
+  const RunLogFile log((fs::path(config.base_path()) / "output" / "run.log").string());
 
   // Never overwrite an earlier run's results unless asked to.
   std::vector<std::string> existing;
