@@ -1,0 +1,28 @@
+#!/bin/bash
+# python/spnas_torch builds a searched model (a serial code, and one with the parallel structure)
+# as a torchvision FasterRCNN, loads its weights strictly, and detects what `spnas predict` does.
+set -u
+SPNAS="$1"
+PYTHON="$2"
+source tests/check.sh
+dir="${TEST_TMPDIR:-$(mktemp -d)}/spnas_torch"
+mkdir -p "$dir"
+"$SPNAS" export_coco --dataset=fashiondet:val:1:64 --out="$dir/coco" >/dev/null 2>&1
+image="$dir/coco/images/0.png"
+base='code: "11-21-21-21" block: BASIC stem_width: 8'
+for name in serial parallel resnext_frozen; do
+  case "$name" in
+    serial) body="$base" ;;
+    parallel) body="$base parallel_code: [1, 0, 2, 1]" ;;
+    resnext_frozen) body='code: "11-21-21-21" block: RESNEXT groups: 2 base_width: 8 stem_width: 8 norm: FROZEN_BATCH_NORM parallel_code: [0, 1, 0, 1]' ;;
+  esac
+  sed -e "s|$base|$body|" -e "s|box_score_thresh: 0.01|box_score_thresh: 0.0|" \
+    tests/testdata/tiny_train.textproto >"$dir/$name.textproto"
+  "$SPNAS" run --config="$dir/$name.textproto" --local_base_path="$dir/$name" --overwrite >"$dir/$name.log" 2>&1
+  check "$name: trained" test -s "$dir/$name/output/train/model_0.pth"
+  "$SPNAS" predict --model_dir="$dir/$name/output/train" --image="$image" --out="$dir/$name.png" \
+    --json_out="$dir/$name.json" --score_threshold=0 >/dev/null 2>&1
+  out=$("$PYTHON" tests/spnas_torch_check.py "$dir/$name/output/train" "$image" "$dir/$name.json" 2>&1)
+  check "$name: torchvision model detects what spnas does ($out)" grep -q "detections equal" <<<"$out"
+done
+finish
