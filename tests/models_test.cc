@@ -368,6 +368,19 @@ TEST(ParallelStructureTest, ConnectionsTrainEvenWithFrozenBatchNormAndStages) {
               HasSubstr("parallel code values must be in 0..8, got 9"));
 }
 
+TEST(ReignitionBackboneTest, TheClassifierTrainsWhatTheDetectorFroze) {
+  SerialBackboneOptions frozen = TinyBody("11-21-21-21", {0, 1, 0, 0});
+  frozen.set_norm(FROZEN_BATCH_NORM);
+  frozen.set_trainable_stages(1);
+  SerialBackboneOptions trainable;
+  ASSERT_TRUE(FullyTrainableBackbone(Plugin("SerialBackbone", frozen)).options().UnpackTo(&trainable));
+  EXPECT_EQ(trainable.norm(), BATCH_NORM);
+  EXPECT_FALSE(trainable.has_trainable_stages());
+  EXPECT_EQ(trainable.code(), "11-21-21-21");
+  EXPECT_EQ(trainable.parallel_code_size(), 4);
+  for (const auto& item : BuildBackbone(trainable)->named_parameters()) EXPECT_TRUE(item.value().requires_grad());
+}
+
 TEST(CostTest, TrainingStepMemoryCountsWeightsAndWhatTheStepKeeps) {
   {
     PeakMemoryMeter meter(c10::kCPU);

@@ -114,6 +114,21 @@ PluginConfig Detector(const std::string& code) {
   o.set_max_size(64);
   o.mutable_backbone()->set_type("SerialBackbone");
   o.mutable_backbone()->mutable_options()->PackFrom(b);
+  // Small heads: the costs (memory, latency) of these detectors are measured in the tests.
+  FPNOptions fpn;
+  fpn.set_out_channels(16);
+  o.mutable_neck()->set_type("FPN");
+  o.mutable_neck()->mutable_options()->PackFrom(fpn);
+  TwoMLPHeadOptions head;
+  head.set_representation_size(32);
+  o.mutable_box_head()->set_type("TwoMLPHead");
+  o.mutable_box_head()->mutable_options()->PackFrom(head);
+  o.set_num_classes(5);
+  o.set_rpn_pre_nms_top_n_train(100);
+  o.set_rpn_post_nms_top_n_train(50);
+  o.set_rpn_pre_nms_top_n_test(50);
+  o.set_rpn_post_nms_top_n_test(30);
+  o.set_box_batch_size_per_image(32);
   PluginConfig c;
   c.set_type("FasterRCNN");
   c.mutable_options()->PackFrom(o);
@@ -201,6 +216,16 @@ TEST(SpNasSTest, CandidatesOverALimitAreRejectedBeforeTraining) {
   const std::vector<Trial> history = {SeedTrial()};
   std::mt19937_64 rng(5);
   EXPECT_FALSE(algorithm->Propose(history, rng).value().has_value());
+  // The memory of a training step, measured before training.
+  o.mutable_limits()->set_max_params(0);
+  o.mutable_limits()->set_max_memory_mb(0.01);
+  algorithm = SpNasS(o);
+  ASSERT_TRUE(algorithm->Init(SeedContext()).ok());
+  EXPECT_FALSE(algorithm->Propose(history, rng).value().has_value());
+  o.mutable_limits()->set_max_memory_mb(1e6);
+  algorithm = SpNasS(o);
+  ASSERT_TRUE(algorithm->Init(SeedContext()).ok());
+  EXPECT_TRUE(algorithm->Propose(history, rng).value().has_value());
 }
 
 // Chi-square statistic of `counts` against `expected` probabilities.

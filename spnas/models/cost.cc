@@ -97,15 +97,16 @@ double TrainingStepMemoryBytes(Model& model, int64_t input_size, const c10::Devi
     at::AutoGradMode grad(true);
     PeakMemoryMeter meter(device);
     model.train();
-    // Two images: a classifier's BatchNorm needs more than one value per channel in training.
+    // Two images: BatchNorm in training needs more than one value per channel, and the last
+    // stage of a small input can be 1 x 1.
     const at::Tensor images = at::zeros({2, 3, input_size, input_size}, on_device);
     at::Tensor loss;
     if (auto* detector = dynamic_cast<Detector*>(&model)) {
       const double s = static_cast<double>(input_size);
-      const std::vector<Target> targets = {
-          Target{at::tensor({s / 4, s / 4, 3 * s / 4, 3 * s / 4}, on_device.dtype(at::kFloat)).view({1, 4}),
-                 at::ones({1}, on_device.dtype(at::kLong))}};
-      const DetectorOutput out = detector->Forward({images[0]}, &targets);
+      const Target target{at::tensor({s / 4, s / 4, 3 * s / 4, 3 * s / 4}, on_device.dtype(at::kFloat)).view({1, 4}),
+                          at::ones({1}, on_device.dtype(at::kLong))};
+      const std::vector<Target> targets = {target, target};
+      const DetectorOutput out = detector->Forward({images[0], images[1]}, &targets);
       loss = at::zeros({}, on_device);
       for (const auto& [name, value] : out.losses) loss = loss + value;
     } else if (auto* classifier = dynamic_cast<Classifier*>(&model)) {
