@@ -143,6 +143,18 @@ TEST(TrainerTest, ProgressEveryLogEveryIterations) {
   const std::string log = ::testing::internal::GetCapturedStderr();
   for (const char* line : {"iteration 3/7 ", "iteration 6/7 ", "iteration 7/7 "}) EXPECT_THAT(log, HasSubstr(line));
   for (const char* line : {"iteration 1/7 ", "iteration 2/7 ", "iteration 4/7 "}) EXPECT_THAT(log, Not(HasSubstr(line)));
+  // The same points, and each evaluation, in metrics_<id>.jsonl.
+  std::ifstream jsonl(base + "/output/train/metrics_0.jsonl");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(jsonl, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 4u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_THAT(lines[i], HasSubstr(StrCat("\"iteration\":", i == 2 ? 7 : 3 * (i + 1))));
+    EXPECT_THAT(lines[i], HasSubstr("\"loss_classifier\":"));
+    EXPECT_THAT(lines[i], HasSubstr("\"lr\":"));
+  }
+  EXPECT_THAT(lines[3], HasSubstr("\"mAP\":"));
+  EXPECT_THAT(lines[3], HasSubstr("\"iteration\":7"));
 }
 
 TEST(TrainerTest, MixedPrecisionOnTheCpuFailsTheTrialClearly) {

@@ -1,6 +1,10 @@
-// The general callbacks: ProgressLogger, ModelCheckpoint, MetricsEvaluator, EarlyStopping.
+// The general callbacks: ProgressLogger, MetricsLog, ModelCheckpoint, MetricsEvaluator, EarlyStopping.
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "spnas/callbacks/callback_options.pb.h"
 #include "spnas/core/format.h"
@@ -58,6 +62,55 @@ class ProgressLogger : public Callback {
     return FormatDuration(ctx.seconds / ctx.iteration * (ctx.total_iterations - ctx.iteration));
   }
   int every_;  // 0: the trainer's log_every
+};
+
+class MetricsLog : public Callback {
+ public:
+  using Options = MetricsLogOptions;
+  explicit MetricsLog(const Options&) {}
+  int Priority() const override { return 950; }  // after the callbacks that change the metrics
+
+  Status BeforeTrain(TrainContext& ctx) override {
+    path_ = (std::filesystem::path(ctx.job->weights_out).parent_path() /
+             StrCat("metrics_", ctx.job->trial_id, ".jsonl"))
+                .string();
+    out_.open(path_, std::ios::trunc);
+    if (!out_) return FailedPreconditionError("cannot write ", path_);
+    return Status::Ok();
+  }
+  void AfterIteration(TrainContext& ctx) override {
+    if (ctx.iteration % ctx.log_every != 0 && ctx.iteration != ctx.total_iterations) return;
+    nlohmann::json line = Point(ctx);
+    line["lr"] = ctx.lr;
+    line["seconds"] = ctx.seconds;
+    double total = 0;
+    for (const auto& [name, value] : ctx.losses) {
+      line[name] = value;
+      total += value;
+    }
+    line["loss"] = total;
+    Write(line);
+  }
+  Status AfterEpoch(TrainContext& ctx) override { return LogEvaluation(ctx); }
+  Status AfterTrain(TrainContext& ctx) override { return LogEvaluation(ctx); }
+
+ private:
+  static nlohmann::json Point(const TrainContext& ctx) {
+    return {{"iteration", ctx.iteration}, {"epoch", ctx.epoch + 1}};
+  }
+  Status LogEvaluation(const TrainContext& ctx) {
+    if (ctx.evaluations == logged_evaluations_) return Status::Ok();
+    logged_evaluations_ = ctx.evaluations;
+    nlohmann::json line = Point(ctx);
+    for (const auto& [name, value] : ctx.metrics) line[name] = value;
+    Write(line);
+    return out_ ? Status::Ok() : FailedPreconditionError("cannot write ", path_);
+  }
+  void Write(const nlohmann::json& line) { out_ << line.dump() << '\n' << std::flush; }
+
+  std::string path_;
+  std::ofstream out_;
+  int logged_evaluations_ = 0;
 };
 
 class ModelCheckpoint : public Callback {
@@ -175,6 +228,7 @@ class EarlyStopping : public Callback {
 };
 
 SPNAS_REGISTER_PLUGIN(CallbackRegistry, ProgressLogger);
+SPNAS_REGISTER_PLUGIN(CallbackRegistry, MetricsLog);
 SPNAS_REGISTER_PLUGIN(CallbackRegistry, ModelCheckpoint);
 SPNAS_REGISTER_PLUGIN(CallbackRegistry, MetricsEvaluator);
 SPNAS_REGISTER_PLUGIN(CallbackRegistry, EarlyStopping);

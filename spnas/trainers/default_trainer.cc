@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <mutex>
+#include <set>
 
 #include "spnas/core/files.h"
 #include "spnas/core/format.h"
@@ -107,19 +108,19 @@ class DefaultTrainer : public Trainer {
       SPNAS_ASSIGN_OR_RETURN(ctx.val_data, LoadDatasetCached(step.val_data()));
     }
 
-    // Callbacks in (priority, name) order; a progress logger every log_every iterations unless
-    // the step has one of its own.
+    // Callbacks in (priority, name) order; progress lines every log_every iterations and the
+    // metrics log unless the step configures its own.
     std::vector<std::pair<std::string, std::unique_ptr<Callback>>> callbacks;
-    bool has_progress = false;
+    std::set<std::string> configured;
     for (const PluginConfig& c : callback_configs) {
       SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Callback> cb, CallbackRegistry().Create(c.type(), c.options()));
-      has_progress |= c.type() == "ProgressLogger";
+      configured.insert(c.type());
       callbacks.emplace_back(c.type(), std::move(cb));
     }
-    if (!has_progress && CallbackRegistry().Has("ProgressLogger")) {
-      SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Callback> cb,
-                             CallbackRegistry().Create("ProgressLogger", google::protobuf::Any()));
-      callbacks.emplace_back("ProgressLogger", std::move(cb));
+    for (const char* always : {"ProgressLogger", "MetricsLog"}) {
+      if (configured.count(always) || !CallbackRegistry().Has(always)) continue;
+      SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Callback> cb, CallbackRegistry().Create(always, google::protobuf::Any()));
+      callbacks.emplace_back(always, std::move(cb));
     }
     std::stable_sort(callbacks.begin(), callbacks.end(), [](const auto& a, const auto& b) {
       return std::make_pair(a.second->Priority(), a.first) < std::make_pair(b.second->Priority(), b.first);
