@@ -190,8 +190,7 @@ TEST(SearchableModelTest, DetectorCodesAreReadAndChangedThroughTheInterface) {
   ASSERT_TRUE(parallel.options().UnpackTo(&edited));
   SerialBackboneOptions body;
   ASSERT_TRUE(edited.backbone().options().UnpackTo(&body));
-  EXPECT_EQ(std::vector<int>(body.parallel_code().begin(), body.parallel_code().end()),
-            (std::vector<int>{0, 1, 2, 1}));
+  EXPECT_EQ(std::vector<int>(body.parallel_code().begin(), body.parallel_code().end()), (std::vector<int>{0, 1, 2, 1}));
   EXPECT_EQ(body.code(), "11-21-21-21");
   EXPECT_EQ(edited.neck().type(), "FPN");
   FPNOptions neck;

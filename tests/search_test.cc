@@ -9,8 +9,8 @@
 #include "spnas/core/objectives.h"
 #include "spnas/models/backbones/serial_backbone.h"
 #include "spnas/models/inheritance.h"
-#include "spnas/models/searchable.h"
 #include "spnas/models/model_options.pb.h"
+#include "spnas/models/searchable.h"
 #include "spnas/search/parallel_sampling.h"
 #include "spnas/search/pareto.h"
 #include "spnas/search/search_algorithm.h"
@@ -355,8 +355,7 @@ TEST(SpNasSTest, AStalledFrontIsReignitedUpToMaxReignitionsPerLineage) {
   ASSERT_TRUE(algorithm->Init(SeedContext()).ok());
   std::mt19937_64 rng(24);
   // 1 improves on the seed; 2 and 3 do not: the front has stalled for 2 candidates.
-  std::vector<Trial> history = {SeedTrial(), Finished(1, 25, 90, "11-211-21-21"),
-                                Finished(2, 24, 95, "11-21-211-21")};
+  std::vector<Trial> history = {SeedTrial(), Finished(1, 25, 90, "11-211-21-21"), Finished(2, 24, 95, "11-21-211-21")};
   auto c = algorithm->Propose(history, rng).value();
   ASSERT_TRUE(c.has_value());
   EXPECT_TRUE(c->mutations.empty() || !c->mutations[0].has_reignition());  // one stalled candidate only

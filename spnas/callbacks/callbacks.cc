@@ -71,9 +71,9 @@ class MetricsLog : public Callback {
   int Priority() const override { return 950; }  // after the callbacks that change the metrics
 
   Status BeforeTrain(TrainContext& ctx) override {
-    path_ = (std::filesystem::path(ctx.job->weights_out).parent_path() /
-             StrCat("metrics_", ctx.job->trial_id, ".jsonl"))
-                .string();
+    path_ =
+        (std::filesystem::path(ctx.job->weights_out).parent_path() / StrCat("metrics_", ctx.job->trial_id, ".jsonl"))
+            .string();
     out_.open(path_, std::ios::trunc);
     if (!out_) return FailedPreconditionError("cannot write ", path_);
     return Status::Ok();

@@ -56,17 +56,21 @@ struct Command {
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
-      {"run", "runs a pipeline; each step writes to {local_base_path}/output/<step>/",
+      {"run",
+       "runs a pipeline; each step writes to {local_base_path}/output/<step>/",
        {"config", "local_base_path", "resume", "overwrite", "threads", "device"}},
       {"validate", "checks a config and prints every error with file:line:column", {"config", "local_base_path"}},
       {"list", "shows the registered plugins by kind, with their defaults", {}},
       {"report", "writes output/report.html from the records", {"config", "local_base_path"}},
-      {"eval", "COCO and VOC metrics of a saved model (default dataset: its step's val_data)",
+      {"eval",
+       "COCO and VOC metrics of a saved model (default dataset: its step's val_data)",
        {"model_dir", "id", "dataset", "detections_out", "max_images", "threads", "device"}},
-      {"predict", "detections of a saved model on one image, drawn and as JSON",
+      {"predict",
+       "detections of a saved model on one image, drawn and as JSON",
        {"model_dir", "id", "image", "out", "json_out", "score_threshold", "threads", "device"}},
       {"cocoeval", "the 12 COCO stats of a results file", {"annotations", "detections"}},
-      {"convert", "torchvision weights -> a records folder (model_0) for a step's models_folder",
+      {"convert",
+       "torchvision weights -> a records folder (model_0) for a step's models_folder",
        {"weights", "model_config", "out", "threads", "device"}},
       {"export_coco", "a dataset as COCO JSON + PNGs", {"dataset", "out", "max_images"}},
   };
@@ -82,7 +86,8 @@ const Command* FindCommand(const std::string& name) {
 
 std::string Usage() {
   std::string usage = "spnas <command> [flags]\ncommands:\n";
-  for (const Command& c : Commands()) usage += StrCat("  ", c.name, std::string(13 - c.name.size(), ' '), c.summary, "\n");
+  for (const Command& c : Commands())
+    usage += StrCat("  ", c.name, std::string(13 - c.name.size(), ' '), c.summary, "\n");
   return usage + "`spnas help <command>` or `spnas <command> --help` lists a command's flags.";
 }
 
@@ -107,8 +112,8 @@ Status CheckFlags(const Command& c) {
     if (std::find(c.flags.begin(), c.flags.end(), info.name) != c.flags.end()) continue;
     std::string own;
     for (const std::string& flag : c.flags) own += StrCat(own.empty() ? "" : ", ", "--", flag);
-    return InvalidArgumentError("--", info.name, " is not a flag of '", c.name, "'; its flags: ",
-                                own.empty() ? "none" : own);
+    return InvalidArgumentError("--", info.name, " is not a flag of '", c.name,
+                                "'; its flags: ", own.empty() ? "none" : own);
   }
   return Status::Ok();
 }

@@ -125,8 +125,8 @@ double TrainingStepMemoryBytes(Model& model, int64_t input_size, const c10::Devi
   return weights + static_cast<double>(peak);
 }
 
-std::map<std::string, double> ModelCosts(Model& model, int64_t input_size, const c10::Device& device,
-                                         int latency_runs, bool memory) {
+std::map<std::string, double> ModelCosts(Model& model, int64_t input_size, const c10::Device& device, int latency_runs,
+                                         bool memory) {
   std::map<std::string, double> costs;
   if (memory) costs["memory_mb"] = TrainingStepMemoryBytes(model, input_size, device) / (1 << 20);
   model.eval();

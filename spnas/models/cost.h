@@ -24,9 +24,10 @@ double CountMultiplyAdds(const std::function<void()>& forward);
 // waiting for the work it queued on `device` (CUDA runs asynchronously).
 double MeasureLatencyMs(const std::function<void()>& forward, const c10::Device& device, int runs = 10, int warmup = 2);
 
-// Bytes one training step (forward and backward of two [3, size, size] images, each with one box
-// for a detector: BatchNorm in training needs more than one value per channel) needs on `device`: the parameters and buffers plus the peak of what the step allocates
-// (activations kept for the backward, gradients, workspaces). The model's buffers (BatchNorm
+// Bytes one training step needs on `device`: the parameters and buffers plus the peak of what
+// the step allocates (activations kept for the backward, gradients, workspaces). The step runs
+// forward and backward on two [3, size, size] images (a detector's with one box each), since
+// BatchNorm in training needs more than one value per channel. The model's buffers (BatchNorm
 // statistics) are restored and its gradients dropped afterwards.
 double TrainingStepMemoryBytes(Model& model, int64_t input_size, const c10::Device& device);
 

@@ -5,9 +5,9 @@
 #include <filesystem>
 
 #include "spnas/core/files.h"
+#include "spnas/core/record_store.h"
 #include "spnas/core/run_lock.h"
 #include "spnas/core/run_log.h"
-#include "spnas/core/record_store.h"
 #include "spnas/core/step_folder.h"
 #include "spnas/pipeline/pipe_step.h"
 #include "spnas/report/report.h"

@@ -26,7 +26,7 @@ struct SearchContext {
   // Per input: its record's metrics completed with those of its ancestors that it lacks (a
   // reignition record has the classifier's accuracy; its serial parent, the detector's mAP).
   std::vector<std::map<std::string, double>> input_metrics;
-  std::string device = "cpu";          // general.device: where measured costs (latency) are taken
+  std::string device = "cpu";  // general.device: where measured costs (latency) are taken
 };
 
 struct Candidate {

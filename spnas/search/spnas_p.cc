@@ -200,7 +200,8 @@ class SpNasP : public ParetoSearchAlgorithm {
     Status within = WithinAdditiveLimits(p, code);
     const CostsWanted measured = CostsFor(options_.limits());
     if (within.ok() && (measured.latency || measured.memory)) {
-      SPNAS_ASSIGN_OR_RETURN(auto costs, CandidateCosts(c.model, options_.cost_input_size(), measured, context_.device));
+      SPNAS_ASSIGN_OR_RETURN(auto costs,
+                             CandidateCosts(c.model, options_.cost_input_size(), measured, context_.device));
       within = CheckLimits(costs, options_.limits());
     }
     if (!within.ok()) {

@@ -374,7 +374,8 @@ class DefaultTrainer : public Trainer {
       const bool detector = dynamic_cast<Detector*>(ctx.model.get()) != nullptr;
       size = !detector ? 32 : data != nullptr && data->Size() > 0 ? data->Get(0).image.size(-1) : 224;
     }
-    for (const auto& [key, value] : ModelCosts(*ctx.model, size, device_, options_.measure_latency() ? 10 : 0, /*memory=*/true)) {
+    for (const auto& [key, value] :
+         ModelCosts(*ctx.model, size, device_, options_.measure_latency() ? 10 : 0, /*memory=*/true)) {
       (*metrics)[key] = value;
     }
   }

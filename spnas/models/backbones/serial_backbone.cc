@@ -176,9 +176,9 @@ SerialBackbone::SerialBackbone(const Options& options, int)
     // Maps the stage's output back to its input's width (the passes' outputs feed the stage's
     // input again).
     const int64_t input = s == 0 ? stem_width_ : stage_channels_[s - 1];
-    connections_[s] = register_module("connect" + std::to_string(s + 1),
-                                      torch::nn::Sequential(Conv(stage_channels_[s], input, 1, 1, 0),
-                                                            torch::nn::BatchNorm2d(input)));
+    connections_[s] =
+        register_module("connect" + std::to_string(s + 1),
+                        torch::nn::Sequential(Conv(stage_channels_[s], input, 1, 1, 0), torch::nn::BatchNorm2d(input)));
   }
   InitResNetWeights(*this);
   {
@@ -239,9 +239,8 @@ BackboneFeatures SerialBackbone::Forward(const at::Tensor& images) {
       passes[m] = stages_[s]->forward(fused.defined() ? input + fused : input);
       fused = connections_[s]->forward(passes[m]);
       if (fused.sizes().slice(2) != x.sizes().slice(2)) {
-        fused = F::interpolate(fused, F::InterpolateFuncOptions()
-                                          .size(std::vector<int64_t>{x.size(2), x.size(3)})
-                                          .mode(torch::kNearest));
+        fused = F::interpolate(
+            fused, F::InterpolateFuncOptions().size(std::vector<int64_t>{x.size(2), x.size(3)}).mode(torch::kNearest));
       }
     }
     previous_passes = std::move(passes);

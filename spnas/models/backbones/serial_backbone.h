@@ -84,7 +84,7 @@ class SerialBackbone : public Backbone {
   torch::nn::Conv2d conv1_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr};
   std::vector<torch::nn::Sequential> stages_;
-  std::vector<int> parallel_code_;                // K per stage (all zeros: serial)
+  std::vector<int> parallel_code_;                  // K per stage (all zeros: serial)
   std::vector<torch::nn::Sequential> connections_;  // per stage; null where K is 0
 };
 
