@@ -228,6 +228,14 @@ TEST(SpNasSTest, CandidatesOverALimitAreRejectedBeforeTraining) {
   EXPECT_TRUE(algorithm->Propose(history, rng).value().has_value());
 }
 
+TEST(RecordLabelTest, ParentLabelsNameAStepAndAnId) {
+  EXPECT_EQ(ParseRecordLabel("serial/12"), std::make_optional(std::make_pair(std::string("serial"), 12)));
+  EXPECT_EQ(ParseRecordLabel("out/serial/3"), std::make_optional(std::make_pair(std::string("out/serial"), 3)));
+  for (const char* other : {"", "serial", "serial/", "/3", "/weights/model.pth", "serial/3a"}) {
+    EXPECT_FALSE(ParseRecordLabel(other).has_value()) << other;
+  }
+}
+
 // Chi-square statistic of `counts` against `expected` probabilities.
 double ChiSquare(const std::vector<int>& counts, const std::vector<double>& expected) {
   int n = 0;

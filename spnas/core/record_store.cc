@@ -129,6 +129,17 @@ Status RecordStore::WriteSummary(const std::vector<Trial>& trials) const {
   return WriteFileAtomic((fs::path(folder_) / "summary.csv").string(), csv);
 }
 
+std::optional<std::pair<std::string, int>> ParseRecordLabel(const std::string& label) {
+  const size_t slash = label.rfind('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == label.size()) return std::nullopt;
+  int id = 0;
+  for (size_t i = slash + 1; i < label.size(); ++i) {
+    if (label[i] < '0' || label[i] > '9') return std::nullopt;
+    id = id * 10 + (label[i] - '0');
+  }
+  return std::make_pair(label.substr(0, slash), id);
+}
+
 std::string MutationText(const Mutation& m) {
   switch (m.kind_case()) {
     case Mutation::kExpand:

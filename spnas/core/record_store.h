@@ -5,6 +5,7 @@
 #ifndef SPNAS_CORE_RECORD_STORE_H_
 #define SPNAS_CORE_RECORD_STORE_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,10 @@ class RecordStore {
 
 // A mutation as a short text for tables: "expand:5", "swap_width:3>4", "swap_stage:6:2>3",
 // "add_stage", "parallel:[0,1,2,1]".
+// The step (or folder) and id of a record's parent label "<step>/<id>"; nullopt for any other
+// text (no parent, a pretrained file).
+std::optional<std::pair<std::string, int>> ParseRecordLabel(const std::string& label);
+
 std::string MutationText(const Mutation& mutation);
 // The mutations of a record joined by `separator`.
 std::string MutationsText(const google::protobuf::RepeatedPtrField<Mutation>& mutations, const std::string& separator);

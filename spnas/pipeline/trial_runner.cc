@@ -42,15 +42,14 @@ std::vector<std::map<std::string, double>> LineageMetrics(const std::string& inp
     std::map<std::string, double> metrics;
     for (const auto& [key, value] : input.record.metrics()) metrics[key] = value;
     std::string label = input.record.parent();
-    for (int hop = 0; hop < 16 && !label.empty(); ++hop) {  // lineages are a few steps long
-      const size_t slash = label.rfind('/');
-      if (slash == std::string::npos) break;
-      const std::string step = label.substr(0, slash);
+    for (int hop = 0; hop < 16; ++hop) {  // lineages are a few steps long
+      const auto parent = ParseRecordLabel(label);
+      if (!parent) break;
+      const auto& [step, id] = *parent;
       if (!folders.count(step)) {
         auto loaded = RecordStore((output / step).string()).LoadAll();
         folders[step] = loaded.ok() ? std::move(*loaded) : std::vector<Trial>();
       }
-      const int id = std::atoi(label.c_str() + slash + 1);
       const Trial* ancestor = nullptr;
       for (const Trial& t : folders[step]) {
         if (t.record.id() == id) ancestor = &t;

@@ -31,21 +31,26 @@ bool Dominates(const std::map<std::string, double>& a, const std::map<std::strin
   return better;
 }
 
+std::optional<std::map<std::string, double>> ObjectiveValues(const Trial& trial,
+                                                             const std::vector<Objective>& objectives) {
+  if (trial.record.status() != FINISHED) return std::nullopt;
+  std::map<std::string, double> values;
+  for (const Objective& o : objectives) {
+    auto it = trial.record.metrics().find(o.key);
+    if (it == trial.record.metrics().end()) return std::nullopt;
+    values[o.key] = it->second;
+  }
+  return values;
+}
+
 std::vector<int> ParetoFront(const std::vector<Trial>& trials, const std::vector<Objective>& objectives) {
   std::vector<int> candidates;
   std::vector<std::map<std::string, double>> values(trials.size());
   for (size_t i = 0; i < trials.size(); ++i) {
-    if (trials[i].record.status() != FINISHED) continue;
-    bool complete = true;
-    for (const Objective& o : objectives) {
-      auto it = trials[i].record.metrics().find(o.key);
-      if (it == trials[i].record.metrics().end()) {
-        complete = false;
-        break;
-      }
-      values[i][o.key] = it->second;
-    }
-    if (complete) candidates.push_back(static_cast<int>(i));
+    auto v = ObjectiveValues(trials[i], objectives);
+    if (!v) continue;
+    values[i] = std::move(*v);
+    candidates.push_back(static_cast<int>(i));
   }
   std::vector<int> front;
   for (int i : candidates) {

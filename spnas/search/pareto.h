@@ -3,6 +3,7 @@
 #define SPNAS_SEARCH_PARETO_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ StatusOr<std::vector<Objective>> Objectives(const google::protobuf::RepeatedPtrF
 // a dominates b: no worse in every objective and better in one.
 bool Dominates(const std::map<std::string, double>& a, const std::map<std::string, double>& b,
                const std::vector<Objective>& objectives);
+
+// The objectives' values of a finished trial that has them all; nullopt otherwise.
+std::optional<std::map<std::string, double>> ObjectiveValues(const Trial& trial,
+                                                             const std::vector<Objective>& objectives);
 
 // Indices of the finished trials that have every objective and that no other such trial dominates,
 // best first by the first objective.

@@ -98,7 +98,7 @@ class SpNasP : public ParetoSearchAlgorithm {
       }
       std::string flops;
       for (double f : p.pass_flops) flops += StrCat(" ", static_cast<int64_t>(f / 1e6), "M");
-      LOG(INFO) << "SpNasP: parent " << RecordName(trial) << " (" << p.serial
+      LOG(INFO) << "SpNasP: parent record " << trial.record.id() << " (" << p.serial
                 << "): one parallel pass adds FLOPs per stage:" << flops;
       parents_.push_back(p);
     }
@@ -161,8 +161,6 @@ class SpNasP : public ParetoSearchAlgorithm {
     order.resize(std::min<size_t>(order.size(), options_.max_optimal()));
     return order;
   }
-
-  static std::string RecordName(const Trial& trial) { return StrCat("record ", trial.record.id()); }
 
   // Costs of a code from the per-stage increments (passes add up exactly in FLOPs and params).
   static std::map<std::string, double> AdditiveCosts(const Parent& p, const std::vector<int>& code) {

@@ -169,22 +169,6 @@ class SpNasS : public ParetoSearchAlgorithm {
     }
     return false;
   }
-  // The id in a parent label "<step>/<id>".
-  static int ParentId(const Trial& t) {
-    const std::string& label = t.record.parent();
-    const size_t slash = label.rfind('/');
-    return slash == std::string::npos ? -1 : std::atoi(label.c_str() + slash + 1);
-  }
-  bool HasObjectives(const Trial& t) const {
-    if (t.record.status() != FINISHED) return false;
-    for (const Objective& o : objectives_) {
-      if (!t.record.metrics().count(o.key)) return false;
-    }
-    return true;
-  }
-  std::map<std::string, double> Metrics(const Trial& t) const {
-    return std::map<std::string, double>(t.record.metrics().begin(), t.record.metrics().end());
-  }
 
   // Reignition of the front once it stalls: the front has not improved (no finished candidate
   // undominated by, and different from, every earlier one) for stall_candidates candidates
@@ -198,18 +182,18 @@ class SpNasS : public ParetoSearchAlgorithm {
     for (const Trial& t : history) {
       const bool reignition = IsReignition(t);
       if (reignition) {
-        reignited.insert(ParentId(t));
+        if (const auto parent = ParseRecordLabel(t.record.parent())) reignited.insert(parent->second);
         this_round.insert(t.record.id());
         stalled = 0;
       } else {
         this_round.clear();
       }
-      if (!HasObjectives(t)) continue;
-      const std::map<std::string, double> m = Metrics(t);
+      const auto m = ObjectiveValues(t, objectives_);
+      if (!m) continue;
       bool improved = true;
-      for (const auto& e : earlier) improved &= !Dominates(e, m, objectives_) && e != m;
+      for (const auto& e : earlier) improved &= !Dominates(e, *m, objectives_) && e != *m;
       if (!reignition) stalled = improved ? 0 : stalled + 1;
-      earlier.push_back(m);
+      earlier.push_back(*m);
     }
     const bool in_round = !history.empty() && IsReignition(history.back());
     if (!in_round && stalled < options_.stall_candidates()) return std::optional<Candidate>();
