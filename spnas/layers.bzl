@@ -2,7 +2,7 @@
 
 A package may depend on (Bazel deps) and include (#include, proto import) only the packages
 listed for it, so the graph is a DAG that reads bottom-up:
-core -> device, ops -> models, data -> metrics -> trainers -> callbacks, search -> pipeline -> cli.
+core -> device, ops, tensorboard -> models, data -> metrics -> trainers -> callbacks, search -> pipeline -> cli.
 Every BUILD file takes its visibility from here (users_of), and tools/check_layers.py, run by
 tools/test.sh, checks both the Bazel graph and the includes against it.
 """
@@ -15,8 +15,9 @@ ALLOWED_DEPS = {
     "data": ["core"],
     "metrics": ["core", "data"],
     "report": ["core"],
+    "tensorboard": ["core"],
     "trainers": ["core", "data", "device", "metrics", "models"],
-    "callbacks": ["core", "data", "models", "trainers"],
+    "callbacks": ["core", "data", "models", "tensorboard", "trainers"],
     "search": ["core", "device", "models"],
     "pipeline": ["core", "report", "search", "trainers"],
     "cli": ["core", "data", "device", "metrics", "models", "pipeline", "report"],
@@ -24,7 +25,7 @@ ALLOWED_DEPS = {
 
 # Code outside the layers that may use any package: the plugin set and binaries, tests,
 # benchmarks, examples and tools.
-CLIENTS = ["//spnas", "//tests/...", "//benchmarks/...", "//examples/...", "//tools/..."]
+CLIENTS = ["//spnas", "//fuzz/...", "//tests/...", "//benchmarks/...", "//examples/...", "//tools/..."]
 
 def users_of(package):
     """The packages allowed to depend on `package` (for a package_group)."""

@@ -2,10 +2,13 @@
 // records, failure handling, refusal to overwrite, and resume after SIGKILL.
 #include "spnas/pipeline/pipeline.h"
 
+#include <sys/mount.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -242,6 +245,99 @@ TEST_F(PipelineTest, ResumesAfterSigkillWithoutRedoingFinishedTrials) {
   const int calls_after = testing::TrainCalls().load();
   ASSERT_TRUE(RunAt(base, true).ok());
   EXPECT_EQ(testing::TrainCalls().load(), calls_after);
+}
+
+// A candidate that runs out of memory is recorded as FAILED with the allocator's message, and
+// the search goes on.
+TEST_F(PipelineTest, ACandidateOutOfMemoryIsRecordedAndTheSearchGoesOn) {
+  const std::string base = TempDir("oom");
+  fs::remove_all(base);
+  std::string text = kPipeline;
+  text.replace(text.find("fail_hidden: 7"), 14, "oom_hidden: 7");
+  ASSERT_TRUE(RunPipeline(Load(base, text), RunOptions()).ok());
+  auto trials = RecordStore(base + "/output/search/trials").LoadAll();
+  ASSERT_TRUE(trials.ok()) << trials.status();
+  ASSERT_EQ(trials->size(), 6u);
+  int failed = 0;
+  for (const Trial& t : *trials) {
+    if (t.record.hyperparameters().at("network.hidden") != "7") {
+      EXPECT_EQ(t.record.status(), FINISHED);
+      continue;
+    }
+    ++failed;
+    EXPECT_EQ(t.record.status(), FAILED);
+    EXPECT_THAT(t.record.error(), HasSubstr("CUDA out of memory. Tried to allocate 20.00 GiB"));
+  }
+  EXPECT_EQ(failed, 1);
+}
+
+// Disk full: the run stops with a clear error, leaves no partial file and no half record, and
+// --resume after space is freed finishes with the same records as a run that never stopped.
+TEST_F(PipelineTest, AFullDiskStopsTheRunAndResumeFinishesIt) {
+  if (geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root";
+  const std::string reference = TempDir("disk_reference");
+  const std::string base = TempDir("disk_full");
+  fs::remove_all(reference);
+  fs::remove_all(base);
+  fs::create_directories(base);
+  // 64 KiB of weights per trial: the 6 search trials need about 400 KiB.
+  std::string text = kPipeline;
+  text.replace(text.find("fail_hidden: 7"), 14, "fail_hidden: 7 weights_bytes: 65536");
+  ASSERT_TRUE(RunPipeline(Load(reference, text), RunOptions()).ok());
+  if (::mount("tmpfs", base.c_str(), "tmpfs", 0, "size=256k") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here: " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { ::umount2(dir.c_str(), MNT_DETACH); }
+  } unmount{base};
+
+  const Status full = RunPipeline(Load(base, text), RunOptions());
+  EXPECT_EQ(full.code(), StatusCode::kResourceExhausted) << full;
+  EXPECT_THAT(full.message(), HasSubstr("No space left on device"));
+  EXPECT_THAT(full.message(), HasSubstr("--resume"));
+  const std::string trials_dir = base + "/output/search/trials";
+  const auto written = Summary(trials_dir);  // every record there reads whole
+  EXPECT_GE(written.size(), 1u);
+  EXPECT_LT(written.size(), 6u);
+  for (const auto& entry : fs::recursive_directory_iterator(base)) {
+    const std::string name = entry.path().filename().string();
+    EXPECT_EQ(name.find(".tmp."), std::string::npos) << "partial file left: " << entry.path();
+    if (name.rfind("desc_", 0) == 0 || name.rfind("model_", 0) == 0) {
+      const std::string id = name.substr(name.find('_') + 1, name.find('.') - name.find('_') - 1);
+      EXPECT_TRUE(fs::exists(entry.path().parent_path() / ("performance_" + id + ".json")))
+          << "half record left: " << entry.path();
+    }
+  }
+
+  ASSERT_EQ(::mount("tmpfs", base.c_str(), "tmpfs", MS_REMOUNT, "size=8m"), 0) << std::strerror(errno);
+  RunOptions resume;
+  resume.resume = true;
+  ASSERT_TRUE(RunPipeline(Load(base, text), resume).ok());
+  EXPECT_EQ(Summary(trials_dir), Summary(reference + "/output/search/trials"));
+  EXPECT_EQ(Summary(base + "/output/train"), Summary(reference + "/output/train"));
+}
+
+// A damaged record in a resumed folder is an error naming the file; files that are not records
+// (notes, editor backups, an id too long to be ours) are left alone.
+TEST_F(PipelineTest, ResumeNamesADamagedRecordAndIgnoresForeignFiles) {
+  const std::string base = TempDir("damaged");
+  fs::remove_all(base);
+  ASSERT_TRUE(RunAt(base, false).ok());
+  const std::string trials_dir = base + "/output/search/trials";
+  for (const char* name : {"notes.txt", "performance_1.json~", "performance_99999999999.json", "performance_x.json"}) {
+    ASSERT_TRUE(WriteFileAtomic(trials_dir + "/" + name, "not a record").ok());
+  }
+  EXPECT_EQ(Summary(trials_dir).size(), 6u);
+  ASSERT_TRUE(RunAt(base, true).ok());
+
+  const std::string record = RecordStore(trials_dir).PerformancePath(2);
+  const std::string text = *ReadFile(record);
+  ASSERT_TRUE(WriteFileAtomic(record, text.substr(0, text.size() / 2)).ok());
+  fs::remove(base + "/output/search/step_status.json");  // the search step must read its records again
+  const Status damaged = RunAt(base, true);
+  EXPECT_FALSE(damaged.ok());
+  EXPECT_THAT(damaged.message(), HasSubstr(record));
 }
 
 TEST_F(PipelineTest, EmptyInputFolderNamesTheStepThatShouldHaveFilledIt) {

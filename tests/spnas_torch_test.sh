@@ -1,6 +1,7 @@
 #!/bin/bash
 # python/spnas_torch builds a searched model (a serial code, and one with the parallel structure)
-# as a torchvision FasterRCNN, loads its weights strictly, and detects what `spnas predict` does.
+# as a torchvision FasterRCNN, loads its weights strictly, and detects what `spnas predict` does;
+# its ONNX export detects the same in ONNX Runtime, and its TorchScript export in torch.jit.
 set -u
 SPNAS="$1"
 PYTHON="$2"
@@ -24,5 +25,17 @@ for name in serial parallel resnext_frozen; do
     --json_out="$dir/$name.json" --score_threshold=0 >/dev/null 2>&1
   out=$("$PYTHON" tests/spnas_torch_check.py "$dir/$name/output/train" "$image" "$dir/$name.json" 2>&1)
   check "$name: torchvision model detects what spnas does ($out)" grep -q "detections equal" <<<"$out"
+  if [[ "$name" != resnext_frozen ]]; then
+    out=$("$PYTHON" tests/spnas_torch_export_check.py "$dir/$name/output/train" "$image" "$dir/$name.export" 2>&1)
+    echo "$out"
+    check "$name: ONNX Runtime detects what torch does" grep -q "^onnx detections equal" <<<"$out"
+    check "$name: TorchScript detects what torch does" grep -q "^torchscript detections equal" <<<"$out"
+  fi
 done
+# The command line drives the same export.
+"$SPNAS" export --model_dir="$dir/serial/output/train" --format=onnx --out="$dir/cli.onnx" >"$dir/export.log" 2>&1
+check "spnas export writes an ONNX file" test -s "$dir/cli.onnx"
+check "it loads in ONNX Runtime" "$PYTHON" -c "import onnxruntime as o; o.InferenceSession('$dir/cli.onnx')"
+"$SPNAS" export --model_dir="$dir/serial/output/train" --format=tflite --out="$dir/x" >"$dir/bad.log" 2>&1
+check "an unknown format is an error naming the formats" grep -q "must be onnx or torchscript" "$dir/bad.log"
 finish

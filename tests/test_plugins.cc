@@ -4,13 +4,16 @@
 // SPNAS_TEST_KILL_AT_TRIAL=N makes the trainer SIGKILL its own process when trial N starts.
 #include "tests/test_plugins.h"
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
-#include <fstream>
+#include <thread>
 
+#include <c10/util/Exception.h>
 #include <torch/nn/modules/linear.h>
 
 #include "spnas/core/dotted_keys.h"
+#include "spnas/core/files.h"
 #include "spnas/core/objectives.h"
 #include "spnas/models/model.h"
 #include "tests/test_plugins.pb.h"
@@ -46,17 +49,22 @@ class AnalyticTrainer : public Trainer {
     const char* kill_at = std::getenv("SPNAS_TEST_KILL_AT_TRIAL");
     if (kill_at != nullptr && std::atoi(kill_at) == job.trial_id) std::raise(SIGKILL);
     TrainCalls().fetch_add(1);
+    if (options_.train_ms() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(options_.train_ms()));
     SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, ModelRegistry().Create(job.model.type(), job.model.options()));
     SPNAS_ASSIGN_OR_RETURN(std::string hidden_text, GetByKey(job.model, "network.hidden"));
     const int hidden = std::stoi(hidden_text);
     if (hidden == options_.fail_hidden()) throw std::runtime_error("test failure for hidden=" + hidden_text);
+    TORCH_CHECK_WITH(OutOfMemoryError, hidden != options_.oom_hidden(),
+                     "CUDA out of memory. Tried to allocate 20.00 GiB (test, hidden=", hidden_text, ")");
     int64_t params = 0;
     for (const auto& p : model->parameters()) params += p.numel();
     TrainResult result;
     const double d = (hidden - options_.best_hidden()) / 8.0;
     result.metrics["score"] = -d * d;
     result.metrics["params"] = static_cast<double>(params);
-    std::ofstream(job.weights_out) << "weights of trial " << job.trial_id << " from '" << job.init_weights << "'\n";
+    const std::string weights = StrCat("weights of trial ", job.trial_id, " from '", job.init_weights, "'\n",
+                                       std::string(options_.weights_bytes(), '.'));
+    SPNAS_RETURN_IF_ERROR(WriteFileAtomic(job.weights_out, weights));
     result.wrote_weights = true;
     return result;
   }

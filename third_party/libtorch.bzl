@@ -54,6 +54,8 @@ def _libtorch_impl(ctx):
     # CUDA headers and libraries of the wheel's own CUDA (nvidia-cuda-runtime and friends).
     ctx.symlink(site + "/nvidia/cu13", "cuda")
     ctx.file("python.sh", "#!/bin/sh\nexec '%s' \"$@\"\n" % python, executable = True)
+    # The same interpreter for C++ (`spnas export` runs python/spnas_torch with it).
+    ctx.file("python_path.h", "#define SPNAS_VENV_PYTHON \"%s\"\n" % python)
 
     nvcc = ctx.which("nvcc") or ctx.path(ctx.attr.nvcc)
     if nvcc.exists:

@@ -15,7 +15,7 @@ PACKAGES=(
   # libraries
   libgflags-dev libgoogle-glog-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev libstb-dev nlohmann-json3-dev zlib1g-dev
-  libsimdjson-dev libtinyxml2-dev
+  libsimdjson-dev libtinyxml2-dev libisal-dev
   # the embedded dataset
   dataset-fashion-mnist
   # the Python environment below

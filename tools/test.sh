@@ -1,24 +1,21 @@
 #!/bin/bash
-# Runs the whole test suite (bazel test //...) after the set-up, and prints
-# "N passed, N failed" counted over the test cases of every test target.
+# Runs the whole test suite (bazel test //...) after the set-up, then the fast tests again under
+# AddressSanitizer + UndefinedBehaviorSanitizer (--config=asan; SPNAS_ASAN=0 skips that pass),
+# and prints "N passed, N failed" counted over the test cases of every test target of both.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 
 log=$(mktemp)
-bazel test //... "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-
-# The package graph against spnas/layers.bzl (Bazel query and includes): one more test case.
-tools/check_layers.py
-layers=$?
-[ $layers -eq 0 ] || status=1
+counts=$(mktemp)
+status=0
 
 # Count the test cases of each target Bazel reported, from its JUnit XML; a target that did
-# not build, timed out or has no status counts as one failure.
-/usr/bin/python3 - "$log" "$layers" <<'PY'
+# not build, timed out or has no status counts as one failure. Appends "passed failed".
+count() {
+  /usr/bin/python3 - "$log" >>"$counts" <<'PY'
 import re, sys, xml.etree.ElementTree as ET
-passed, failed = (1, 0) if sys.argv[2] == "0" else (0, 1)
+passed = failed = 0
 for line in open(sys.argv[1], errors="replace"):
     m = re.match(r"^(//\S+)\s+(?:\(cached\) )?(PASSED|FAILED|FLAKY|TIMEOUT|NO STATUS|FAILED TO BUILD|INCOMPLETE)", line)
     if not m:
@@ -38,7 +35,27 @@ for line in open(sys.argv[1], errors="replace"):
     else:
         passed += len(cases) - len(bad)
         failed += len(bad) if bad or result == "PASSED" else 1
-print(f"{passed} passed, {failed} failed")
+print(passed, failed)
 PY
-rm -f "$log"
+}
+
+bazel test //... "$@" 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+count
+
+if [ "${SPNAS_ASAN:-1}" != 0 ]; then
+  # The suite without its slow end-to-end tests (tagged "slow"), under the sanitizers.
+  echo "=== the fast tests under ASan + UBSan (--config=asan)"
+  start=$SECONDS
+  bazel test --config=asan --test_tag_filters=-slow,-gpu //... "$@" 2>&1 | tee "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  count
+  echo "ASan + UBSan pass: $((SECONDS - start)) s"
+fi
+
+# The package graph against spnas/layers.bzl (Bazel query and includes): one more test case.
+if tools/check_layers.py; then echo "1 0" >>"$counts"; else echo "0 1" >>"$counts"; status=1; fi
+
+awk '{p += $1; f += $2} END {print p " passed, " f " failed"}' "$counts"
+rm -f "$log" "$counts"
 exit $status

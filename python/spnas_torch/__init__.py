@@ -24,7 +24,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 from torchvision.ops import FeaturePyramidNetwork, FrozenBatchNorm2d, MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-__all__ = ["SerialBackbone", "build_model", "load"]
+__all__ = ["SerialBackbone", "build_model", "load", "prime_roi_scales"]
 
 _RESNET_STAGES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 
@@ -191,4 +191,19 @@ def load(model_dir, id=None):
         id = best[1]
     model = build_model(os.path.join(model_dir, f"desc_{id}.json"))
     model.load_state_dict(torch.load(os.path.join(model_dir, f"model_{id}.pth")), strict=True)
-    return model.eval()
+    return prime_roi_scales(model.eval())
+
+
+def prime_roi_scales(model):
+    """Sets the RoI pooler's level scales (model.roi_heads.box_roi_pool) from a square image of the
+    model's input size, if no image has set them yet. torchvision's MultiScaleRoIAlign infers them
+    on its first call from the height of that call's resized image and keeps them: after a wide
+    image (e.g. 45x64 padded to 64x64) it pools every level at twice its stride, and an export
+    would keep whatever its example image gave."""
+    pool = model.roi_heads.box_roi_pool
+    if pool.scales is None or pool.map_levels is None:
+        side = min(model.transform.min_size[-1], model.transform.max_size)
+        with torch.no_grad():
+            model([torch.zeros(3, side, side)])
+    return model
+

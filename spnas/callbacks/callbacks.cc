@@ -1,4 +1,5 @@
-// The general callbacks: ProgressLogger, MetricsLog, ModelCheckpoint, MetricsEvaluator, EarlyStopping.
+// The general callbacks: ProgressLogger, MetricsLog, TensorBoardLog, ModelCheckpoint, MetricsEvaluator,
+// EarlyStopping.
 
 #include <cmath>
 #include <filesystem>
@@ -10,8 +11,10 @@
 #include "spnas/core/format.h"
 #include "spnas/core/logging.h"
 #include "spnas/core/objectives.h"
+#include "spnas/core/record_store.h"
 #include "spnas/core/step_folder.h"
 #include "spnas/models/checkpoint.h"
+#include "spnas/tensorboard/event_writer.h"
 #include "spnas/trainers/callback.h"
 
 namespace spnas {
@@ -110,6 +113,60 @@ class MetricsLog : public Callback {
 
   std::string path_;
   std::ofstream out_;
+  int logged_evaluations_ = 0;
+};
+
+// TensorBoard curves of a trial in <step output>/tb/<id>/: losses and learning rate every
+// log_every iterations, metrics at every evaluation, the model description and final costs as
+// text. The trainer adds it to every run.
+class TensorBoardLog : public Callback {
+ public:
+  using Options = TensorBoardLogOptions;
+  explicit TensorBoardLog(const Options&) {}
+  int Priority() const override { return 950; }  // after the callbacks that change the metrics
+
+  Status BeforeTrain(TrainContext& ctx) override {
+    const std::filesystem::path base = ctx.job->step != nullptr
+                                           ? std::filesystem::path(ctx.job->step->output_dir)
+                                           : std::filesystem::path(ctx.job->weights_out).parent_path();
+    SPNAS_ASSIGN_OR_RETURN(writer_,
+                           tensorboard::EventWriter::Open((base / "tb" / std::to_string(ctx.job->trial_id)).string()));
+    return writer_->AddText("model", "```\n" + ToJson(ctx.model_desc) + "\n```", ctx.iteration);
+  }
+  void AfterIteration(TrainContext& ctx) override {
+    if (ctx.iteration % ctx.log_every != 0 && ctx.iteration != ctx.total_iterations) return;
+    double total = 0;
+    for (const auto& [name, value] : ctx.losses) {
+      Keep(writer_->AddScalar("train/" + name, value, ctx.iteration));
+      total += value;
+    }
+    Keep(writer_->AddScalar("train/loss", total, ctx.iteration));
+    Keep(writer_->AddScalar("train/lr", ctx.lr, ctx.iteration));
+  }
+  Status AfterEpoch(TrainContext& ctx) override { return LogEvaluation(ctx); }
+  Status AfterTrain(TrainContext& ctx) override {
+    SPNAS_RETURN_IF_ERROR(LogEvaluation(ctx));
+    std::string table = "| metric | value |\n|---|---|\n";
+    for (const auto& [name, value] : ctx.metrics) table += StrCat("| ", name, " | ", value, " |\n");
+    SPNAS_RETURN_IF_ERROR(writer_->AddText("final_metrics_and_costs", table, ctx.iteration));
+    return status_;
+  }
+
+ private:
+  Status LogEvaluation(const TrainContext& ctx) {
+    if (ctx.evaluations == logged_evaluations_) return status_;
+    logged_evaluations_ = ctx.evaluations;
+    for (const auto& [name, value] : ctx.metrics) Keep(writer_->AddScalar("eval/" + name, value, ctx.iteration));
+    return status_;
+  }
+  // AfterIteration cannot fail the trial; the first write error is reported at the next
+  // evaluation instead.
+  void Keep(const Status& status) {
+    if (status_.ok() && !status.ok()) status_ = status;
+  }
+
+  std::unique_ptr<tensorboard::EventWriter> writer_;
+  Status status_;
   int logged_evaluations_ = 0;
 };
 
@@ -229,6 +286,7 @@ class EarlyStopping : public Callback {
 
 SPNAS_REGISTER_PLUGIN(CallbackRegistry, ProgressLogger);
 SPNAS_REGISTER_PLUGIN(CallbackRegistry, MetricsLog);
+SPNAS_REGISTER_PLUGIN(CallbackRegistry, TensorBoardLog);
 SPNAS_REGISTER_PLUGIN(CallbackRegistry, ModelCheckpoint);
 SPNAS_REGISTER_PLUGIN(CallbackRegistry, MetricsEvaluator);
 SPNAS_REGISTER_PLUGIN(CallbackRegistry, EarlyStopping);

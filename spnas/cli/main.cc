@@ -29,20 +29,23 @@ DEFINE_bool(resume, false, "Continue an interrupted run: keep finished steps and
 DEFINE_bool(overwrite, false, "Delete the earlier output of the pipeline's steps and start over.");
 DEFINE_int32(threads, -1, "Intra-op threads for LibTorch; overrides general.threads (0 = all cores).");
 DEFINE_string(device, "", "cpu, cuda or cuda:N; run: overrides general.device; eval/predict/convert: default cpu.");
-DEFINE_string(model_dir, "", "eval/predict: a step's output folder.");
-DEFINE_int32(id, -1, "eval/predict: the record to use (default: the best by mAP).");
+DEFINE_string(model_dir, "", "eval/predict/export: a step's output folder.");
+DEFINE_int32(id, -1, "eval/predict/export: the record to use (default: the best by mAP).");
 DEFINE_string(dataset, "",
               "eval/export_coco: fashiondet:<split>[:<n>[:<canvas>]], coco:<ann.json>:<dir>, voc:<root>:<set>.");
 DEFINE_string(detections_out, "", "eval: also write the detections in the COCO results format.");
 DEFINE_int32(max_images, 0, "eval/export_coco: at most this many images (0 = all).");
 DEFINE_string(image, "", "predict: the input image.");
-DEFINE_string(out, "", "predict: the image with boxes; convert/export_coco: the output folder.");
+DEFINE_string(out, "",
+              "predict: the image with boxes; export: the model file; convert/export_coco: the output folder.");
 DEFINE_string(json_out, "", "predict: the detections as JSON.");
 DEFINE_double(score_threshold, 0.5, "predict: the lowest score drawn.");
 DEFINE_string(annotations, "", "cocoeval: a COCO annotation file.");
 DEFINE_string(detections, "", "cocoeval: detections in the COCO results format.");
 DEFINE_string(weights, "", "convert: a checkpoint written by torch.save (torchvision's).");
 DEFINE_string(model_config, "", "convert: the model as a textproto PluginConfig (type + options).");
+DEFINE_string(format, "onnx", "export: onnx or torchscript.");
+DEFINE_string(python, "", "export: the Python interpreter (default $SPNAS_PYTHON, else the build's environment).");
 
 namespace spnas {
 namespace {
@@ -72,6 +75,9 @@ const std::vector<Command>& Commands() {
       {"convert",
        "torchvision weights -> a records folder (model_0) for a step's models_folder",
        {"weights", "model_config", "out", "threads", "device"}},
+      {"export",
+       "a saved model as an ONNX or TorchScript file (by python/spnas_torch), for use without spnas",
+       {"model_dir", "id", "format", "out", "python"}},
       {"export_coco", "a dataset as COCO JSON + PNGs", {"dataset", "out", "max_images"}},
   };
   return commands;
@@ -219,6 +225,7 @@ int Dispatch(const std::string& command) {
     return Report(
         Predict({FLAGS_model_dir, FLAGS_image, FLAGS_out, FLAGS_json_out, FLAGS_id, FLAGS_score_threshold}, *device));
   }
+  if (command == "export") return Report(Export({FLAGS_model_dir, FLAGS_format, FLAGS_out, FLAGS_python, FLAGS_id}));
   if (command == "cocoeval") {
     if (FLAGS_annotations.empty() || FLAGS_detections.empty()) {
       return Report(InvalidArgumentError("--annotations=A.json and --detections=D.json are required"));

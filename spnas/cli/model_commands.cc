@@ -4,6 +4,12 @@
 #include <ATen/ATen.h>
 #include <google/protobuf/text_format.h>
 
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <libtorch/python_path.h>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -105,11 +111,25 @@ StatusOr<LoadedModel> LoadModel(const std::string& dir_in, int id, const c10::De
 StatusOr<PluginConfig> DatasetFromSpec(const std::string& spec) {
   const std::vector<std::string> p = Split(spec, ':');
   PluginConfig c;
+  auto number = [&](size_t i) -> StatusOr<int> {
+    int value = 0;
+    const auto [end, error] = std::from_chars(p[i].data(), p[i].data() + p[i].size(), value);
+    if (error != std::errc() || end != p[i].data() + p[i].size()) {
+      return InvalidArgumentError("dataset '", spec, "': '", p[i], "' is not a whole number");
+    }
+    return value;
+  };
   if (!p.empty() && p[0] == "fashiondet" && p.size() >= 2) {
     FashionDetOptions o;
     o.set_split(p[1]);
-    if (p.size() >= 3) o.set_num_images(std::stoi(p[2]));
-    if (p.size() >= 4) o.set_canvas_size(std::stoi(p[3]));
+    if (p.size() >= 3) {
+      SPNAS_ASSIGN_OR_RETURN(int images, number(2));
+      o.set_num_images(images);
+    }
+    if (p.size() >= 4) {
+      SPNAS_ASSIGN_OR_RETURN(int canvas, number(3));
+      o.set_canvas_size(canvas);
+    }
     c.set_type("FashionDet");
     c.mutable_options()->PackFrom(o);
   } else if (!p.empty() && p[0] == "coco" && p.size() == 3) {
@@ -269,6 +289,69 @@ Status ExportDataset(const std::string& dataset, const std::string& out_dir, int
   if (data == nullptr) return InvalidArgumentError("export_coco needs a detection dataset");
   SPNAS_RETURN_IF_ERROR(ExportCoco(*data, ResolveUserPath(out_dir), max_images));
   std::cout << "wrote " << ResolveUserPath(out_dir) << "/annotations.json and images/\n";
+  return Status::Ok();
+}
+
+}  // namespace spnas
+
+namespace spnas {
+
+namespace {
+
+// python/spnas_torch's folder: $SPNAS_PYTHONPATH, else the binary's runfiles (bazel-bin, or
+// `bazel run`), else the checkout the command runs in.
+StatusOr<std::string> SpnasTorchPath() {
+  std::vector<fs::path> candidates;
+  if (const char* env = std::getenv("SPNAS_PYTHONPATH")) candidates.emplace_back(env);
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) candidates.push_back(fs::path(exe.string() + ".runfiles") / "spnas" / "python");
+  if (const char* runfiles = std::getenv("RUNFILES_DIR")) candidates.push_back(fs::path(runfiles) / "spnas" / "python");
+  candidates.push_back(fs::path(ResolveUserPath("python")));
+  for (const fs::path& dir : candidates) {
+    if (fs::exists(dir / "spnas_torch" / "export.py")) return dir.string();
+  }
+  std::string tried;
+  for (const fs::path& dir : candidates) tried += "\n  " + dir.string();
+  return NotFoundError("python/spnas_torch not found; set SPNAS_PYTHONPATH to the checkout's python folder. Tried:",
+                       tried);
+}
+
+}  // namespace
+
+Status Export(const ExportArgs& args) {
+  if (args.format != "onnx" && args.format != "torchscript") {
+    return InvalidArgumentError("--format must be onnx or torchscript, got '", args.format, "'");
+  }
+  if (args.model_dir.empty() || args.out.empty()) return InvalidArgumentError("--model_dir and --out are required");
+  const std::string model_dir = ResolveUserPath(args.model_dir);
+  if (!fs::is_directory(model_dir)) return NotFoundError("--model_dir '", model_dir, "' is not a folder");
+  std::string python = args.python;
+  if (python.empty() && std::getenv("SPNAS_PYTHON") != nullptr) python = std::getenv("SPNAS_PYTHON");
+  if (python.empty()) python = SPNAS_VENV_PYTHON;
+  SPNAS_ASSIGN_OR_RETURN(std::string package_path, SpnasTorchPath());
+
+  std::vector<std::string> argv = {python,
+                                   "-m",
+                                   "spnas_torch.export",
+                                   "--model_dir=" + model_dir,
+                                   "--format=" + args.format,
+                                   "--out=" + ResolveUserPath(args.out)};
+  if (args.id >= 0) argv.push_back(StrCat("--id=", args.id));
+  std::vector<char*> c_argv;
+  for (std::string& a : argv) c_argv.push_back(a.data());
+  c_argv.push_back(nullptr);
+  const char* old = std::getenv("PYTHONPATH");
+  setenv("PYTHONPATH", (old != nullptr && *old != '\0') ? (package_path + ":" + old).c_str() : package_path.c_str(), 1);
+  pid_t pid = 0;
+  if (posix_spawnp(&pid, python.c_str(), nullptr, nullptr, c_argv.data(), environ) != 0) {
+    return NotFoundError("cannot run the Python interpreter '", python, "': ", std::strerror(errno),
+                         " (set --python or SPNAS_PYTHON)");
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return InternalError("the export failed (", python, " -m spnas_torch.export; its error is above)");
+  }
   return Status::Ok();
 }
 

@@ -37,6 +37,14 @@ Status CocoEval(const std::string& annotations, const std::string& detections);
 Status Convert(const std::string& weights, const std::string& model_config, const std::string& out_dir,
                const c10::Device& device);
 
+// A saved model as an ONNX or TorchScript file, by python/spnas_torch (its export module) run
+// with `python` ("" = $SPNAS_PYTHON, else the build's Python environment).
+struct ExportArgs {
+  std::string model_dir, format, out, python;
+  int id = -1;
+};
+Status Export(const ExportArgs& args);
+
 Status ExportDataset(const std::string& dataset, const std::string& out_dir, int max_images);
 
 }  // namespace spnas

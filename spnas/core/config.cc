@@ -1,5 +1,6 @@
 #include "spnas/core/config.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -221,6 +222,18 @@ std::string LoadedConfig::Where(const FieldPath& field) const {
   }
   if (!found) return path_;
   return StrCat(path_, ":", best.line + 1, ":", best.column + 1);
+}
+
+std::string LoadedConfig::Fingerprint() const {
+  const std::string text = ResolvedText();
+  uint64_t hash = 0xcbf29ce484222325ull;
+  // Without the first line, which names the config's file.
+  for (size_t i = text.find('\n') + 1; i < text.size(); ++i) {
+    hash = (hash ^ static_cast<unsigned char>(text[i])) * 0x100000001b3ull;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(hash));
+  return hex;
 }
 
 std::string LoadedConfig::ResolvedText() const {

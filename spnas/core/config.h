@@ -55,6 +55,9 @@ class LoadedConfig {
   std::string Where(const FieldPath& field) const;
   // The config as text, with every ref resolved and {local_base_path} substituted.
   std::string ResolvedText() const;
+  // 64-bit FNV-1a of ResolvedText() (but its first line, the file's name) in hex: names the
+  // config in records, stable across builds and machines.
+  std::string Fingerprint() const;
 
  private:
   friend StatusOr<LoadedConfig> ParseConfig(const std::string&, const std::string&, const ConfigLoadOptions&,

@@ -14,6 +14,19 @@ namespace spnas {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+Status WriteError(const std::string& path, int error) {
+  if (error == ENOSPC || error == EDQUOT || error == EFBIG) {
+    return ResourceExhaustedError("Cannot write '", path, "': ", std::strerror(error),
+                                  ". Free some space, then continue the run with --resume: every finished "
+                                  "record is kept.");
+  }
+  return InternalError("Cannot write '", path, "': ", std::strerror(error));
+}
+
+}  // namespace
+
 StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFoundError("Cannot open '", path, "': ", std::strerror(errno));
@@ -25,13 +38,17 @@ StatusOr<std::string> ReadFile(const std::string& path) {
 Status WriteFileAtomic(const std::string& path, const std::string& contents) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) return InternalError("Cannot write '", tmp, "': ", std::strerror(errno));
-  const bool written = std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
-  const bool flushed = std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
-  std::fclose(f);
-  if (!written || !flushed) {
-    std::remove(tmp.c_str());
-    return InternalError("Cannot write '", tmp, "': ", std::strerror(errno));
+  if (f == nullptr) return WriteError(tmp, errno);
+  int error = 0;
+  if (std::fwrite(contents.data(), 1, contents.size(), f) != contents.size()) {
+    error = errno;
+  } else if (std::fflush(f) != 0 || ::fsync(fileno(f)) != 0) {
+    error = errno;
+  }
+  if (std::fclose(f) != 0 && error == 0) error = errno;
+  if (error != 0) {
+    std::remove(tmp.c_str());  // no partial file is left behind
+    return WriteError(path, error);
   }
   return RenameFile(tmp, path);
 }

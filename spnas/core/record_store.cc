@@ -46,7 +46,7 @@ std::string RecordStore::PendingWeightsPath(int id) const { return WeightsPath(i
 StatusOr<std::vector<Trial>> RecordStore::LoadAll() const {
   std::vector<Trial> trials;
   if (!fs::is_directory(folder_)) return trials;
-  const std::regex pattern("performance_([0-9]+)\\.json");
+  const std::regex pattern("performance_([0-9]{1,9})\\.json");
   std::set<int> ids;
   for (const auto& entry : fs::directory_iterator(folder_)) {
     std::smatch m;
@@ -81,8 +81,15 @@ Status RecordStore::Write(const Trial& trial) const {
   if (trial.record.has_weights()) {
     SPNAS_RETURN_IF_ERROR(RenameFile(PendingWeightsPath(id), WeightsPath(id)));
   }
-  SPNAS_RETURN_IF_ERROR(WriteFileAtomic(DescPath(id), ToJson(trial.desc)));
-  return WriteFileAtomic(PerformancePath(id), ToJson(trial.record));
+  Status written = WriteFileAtomic(DescPath(id), ToJson(trial.desc));
+  if (written.ok()) written = WriteFileAtomic(PerformancePath(id), ToJson(trial.record));
+  if (!written.ok()) {
+    // No half record stays behind (a full disk): the trial is redone on --resume.
+    std::error_code ignored;
+    fs::remove(DescPath(id), ignored);
+    fs::remove(WeightsPath(id), ignored);
+  }
+  return written;
 }
 
 Status RecordStore::Import(const Trial& trial) const {

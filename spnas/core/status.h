@@ -21,6 +21,9 @@ enum class StatusCode {
   kOutOfRange,
   kInternal,
   kAborted,
+  // The storage is full or refuses to grow (ENOSPC, EDQUOT, EFBIG): the run stops, rather than
+  // recording the trials that could not be saved as failed.
+  kResourceExhausted,
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -74,6 +77,10 @@ Status InternalError(const Parts&... parts) {
 template <typename... Parts>
 Status AbortedError(const Parts&... parts) {
   return Status(StatusCode::kAborted, StrCat(parts...));
+}
+template <typename... Parts>
+Status ResourceExhaustedError(const Parts&... parts) {
+  return Status(StatusCode::kResourceExhausted, StrCat(parts...));
 }
 
 // `status` with "<context>: " before its message (OK stays OK).

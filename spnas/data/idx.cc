@@ -12,16 +12,25 @@ const char* const kFashionMnistClasses[10] = {"T-shirt/top", "Trouser", "Pullove
 
 namespace {
 
+// Far above Fashion-MNIST's largest file (47 MB): anything bigger is not an IDX file of ours
+// (or is a gzip bomb), and must not exhaust memory.
+constexpr size_t kMaxIdxBytes = size_t{512} << 20;
+
 StatusOr<std::vector<uint8_t>> ReadGzip(const std::string& path) {
   gzFile f = gzopen(path.c_str(), "rb");
   if (f == nullptr) return NotFoundError("cannot open '", path, "' (install dataset-fashion-mnist?)");
   std::vector<uint8_t> data;
   uint8_t buffer[1 << 16];
   int n;
-  while ((n = gzread(f, buffer, sizeof(buffer))) > 0) data.insert(data.end(), buffer, buffer + n);
+  while ((n = gzread(f, buffer, sizeof(buffer))) > 0 && data.size() <= kMaxIdxBytes) {
+    data.insert(data.end(), buffer, buffer + n);
+  }
   const bool failed = n < 0;
   gzclose(f);
   if (failed) return InvalidArgumentError("'", path, "' is not a valid gzip file");
+  if (data.size() > kMaxIdxBytes) {
+    return InvalidArgumentError("'", path, "' holds more than ", kMaxIdxBytes >> 20, " MiB: not an IDX file");
+  }
   return data;
 }
 
@@ -38,9 +47,12 @@ StatusOr<IdxImages> ReadIdxImages(const std::string& path) {
   images.count = BigEndian(data.data() + 4);
   images.rows = BigEndian(data.data() + 8);
   images.cols = BigEndian(data.data() + 12);
-  const size_t expected = 16 + static_cast<size_t>(images.count * images.rows * images.cols);
-  if (data.size() != expected) {
-    return InvalidArgumentError("'", path, "' has ", data.size(), " bytes, expected ", expected);
+  // The header's sizes are 32-bit each; their product is checked, not trusted.
+  uint64_t pixels = 0;
+  if (__builtin_mul_overflow(static_cast<uint64_t>(images.count), static_cast<uint64_t>(images.rows), &pixels) ||
+      __builtin_mul_overflow(pixels, static_cast<uint64_t>(images.cols), &pixels) || pixels != data.size() - 16) {
+    return InvalidArgumentError("'", path, "' has ", data.size(), " bytes, but its header claims ", images.count,
+                                " images of ", images.rows, "x", images.cols);
   }
   images.pixels.assign(data.begin() + 16, data.end());
   return images;

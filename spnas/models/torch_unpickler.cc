@@ -4,6 +4,7 @@
 #include <caffe2/serialize/inline_container.h>
 
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -359,10 +360,24 @@ StatusOr<StateDict> ToStateDict(const ValuePtr& root, const std::string& path) {
 StatusOr<StateDict> ReadZip(const std::string& path) {
   try {
     caffe2::serialize::PyTorchStreamReader reader(path);
+    const uint64_t file_size = std::filesystem::file_size(path);
+    // torch.save stores records uncompressed: a record claiming more bytes than the file has
+    // is corrupt, and must not be allocated.
+    auto checked_record = [&](const std::string& record) -> Status {
+      if (!reader.hasRecord(record)) return InvalidArgumentError("'", path, "' has no record '", record, "'");
+      if (reader.getRecordSize(record) > file_size) {
+        return InvalidArgumentError("'", path, "': record '", record, "' claims ", reader.getRecordSize(record),
+                                    " bytes, more than the file's ", file_size);
+      }
+      return Status::Ok();
+    };
+    SPNAS_RETURN_IF_ERROR(checked_record("data.pkl"));
     auto [pickle_ptr, pickle_size] = reader.getRecord("data.pkl");
     const std::string pickle(static_cast<const char*>(pickle_ptr.get()), pickle_size);
     Unpickler unpickler(pickle, [&](const std::string& key, at::ScalarType type, int64_t) -> StatusOr<at::Tensor> {
-      auto [ptr, size] = reader.getRecord("data/" + key);
+      const std::string record = "data/" + key;
+      SPNAS_RETURN_IF_ERROR(checked_record(record));
+      auto [ptr, size] = reader.getRecord(record);
       at::Tensor bytes = at::empty({static_cast<int64_t>(size)}, at::kByte);
       std::memcpy(bytes.data_ptr(), ptr.get(), size);
       return bytes.view(type);
@@ -397,14 +412,20 @@ StatusOr<StateDict> ReadLegacy(const std::string& path, const std::string& bytes
     SPNAS_ASSIGN_OR_RETURN(ValuePtr keys, keys_pickle.Load());
     offset += keys_pickle.position();
     for (const ValuePtr& key : keys->items) {
+      if (bytes.size() - offset < 8) return InvalidArgumentError("'", path, "' is truncated");
       int64_t numel;
       std::memcpy(&numel, bytes.data() + offset, 8);
       offset += 8;
       auto it = main.storages().find(key->s);
       if (it == main.storages().end()) return InvalidArgumentError("'", path, "': storage '", key->s, "' is not used");
       at::Tensor& storage = it->second->tensor;
-      const int64_t nbytes = numel * static_cast<int64_t>(c10::elementSize(storage.scalar_type()));
-      if (offset + nbytes > bytes.size()) return InvalidArgumentError("'", path, "' is truncated");
+      // The count is checked against the bytes left before anything is allocated for it.
+      const uint64_t element = c10::elementSize(storage.scalar_type());
+      if (numel < 0 || static_cast<uint64_t>(numel) > (bytes.size() - offset) / element) {
+        return InvalidArgumentError("'", path, "': storage '", key->s, "' claims ", numel, " elements, more than the ",
+                                    bytes.size() - offset, " bytes left in the file");
+      }
+      const int64_t nbytes = numel * static_cast<int64_t>(element);
       at::Tensor data = at::empty({numel}, storage.options());
       std::memcpy(data.data_ptr(), bytes.data() + offset, nbytes);
       offset += nbytes;

@@ -1,12 +1,18 @@
 #include "spnas/pipeline/trial_runner.h"
 #include "spnas/core/logging.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <exception>
 #include <filesystem>
 
+#include <ATen/Parallel.h>
+#include <torch/version.h>
+
 #include "spnas/core/files.h"
 #include "spnas/core/format.h"
+#include "spnas/core/version.h"
 
 namespace spnas {
 namespace fs = std::filesystem;
@@ -64,7 +70,16 @@ std::vector<std::map<std::string, double>> LineageMetrics(const std::string& inp
 }
 
 TrialRunner::TrialRunner(const StepContext& context, Trainer* trainer, RecordStore store, int budget, int done)
-    : context_(context), trainer_(trainer), store_(std::move(store)), budget_(budget), done_(done) {}
+    : context_(context), trainer_(trainer), store_(std::move(store)), budget_(budget), done_(done) {
+  provenance_.set_spnas_version(kSpnasVersion);
+  provenance_.set_libtorch_version(TORCH_VERSION);
+  provenance_.set_device(context.general().device().empty() ? "cpu" : context.general().device());
+  provenance_.set_threads(at::get_num_threads());
+  char host[256] = "";
+  ::gethostname(host, sizeof(host) - 1);
+  provenance_.set_host(host);
+  provenance_.set_config_fingerprint(context.config->Fingerprint());
+}
 
 StatusOr<Trial> TrialRunner::Run(TrainJob job, const std::string& parent_label, const Point& hyperparameters) {
   SPNAS_RETURN_IF_ERROR(MakeDirs(store_.folder()));
@@ -79,6 +94,7 @@ StatusOr<Trial> TrialRunner::Run(TrainJob job, const std::string& parent_label, 
   record.set_id(id);
   record.set_parent(parent_label);
   for (const Mutation& m : job.mutations) *record.add_mutations() = m;
+  *record.mutable_provenance() = provenance_;
   for (const auto& [key, value] : hyperparameters) (*record.mutable_hyperparameters())[key] = value;
   std::string what;
   for (const auto& [key, value] : hyperparameters) what += StrCat(" ", key, "=", value);
@@ -92,6 +108,9 @@ StatusOr<Trial> TrialRunner::Run(TrainJob job, const std::string& parent_label, 
     StatusOr<TrainResult> trained = trainer_->Train(job);
     if (trained.ok()) {
       result = std::move(trained).value();
+    } else if (trained.status().code() == StatusCode::kResourceExhausted) {
+      // A full disk is not the candidate's fault: the run stops, and --resume redoes this trial.
+      return trained.status();
     } else {
       result.status = FAILED;
       result.error = trained.status().ToString();

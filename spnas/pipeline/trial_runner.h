@@ -17,8 +17,8 @@ class TrialRunner {
   // `budget`: trials the step will run in all (-1 unknown); `done`: already finished ones.
   TrialRunner(const StepContext& context, Trainer* trainer, RecordStore store, int budget, int done);
 
-  // Trains job.model and commits its record. Only an I/O failure is an error; a trial's own
-  // failure is recorded in the returned Trial.
+  // Trains job.model and commits its record. Only an I/O failure (a full disk included) is an
+  // error; a trial's own failure is recorded in the returned Trial.
   StatusOr<Trial> Run(TrainJob job, const std::string& parent_label, const Point& hyperparameters);
 
  private:
@@ -29,6 +29,7 @@ class TrialRunner {
   int done_;
   int run_ = 0;
   double seconds_ = 0;
+  Provenance provenance_;  // the same for every trial of the step
 };
 
 // Loads the records of a step's models_folder; an empty or missing folder is an error that

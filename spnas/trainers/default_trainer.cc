@@ -108,8 +108,8 @@ class DefaultTrainer : public Trainer {
       SPNAS_ASSIGN_OR_RETURN(ctx.val_data, LoadDatasetCached(step.val_data()));
     }
 
-    // Callbacks in (priority, name) order; progress lines every log_every iterations and the
-    // metrics log unless the step configures its own.
+    // Callbacks in (priority, name) order; progress lines every log_every iterations, the
+    // metrics log and the TensorBoard log unless the step configures its own.
     std::vector<std::pair<std::string, std::unique_ptr<Callback>>> callbacks;
     std::set<std::string> configured;
     for (const PluginConfig& c : callback_configs) {
@@ -117,7 +117,7 @@ class DefaultTrainer : public Trainer {
       configured.insert(c.type());
       callbacks.emplace_back(c.type(), std::move(cb));
     }
-    for (const char* always : {"ProgressLogger", "MetricsLog"}) {
+    for (const char* always : {"ProgressLogger", "MetricsLog", "TensorBoardLog"}) {
       if (configured.count(always) || !CallbackRegistry().Has(always)) continue;
       SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Callback> cb, CallbackRegistry().Create(always, google::protobuf::Any()));
       callbacks.emplace_back(always, std::move(cb));
