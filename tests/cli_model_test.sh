@@ -14,6 +14,11 @@ check "the run wrote its report" grep -q "<svg" "$dir/output/report.html"
 rm "$dir/output/report.html"
 "$SPNAS" report --config=tests/testdata/tiny_train.textproto --local_base_path="$dir" >/dev/null 2>&1
 check "report rewrites it" grep -q "Final model" "$dir/output/report.html"
+for axis in "parameters (millions)" "multiply-adds (billions)"; do
+  check "report plots mAP against $axis" grep -q "<h2>Trials: mAP against $axis</h2>" "$dir/output/report.html"
+done
+check "report links the trial's curves" grep -q "<a href='train/metrics_0.jsonl'><svg" "$dir/output/report.html"
+check "with the loss curve" grep -q "<title>loss [0-9.]* to [0-9.]*, mAP" "$dir/output/report.html"
 
 spec="fashiondet:val:12:64"
 out=$("$SPNAS" eval --model_dir="$model" 2>&1)
@@ -58,6 +63,15 @@ check "boxes shifted by half score 0 (IoU 1/3)" grep -q "IoU=0.50      | area=  
   --json_out="$dir/pred.json" --score_threshold=0.0 >/dev/null 2>&1
 check "predict draws an image" test -s "$dir/pred.png"
 check "predict writes JSON" grep -q '"score"' "$dir/pred.json"
+mkdir -p "$dir/folder"
+cp "$dir/coco/images/0.png" "$dir/coco/images/1.png" "$dir/folder/"
+echo "not an image" >"$dir/folder/2.png"
+out=$("$SPNAS" predict --model_dir="$dir/converted" --image="$dir/folder" --out="$dir/folder_out" \
+  --score_threshold=0.0 2>&1); status=$?
+check "predict on a folder writes an image and a JSON per image" \
+  test -s "$dir/folder_out/0.png" -a -s "$dir/folder_out/0.json" -a -s "$dir/folder_out/1.png" -a -s "$dir/folder_out/1.json"
+check "with a progress line per image" grep -q "^\[3/3\] 2.png: image file .* cannot be decoded" <<<"$out"
+check "and fails naming the image it could not read (exit $status)" grep -q "1 of 3 images failed" <<<"$out"
 
 out=$("$SPNAS" eval --model_dir="$dir/nothing" --dataset=$spec 2>&1); status=$?
 check "eval of an empty folder fails clearly" test $status -ne 0

@@ -61,6 +61,10 @@ fuzz_one() {
     "$crashes crash/timeout/oom inputs (exit $rc; log $log)"
   ((rc == 0 && crashes == 0))
 }
+# The leaks LibTorch itself has on corrupt files (tools/sanitizers/lsan.supp) are not ours.
+export LSAN_OPTIONS="suppressions=$PWD/tools/sanitizers/lsan.supp:print_suppressions=0"
+# Undefined behaviour stops the target, as an ASan report does.
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export -f fuzz_one dict_of
 export bin seconds runs work_root
 printf '%s\n' "${targets[@]}" | xargs -P "$parallel" -I{} bash -c 'fuzz_one {}'

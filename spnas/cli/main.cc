@@ -35,9 +35,10 @@ DEFINE_string(dataset, "",
               "eval/export_coco: fashiondet:<split>[:<n>[:<canvas>]], coco:<ann.json>:<dir>, voc:<root>:<set>.");
 DEFINE_string(detections_out, "", "eval: also write the detections in the COCO results format.");
 DEFINE_int32(max_images, 0, "eval/export_coco: at most this many images (0 = all).");
-DEFINE_string(image, "", "predict: the input image.");
+DEFINE_string(image, "", "predict: the input image, or a folder of images.");
 DEFINE_string(out, "",
-              "predict: the image with boxes; export: the model file; convert/export_coco: the output folder.");
+              "predict: the image with boxes (a folder, for a folder of images); export: the model file; "
+              "convert/export_coco: the output folder.");
 DEFINE_string(json_out, "", "predict: the detections as JSON.");
 DEFINE_double(score_threshold, 0.5, "predict: the lowest score drawn.");
 DEFINE_string(annotations, "", "cocoeval: a COCO annotation file.");

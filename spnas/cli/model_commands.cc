@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <libtorch/python_path.h>
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -19,6 +20,7 @@
 
 #include "spnas/core/config.h"
 #include "spnas/core/files.h"
+#include "spnas/core/format.h"
 #include "spnas/core/record_store.h"
 #include "spnas/core/step_folder.h"
 #include "spnas/data/coco.h"
@@ -206,23 +208,21 @@ Status Eval(const EvalArgs& args, const c10::Device& device) {
   return Status::Ok();
 }
 
-Status Predict(const PredictArgs& args, const c10::Device& device) {
-  SPNAS_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(args.model_dir, args.id, device));
-  SPNAS_ASSIGN_OR_RETURN(at::Tensor image, ReadImage(ResolveUserPath(args.image)));
-  std::vector<std::string> names;
-  if (m.has_step && m.step.has_train_data()) {
-    auto dataset = LoadDatasetCached(m.step.train_data());
-    if (dataset.ok()) names = (*dataset)->ClassNames();
-  }
+namespace {
+
+// Detections of one image drawn on it and as JSON; written to `out` and `json_out` when set.
+StatusOr<nlohmann::json> PredictImage(const LoadedModel& m, const std::vector<std::string>& names,
+                                      const std::string& image_path, const std::string& out,
+                                      const std::string& json_out, double score_threshold, const c10::Device& device) {
+  SPNAS_ASSIGN_OR_RETURN(at::Tensor image, ReadImage(image_path));
   at::NoGradGuard no_grad;
   const Detections d = m.detector->Forward({image.to(device)}).detections[0].To(c10::kCPU);
   at::Tensor canvas = image.clone();
   const int64_t width = canvas.size(2);
   nlohmann::json json = nlohmann::json::array();
-  int drawn = 0;
   for (int64_t k = 0; k < d.boxes.size(0); ++k) {
     const double score = d.scores[k].item<double>();
-    if (score < args.score_threshold) continue;
+    if (score < score_threshold) continue;
     const int64_t label = d.labels[k].item<int64_t>();
     const std::string name = label < static_cast<int64_t>(names.size()) ? names[label] : StrCat("class ", label);
     const auto b = d.boxes[k];
@@ -235,11 +235,74 @@ Status Predict(const PredictArgs& args, const c10::Device& device) {
     const int scale = std::max<int>(1, static_cast<int>(width / 400));
     DrawText(canvas, text, x1, std::max<float>(7.0f * scale + 1, y1 - 2), color, scale);
     json.push_back({{"box", {x1, y1, x2, y2}}, {"label", label}, {"class", name}, {"score", score}});
-    ++drawn;
   }
-  if (!args.out.empty()) SPNAS_RETURN_IF_ERROR(WriteImage(ResolveUserPath(args.out), canvas));
-  if (!args.json_out.empty()) SPNAS_RETURN_IF_ERROR(WriteFileAtomic(ResolveUserPath(args.json_out), json.dump(2)));
-  std::cout << drawn << " detections with score >= " << args.score_threshold << "\n" << json.dump(2) << "\n";
+  if (!out.empty()) SPNAS_RETURN_IF_ERROR(WriteImage(out, canvas));
+  if (!json_out.empty()) SPNAS_RETURN_IF_ERROR(WriteFileAtomic(json_out, json.dump(2)));
+  return json;
+}
+
+bool IsImageFile(const fs::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+}
+
+}  // namespace
+
+Status Predict(const PredictArgs& args, const c10::Device& device) {
+  SPNAS_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(args.model_dir, args.id, device));
+  std::vector<std::string> names;
+  if (m.has_step && m.step.has_train_data()) {
+    auto dataset = LoadDatasetCached(m.step.train_data());
+    if (dataset.ok()) names = (*dataset)->ClassNames();
+  }
+  const std::string input = ResolveUserPath(args.image);
+  if (!fs::is_directory(input)) {
+    SPNAS_ASSIGN_OR_RETURN(
+        nlohmann::json json,
+        PredictImage(m, names, input, args.out.empty() ? "" : ResolveUserPath(args.out),
+                     args.json_out.empty() ? "" : ResolveUserPath(args.json_out), args.score_threshold, device));
+    std::cout << json.size() << " detections with score >= " << args.score_threshold << "\n" << json.dump(2) << "\n";
+    return Status::Ok();
+  }
+
+  // A folder: <out>/<name> (the image with its boxes) and <out>/<stem>.json per image.
+  if (args.out.empty()) return InvalidArgumentError("--out=FOLDER is required when --image is a folder");
+  if (!args.json_out.empty())
+    return InvalidArgumentError("--json_out is for one image; a folder gets <out>/<stem>.json");
+  const fs::path out = ResolveUserPath(args.out);
+  SPNAS_RETURN_IF_ERROR(MakeDirs(out.string()));
+  std::vector<fs::path> images;
+  for (const auto& entry : fs::directory_iterator(input)) {
+    if (entry.is_regular_file() && IsImageFile(entry.path())) images.push_back(entry.path());
+  }
+  std::sort(images.begin(), images.end());
+  if (images.empty()) return NotFoundError("no .png, .jpg or .bmp image in '", input, "'");
+  std::vector<std::string> failed;
+  int64_t detections = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < images.size(); ++i) {
+    const fs::path& image = images[i];
+    StatusOr<nlohmann::json> json = PredictImage(m, names, image.string(), (out / image.filename()).string(),
+                                                 (out / image.stem()).string() + ".json", args.score_threshold, device);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::cerr << "[" << i + 1 << "/" << images.size() << "] " << image.filename().string() << ": "
+              << (json.ok() ? StrCat(json->size(), " detections") : json.status().message()) << " ("
+              << FormatDuration(seconds) << ", ETA " << FormatDuration(seconds / (i + 1) * (images.size() - i - 1))
+              << ")\n";
+    if (json.ok()) {
+      detections += static_cast<int64_t>(json->size());
+    } else {
+      failed.push_back(json.status().message());
+    }
+  }
+  std::cout << images.size() - failed.size() << " images, " << detections
+            << " detections with score >= " << args.score_threshold << " in " << out.string() << "\n";
+  if (!failed.empty()) {
+    std::string text;
+    for (size_t i = 0; i < failed.size() && i < 10; ++i) text += "\n  " + failed[i];
+    return InvalidArgumentError(failed.size(), " of ", images.size(), " images failed (the others are written):", text);
+  }
   return Status::Ok();
 }
 

@@ -176,9 +176,15 @@ class Unpickler {
         }             // BININT2
         case 0x8a: {  // LONG1
           const uint8_t n = Byte();
-          int64_t v = 0;
-          for (int k = 0; k < n; ++k) v |= static_cast<int64_t>(Byte()) << (8 * k);
-          if (n > 0 && n < 8 && (v >> (8 * n - 1)) & 1) v -= int64_t{1} << (8 * n);  // sign
+          // Little-endian two's complement of n bytes; longer than 8 (torch.save's magic number
+          // is 10), it is kept modulo 2^64, which no size or index of a state dict reaches.
+          uint64_t bits = 0;
+          for (int k = 0; k < n; ++k) {
+            const uint64_t byte = Byte();
+            if (k < 8) bits |= byte << (8 * k);
+          }
+          if (n > 0 && n < 8 && (bits >> (8 * n - 1)) & 1) bits |= ~uint64_t{0} << (8 * n);  // sign
+          const int64_t v = static_cast<int64_t>(bits);
           PushInt(v);
           break;
         }

@@ -4,8 +4,11 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "spnas/core/files.h"
 #include "spnas/core/record_store.h"
@@ -60,8 +63,54 @@ std::string Architecture(const TrialRecord& r) {
   return s;
 }
 
+// The curves of a trial (its metrics_<id>.jsonl): training loss and mAP against iterations,
+// each scaled to its own range, linked to the file. "" when the trial has no metrics log.
+std::string Sparkline(const std::string& jsonl, const std::string& output_dir) {
+  std::ifstream in(jsonl);
+  if (!in) return "";
+  std::vector<std::pair<double, double>> loss, map;
+  std::string line;
+  while (std::getline(in, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("iteration") || !j["iteration"].is_number()) continue;
+    const double it = j["iteration"].get<double>();
+    if (j.contains("loss") && j["loss"].is_number()) loss.emplace_back(it, j["loss"].get<double>());
+    if (j.contains("mAP") && j["mAP"].is_number()) map.emplace_back(it, j["mAP"].get<double>());
+  }
+  if (loss.empty() && map.empty()) return "";
+  const double w = 140, h = 30, pad = 3;
+  double last = 1;
+  for (const auto& series : {loss, map}) {
+    for (const auto& [x, y] : series) last = std::max(last, x);
+  }
+  std::ostringstream svg;
+  auto polyline = [&](const std::vector<std::pair<double, double>>& series, const char* color) {
+    if (series.empty()) return;
+    double lo = series[0].second, hi = lo;
+    for (const auto& [x, y] : series) lo = std::min(lo, y), hi = std::max(hi, y);
+    if (hi - lo < 1e-12) hi = lo + 1;
+    svg << "<polyline fill='none' stroke='" << color << "' stroke-width='1.2' points='";
+    for (const auto& [x, y] : series) {
+      svg << Fixed(pad + x / last * (w - 2 * pad), 1) << "," << Fixed(h - pad - (y - lo) / (hi - lo) * (h - 2 * pad), 1)
+          << " ";
+    }
+    svg << "'/>";
+  };
+  std::string title;
+  if (!loss.empty()) title += "loss " + Fixed(loss.front().second, 3) + " to " + Fixed(loss.back().second, 3);
+  if (!map.empty()) title += std::string(title.empty() ? "" : ", ") + "mAP " + Fixed(map.back().second, 2);
+  svg << "<a href='" << Escape(fs::path(jsonl).lexically_relative(output_dir).string()) << "'><svg width='" << w
+      << "' height='" << h << "' role='img'><title>" << Escape(title) << " (iterations 0.." << last
+      << ")</title><rect width='" << w << "' height='" << h << "' fill='#fafafa'/>";
+  polyline(loss, "#4e79a7");
+  polyline(map, "#59a14f");
+  svg << "</svg></a>";
+  return svg.str();
+}
+
 struct StepRecords {
   std::string name;
+  std::string trials_dir;  // where the trials' records and metrics logs are
   std::vector<Trial> trials;
   std::set<int> selected;
 };
@@ -72,7 +121,17 @@ struct Point {
   bool front, seed, final_model;
 };
 
-std::string Plot(const std::vector<Point>& points, const std::vector<std::string>& steps) {
+// A cost the trials are plotted against: metric key, axis title, and the unit it is divided by.
+struct Axis {
+  const char* key;
+  const char* title;
+  double unit;
+};
+constexpr Axis kAxes[] = {{"params", "parameters (millions)", 1e6},
+                          {"flops", "multiply-adds (billions)", 1e9},
+                          {"latency_ms", "latency (ms)", 1}};
+
+std::string Plot(const std::vector<Point>& points, const std::vector<std::string>& steps, const Axis& axis) {
   const double w = 720, h = 420, left = 70, right = 160, top = 20, bottom = 50;
   double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
   for (const Point& p : points) {
@@ -85,7 +144,7 @@ std::string Plot(const std::vector<Point>& points, const std::vector<std::string
   static const char* kColors[] = {"#4e79a7", "#59a14f", "#b07aa1", "#f28e2b", "#76b7b2", "#edc948"};
   std::ostringstream svg;
   svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << w << "' height='" << h << "' viewBox='0 0 " << w << " "
-      << h << "' role='img' aria-label='mAP against parameters'>\n";
+      << h << "' role='img' aria-label='mAP against " << axis.title << "'>\n";
   svg << "<rect x='" << left << "' y='" << top << "' width='" << w - left - right << "' height='" << h - top - bottom
       << "' fill='#fafafa' stroke='#999'/>\n";
   for (int i = 0; i <= 4; ++i) {
@@ -97,8 +156,8 @@ std::string Plot(const std::vector<Point>& points, const std::vector<std::string
     svg << "<line x1='" << X(xv) << "' y1='" << top << "' x2='" << X(xv) << "' y2='" << h - bottom
         << "' stroke='#e3e3e3'/>\n";
   }
-  svg << "<text x='" << (left + w - right) / 2 << "' y='" << h - 10
-      << "' font-size='12' text-anchor='middle'>parameters (millions)</text>\n";
+  svg << "<text x='" << (left + w - right) / 2 << "' y='" << h - 10 << "' font-size='12' text-anchor='middle'>"
+      << axis.title << "</text>\n";
   svg << "<text x='16' y='" << (top + h - bottom) / 2
       << "' font-size='12' text-anchor='middle' transform='rotate(-90 16 " << (top + h - bottom) / 2
       << ")'>mAP (COCO, %)</text>\n";
@@ -167,7 +226,8 @@ StatusOr<std::string> WriteReport(const LoadedConfig& config) {
     StepRecords s;
     s.name = step.name();
     const std::string dir = config.OutputDir(step.name());
-    SPNAS_ASSIGN_OR_RETURN(s.trials, RecordStore(StepFolder(dir).AllTrialsDir()).LoadAll());
+    s.trials_dir = StepFolder(dir).AllTrialsDir();
+    SPNAS_ASSIGN_OR_RETURN(s.trials, RecordStore(s.trials_dir).LoadAll());
     SPNAS_ASSIGN_OR_RETURN(std::vector<Trial> selected, RecordStore(dir).LoadAll());
     for (const Trial& t : selected) s.selected.insert(t.record.id());
     steps.push_back(std::move(s));
@@ -188,27 +248,31 @@ StatusOr<std::string> WriteReport(const LoadedConfig& config) {
     }
   }
 
-  std::vector<Point> points;
-  std::vector<std::string> plotted;
-  for (const StepRecords& s : steps) {
-    bool any = false;
-    for (const Trial& t : s.trials) {
-      const auto& m = t.record.metrics();
-      if (t.record.status() != FINISHED || !m.count("mAP") || !m.count("params")) continue;
-      Point p{m.at("params") / 1e6, m.at("mAP"), s.name, "", false, false, false};
-      std::string arch;
-      for (const auto& [k, v] : t.record.hyperparameters()) arch += " " + v;
-      p.label = StrCat("trial ", t.record.id(), ":", arch, " mAP ", Fixed(p.y, 2), " params ", Fixed(p.x, 3), "M");
-      p.front = s.selected.count(t.record.id()) > 0 && s.trials.size() > s.selected.size();
-      p.seed = t.record.mutations().empty() && !t.record.parent().empty() &&
-               t.record.parent().rfind(s.name + "/", 0) != 0 && s.trials.size() > 1;
-      p.final_model = final_trial == &t;
-      points.push_back(p);
-      any = true;
+  // The finished trials with mAP and the axis's cost, and the steps that have any.
+  auto points_for = [&](const Axis& axis, std::vector<std::string>* plotted) {
+    std::vector<Point> points;
+    for (const StepRecords& s : steps) {
+      bool any = false;
+      for (const Trial& t : s.trials) {
+        const auto& m = t.record.metrics();
+        if (t.record.status() != FINISHED || !m.count("mAP") || !m.count(axis.key)) continue;
+        Point p{m.at(axis.key) / axis.unit, m.at("mAP"), s.name, "", false, false, false};
+        std::string arch;
+        for (const auto& [k, v] : t.record.hyperparameters()) arch += " " + v;
+        p.label = StrCat("trial ", t.record.id(), ":", arch, " mAP ", Fixed(p.y, 2), " ", axis.key, " ", Fixed(p.x, 3));
+        p.front = s.selected.count(t.record.id()) > 0 && s.trials.size() > s.selected.size();
+        p.seed = t.record.mutations().empty() && !t.record.parent().empty() &&
+                 t.record.parent().rfind(s.name + "/", 0) != 0 && s.trials.size() > 1;
+        p.final_model = final_trial == &t;
+        points.push_back(p);
+        any = true;
+      }
+      if (any) plotted->push_back(s.name);
     }
-    if (any) plotted.push_back(s.name);
-  }
+    return points;
+  };
 
+  const std::string output_dir = config.base_path() + "/output";
   std::ostringstream html;
   html << "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>spnas report: "
        << Escape(fs::path(config.path()).filename().string()) << "</title>\n<style>\n"
@@ -231,8 +295,12 @@ StatusOr<std::string> WriteReport(const LoadedConfig& config) {
     }
     html << "</tr></table>\n<p class='muted'>weights: <code>" << Escape(final_trial->weights) << "</code></p>\n";
   }
-  if (!points.empty()) {
-    html << "<h2>Trials: mAP against parameters</h2>\n" << Plot(points, plotted) << "\n";
+  for (const Axis& axis : kAxes) {
+    std::vector<std::string> plotted;
+    const std::vector<Point> points = points_for(axis, &plotted);
+    if (!points.empty()) {
+      html << "<h2>Trials: mAP against " << axis.title << "</h2>\n" << Plot(points, plotted, axis) << "\n";
+    }
   }
   for (const StepRecords& s : steps) {
     html << "<h2>Step " << Escape(s.name) << "</h2>\n<p class='muted'>" << s.trials.size() << " trials, "
@@ -243,7 +311,7 @@ StatusOr<std::string> WriteReport(const LoadedConfig& config) {
     }
     html << "<table><tr><th>id</th><th>status</th><th>architecture</th><th>parent</th><th>mutations</th>";
     for (const auto& k : keys) html << "<th>" << Escape(k) << "</th>";
-    html << "<th>seconds</th><th>error</th></tr>\n";
+    html << "<th>seconds</th><th>curves: loss, mAP</th><th>error</th></tr>\n";
     for (const Trial& t : s.trials) {
       const TrialRecord& r = t.record;
       const std::string mutations = MutationsText(r.mutations(), ", ");
@@ -255,12 +323,14 @@ StatusOr<std::string> WriteReport(const LoadedConfig& config) {
            << Architecture(r) << "</td><td class='l'>" << Escape(r.parent()) << "</td><td class='l'>"
            << Escape(mutations) << "</td>";
       for (const auto& k : keys) html << "<td>" << Metric(r, k) << "</td>";
-      html << "<td>" << Fixed(r.train_seconds(), 1) << "</td><td class='l'>" << Escape(r.error()) << "</td></tr>\n";
+      html << "<td>" << Fixed(r.train_seconds(), 1) << "</td><td>"
+           << Sparkline((fs::path(s.trials_dir) / StrCat("metrics_", r.id(), ".jsonl")).string(), output_dir)
+           << "</td><td class='l'>" << Escape(r.error()) << "</td></tr>\n";
     }
     html << "</table>\n";
   }
   html << "</body></html>\n";
-  const std::string path = config.base_path() + "/output/report.html";
+  const std::string path = output_dir + "/report.html";
   SPNAS_RETURN_IF_ERROR(WriteFileAtomic(path, html.str()));
   return path;
 }
