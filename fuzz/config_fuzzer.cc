@@ -2,11 +2,14 @@
 // {local_base_path} substitution, and the checks of every plugin's options.
 #include <cstdint>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include "fuzz/fuzz_input.h"
 #include "spnas/core/config.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   spnas::fuzz::InitQuietly();
+  google::protobuf::SetLogHandler(nullptr);  // e.g. "invalid UTF-8" in a fuzzed string field
   return 0;
 }
 

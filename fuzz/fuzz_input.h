@@ -11,7 +11,7 @@
 
 namespace spnas::fuzz {
 
-// Quiet logging and one thread: a fuzzer runs millions of inputs and must be deterministic.
+// Quiet logging and one thread: a fuzzer runs millions of inputs, which must run deterministically.
 void InitQuietly();
 
 // The scratch folder of this process (created once, removed at exit).

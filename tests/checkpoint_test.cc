@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "spnas/core/files.h"
 #include "spnas/models/checkpoint.h"
 #include "spnas/models/detection/faster_rcnn.h"
 #include "spnas/models/state_dict.h"
@@ -39,6 +40,18 @@ TEST(CheckpointTest, RefusesPicklesThatNameCode) {
   ASSERT_FALSE(state.ok());
   EXPECT_THAT(state.status().message(), HasSubstr("unsupported pickle global 'posix.system'"));
   EXPECT_THAT(state.status().message(), HasSubstr("no code is run"));
+}
+
+// LibTorch's own pickler tags the dict with its type; spnas's reader reads it too.
+TEST(CheckpointTest, ReadsLibTorchPickleSave) {
+  const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/libtorch.pth";
+  c10::Dict<std::string, at::Tensor> dict;
+  dict.insert("w", at::arange(6, at::kFloat).view({2, 3}));
+  const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+  ASSERT_TRUE(WriteFileAtomic(path, std::string(bytes.begin(), bytes.end())).ok());
+  auto back = LoadWeights(path);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(at::equal(back->at("w"), dict.at("w")));
 }
 
 TEST(CheckpointTest, SavedWeightsReadBack) {

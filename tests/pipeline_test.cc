@@ -14,10 +14,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <torch/version.h>
 
 #include "spnas/core/files.h"
 #include "spnas/core/record_store.h"
 #include "spnas/core/run_lock.h"
+#include "spnas/core/version.h"
 #include "tests/test_plugins.h"
 
 // The raw-string configs below carry the line:column positions the tests assert.
@@ -134,6 +136,26 @@ TEST_F(PipelineTest, RunsBothStepsAndWritesRecords) {
     }
   }
   EXPECT_EQ(failed, 1);
+
+  // Every record names what produced it; the config's fingerprint is the same for all of them
+  // and changes with the config.
+  const Provenance& provenance = all[0].record.provenance();
+  EXPECT_EQ(provenance.spnas_version(), kSpnasVersion);
+  EXPECT_EQ(provenance.libtorch_version(), TORCH_VERSION);
+  EXPECT_EQ(provenance.device(), "cpu");
+  EXPECT_GT(provenance.threads(), 0);
+  EXPECT_FALSE(provenance.host().empty());
+  EXPECT_THAT(provenance.config_fingerprint(), ::testing::MatchesRegex("[0-9a-f]{16}"));
+  for (const Trial& t : all) EXPECT_EQ(t.record.provenance().config_fingerprint(), provenance.config_fingerprint());
+  std::string changed = kPipeline;
+  changed.replace(changed.find("seed: 11"), 8, "seed: 12");
+  EXPECT_NE(Load(base, changed).Fingerprint(), provenance.config_fingerprint());
+  ConfigErrors errors;
+  ConfigLoadOptions options;
+  options.local_base_path = base;
+  auto renamed = ParseConfig(kPipeline, "another_name.textproto", options, &errors);  // the file's name is not hashed
+  ASSERT_TRUE(renamed.ok());
+  EXPECT_EQ(renamed->Fingerprint(), provenance.config_fingerprint());
 
   // The search publishes its finished trials; the train step trains the best two by score.
   EXPECT_EQ(Summary(search).size(), 5u);

@@ -1,7 +1,7 @@
 #!/bin/bash
-# Runs the whole test suite (bazel test //...) after the set-up, then the fast tests again under
-# AddressSanitizer + UndefinedBehaviorSanitizer (--config=asan; SPNAS_ASAN=0 skips that pass),
-# and prints "N passed, N failed" counted over the test cases of every test target of both.
+# Runs the whole test suite (bazel test //...) after the set-up, then again under
+# AddressSanitizer + LeakSanitizer + UndefinedBehaviorSanitizer (--config=asan; SPNAS_ASAN=0
+# skips that pass), and prints "N passed, N failed" counted over the test cases of both.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -44,10 +44,12 @@ bazel test //... "$@" 2>&1 | tee "$log"
 count
 
 if [ "${SPNAS_ASAN:-1}" != 0 ]; then
-  # The suite without its slow end-to-end tests (tagged "slow"), under the sanitizers.
-  echo "=== the fast tests under ASan + UBSan (--config=asan)"
+  # The suite again (but the GPU tests, which skip here anyway) under the sanitizers.
+  echo "=== the tests under ASan + UBSan (--config=asan)"
   start=$SECONDS
-  bazel test --config=asan --test_tag_filters=-slow,-gpu //... "$@" 2>&1 | tee "$log"
+  bazel test --config=asan --test_tag_filters=-gpu \
+    --test_env=LSAN_OPTIONS="suppressions=$PWD/tools/sanitizers/lsan.supp:print_suppressions=0" //... "$@" 2>&1 |
+    tee "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   count
   echo "ASan + UBSan pass: $((SECONDS - start)) s"

@@ -45,12 +45,6 @@ struct Value {
   std::vector<int64_t> size, stride;
 };
 
-ValuePtr Make(Value::Kind kind) {
-  auto v = std::make_shared<Value>();
-  v->kind = kind;
-  return v;
-}
-
 at::ScalarType StorageType(const std::string& name) {
   static const std::map<std::string, at::ScalarType> types = {
       {"torch.FloatStorage", at::kFloat},       {"torch.DoubleStorage", at::kDouble}, {"torch.HalfStorage", at::kHalf},
@@ -67,6 +61,15 @@ class Unpickler {
   Unpickler(const std::string& data,
             std::function<StatusOr<at::Tensor>(const std::string& key, at::ScalarType, int64_t)> storage)
       : data_(data), storage_(std::move(storage)) {}
+  // A pickle can make cycles (a list appended to itself through the memo): the values are
+  // unlinked here, so that shared ownership frees them. Nothing built escapes the unpickler.
+  ~Unpickler() {
+    for (const ValuePtr& v : made_) {
+      v->items.clear();
+      v->dict.clear();
+      v->storage.reset();
+    }
+  }
 
   StatusOr<ValuePtr> Load() {
     while (pos_ < data_.size()) {
@@ -260,6 +263,12 @@ class Unpickler {
     pos_ = end + 1;
     return s;
   }
+  ValuePtr Make(Value::Kind kind) {
+    auto v = std::make_shared<Value>();
+    v->kind = kind;
+    made_.push_back(v);
+    return v;
+  }
   void Push(ValuePtr v) { stack_.push_back(std::move(v)); }
   ValuePtr Pop() {
     if (stack_.empty()) throw std::out_of_range("pickle stack underflow");
@@ -267,7 +276,10 @@ class Unpickler {
     stack_.pop_back();
     return v;
   }
-  ValuePtr Top() { return stack_.back(); }
+  ValuePtr Top() {
+    if (stack_.empty()) throw std::out_of_range("pickle stack underflow");
+    return stack_.back();
+  }
   std::vector<ValuePtr> PopToMark() {
     std::vector<ValuePtr> items;
     while (!stack_.empty() && stack_.back()->kind != Value::kMark) items.insert(items.begin(), Pop());
@@ -292,7 +304,8 @@ class Unpickler {
   }
   Status PushGlobal(const std::string& name) {
     static const char* const kAllowed[] = {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
-                                           "torch._utils._rebuild_parameter", "torch._utils._rebuild_tensor"};
+                                           "torch._utils._rebuild_parameter", "torch._utils._rebuild_tensor",
+                                           "torch.jit._pickle.restore_type_tag"};
     bool ok = StorageType(name) != at::ScalarType::Undefined;
     for (const char* a : kAllowed) ok |= name == a;
     if (!ok) {
@@ -310,6 +323,9 @@ class Unpickler {
       return InvalidArgumentError("unsupported persistent id in the pickle");
     }
     const at::ScalarType type = StorageType(pid->items[1]->s);
+    if (pid->items[1]->kind != Value::kGlobal || type == at::ScalarType::Undefined) {
+      return InvalidArgumentError("unsupported storage type '", pid->items[1]->s, "' in the pickle");
+    }
     const std::string key = pid->items[2]->s;
     auto cached = storages_.find(key);
     if (cached != storages_.end()) return cached->second;
@@ -333,7 +349,11 @@ class Unpickler {
       for (auto& s : a[3]->items) v->stride.push_back(s->i);
       return v;
     }
-    if (f == "torch._utils._rebuild_parameter") return args->items.at(0);
+    // LibTorch's pickler (torch::pickle_save) tags a dict with its type: the dict itself.
+    if (f == "torch._utils._rebuild_parameter" || f == "torch.jit._pickle.restore_type_tag") {
+      if (args->items.empty()) return InvalidArgumentError("'", f, "' without arguments in the pickle");
+      return args->items[0];
+    }
     return InvalidArgumentError("unsupported pickle call '", f, "'");
   }
 
@@ -341,6 +361,7 @@ class Unpickler {
   std::function<StatusOr<at::Tensor>(const std::string&, at::ScalarType, int64_t)> storage_;
   size_t pos_ = 0;
   std::vector<ValuePtr> stack_;
+  std::vector<ValuePtr> made_;
   std::map<uint32_t, ValuePtr> memo_;
   std::map<std::string, ValuePtr> storages_;
 };
@@ -385,7 +406,7 @@ StatusOr<StateDict> ReadZip(const std::string& path) {
       SPNAS_RETURN_IF_ERROR(checked_record(record));
       auto [ptr, size] = reader.getRecord(record);
       at::Tensor bytes = at::empty({static_cast<int64_t>(size)}, at::kByte);
-      std::memcpy(bytes.data_ptr(), ptr.get(), size);
+      if (size > 0) std::memcpy(bytes.data_ptr(), ptr.get(), size);  // empty: no data pointer
       return bytes.view(type);
     });
     SPNAS_ASSIGN_OR_RETURN(ValuePtr root, unpickler.Load());
@@ -433,7 +454,7 @@ StatusOr<StateDict> ReadLegacy(const std::string& path, const std::string& bytes
       }
       const int64_t nbytes = numel * static_cast<int64_t>(element);
       at::Tensor data = at::empty({numel}, storage.options());
-      std::memcpy(data.data_ptr(), bytes.data() + offset, nbytes);
+      if (nbytes > 0) std::memcpy(data.data_ptr(), bytes.data() + offset, nbytes);  // empty: no data pointer
       offset += nbytes;
       storage = data;
     }

@@ -1,7 +1,7 @@
 // Reads state dicts from files written by Python's torch.save, which LibTorch's pickle_load
-// cannot read: the zip format and the legacy (pre-1.6) format, a plain dict or an OrderedDict
-// with _metadata, possibly nested under "state_dict" or "model". Only what state dicts use is
-// supported; any other pickle opcode or global is an error that names it. Nothing is executed.
+// cannot read, and by LibTorch's torch::pickle_save: the zip format and the legacy (pre-1.6) format, a plain dict or an
+// OrderedDict with _metadata, possibly nested under "state_dict" or "model". Only what state dicts use is supported;
+// any other pickle opcode or global is an error that names it. Nothing is executed.
 #ifndef SPNAS_MODELS_TORCH_UNPICKLER_H_
 #define SPNAS_MODELS_TORCH_UNPICKLER_H_
 
