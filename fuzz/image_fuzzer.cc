@@ -20,7 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   int width = 0, height = 0, channels = 0;
   if (stbi_info(path.c_str(), &width, &height, &channels)) {
     const int64_t pixels = int64_t{width} * height;
-    if (pixels > (int64_t{4} << 20) && pixels <= (int64_t{64} << 20)) return 0;
+    if (pixels > (int64_t{4} << 20) && pixels <= spnas::kMaxImagePixels) return 0;
   }
   spnas::StatusOr<at::Tensor> image = spnas::ReadImage(path);
   if (image.ok()) (void)image->sum();

@@ -231,7 +231,8 @@ TEST(SpNasSTest, CandidatesOverALimitAreRejectedBeforeTraining) {
 TEST(RecordLabelTest, ParentLabelsNameAStepAndAnId) {
   EXPECT_EQ(ParseRecordLabel("serial/12"), std::make_optional(std::make_pair(std::string("serial"), 12)));
   EXPECT_EQ(ParseRecordLabel("out/serial/3"), std::make_optional(std::make_pair(std::string("out/serial"), 3)));
-  for (const char* other : {"", "serial", "serial/", "/3", "/weights/model.pth", "serial/3a"}) {
+  EXPECT_EQ(ParseRecordLabel("serial/999999999"), std::make_optional(std::make_pair(std::string("serial"), 999999999)));
+  for (const char* other : {"", "serial", "serial/", "/3", "/weights/model.pth", "serial/3a", "serial/99999999999"}) {
     EXPECT_FALSE(ParseRecordLabel(other).has_value()) << other;
   }
 }

@@ -21,6 +21,17 @@ namespace spnas {
 
 namespace {
 
+// Whether this iteration is a log point: every log_every iterations, and the last one.
+bool IsLogPoint(const TrainContext& ctx) {
+  return ctx.iteration % ctx.log_every == 0 || ctx.iteration == ctx.total_iterations;
+}
+
+double TotalLoss(const std::map<std::string, double>& losses) {
+  double total = 0;
+  for (const auto& [name, value] : losses) total += value;
+  return total;
+}
+
 // The monitor must be a metric with a known direction.
 template <typename Options>
 Status ValidateMonitor(const Options& o) {
@@ -82,16 +93,12 @@ class MetricsLog : public Callback {
     return Status::Ok();
   }
   void AfterIteration(TrainContext& ctx) override {
-    if (ctx.iteration % ctx.log_every != 0 && ctx.iteration != ctx.total_iterations) return;
+    if (!IsLogPoint(ctx)) return;
     nlohmann::json line = Point(ctx);
     line["lr"] = ctx.lr;
     line["seconds"] = ctx.seconds;
-    double total = 0;
-    for (const auto& [name, value] : ctx.losses) {
-      line[name] = value;
-      total += value;
-    }
-    line["loss"] = total;
+    for (const auto& [name, value] : ctx.losses) line[name] = value;
+    line["loss"] = TotalLoss(ctx.losses);
     Write(line);
   }
   Status AfterEpoch(TrainContext& ctx) override { return LogEvaluation(ctx); }
@@ -134,13 +141,9 @@ class TensorBoardLog : public Callback {
     return writer_->AddText("model", "```\n" + ToJson(ctx.model_desc) + "\n```", ctx.iteration);
   }
   void AfterIteration(TrainContext& ctx) override {
-    if (ctx.iteration % ctx.log_every != 0 && ctx.iteration != ctx.total_iterations) return;
-    double total = 0;
-    for (const auto& [name, value] : ctx.losses) {
-      Keep(writer_->AddScalar("train/" + name, value, ctx.iteration));
-      total += value;
-    }
-    Keep(writer_->AddScalar("train/loss", total, ctx.iteration));
+    if (!IsLogPoint(ctx)) return;
+    for (const auto& [name, value] : ctx.losses) Keep(writer_->AddScalar("train/" + name, value, ctx.iteration));
+    Keep(writer_->AddScalar("train/loss", TotalLoss(ctx.losses), ctx.iteration));
     Keep(writer_->AddScalar("train/lr", ctx.lr, ctx.iteration));
   }
   Status AfterEpoch(TrainContext& ctx) override { return LogEvaluation(ctx); }

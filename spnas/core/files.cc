@@ -63,7 +63,7 @@ Status RenameFile(const std::string& from, const std::string& to) {
 Status MakeDirs(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return InternalError("Cannot create folder '", dir, "': ", ec.message());
+  if (ec) return WriteError(dir, ec.value());  // a full disk stops the run, as for files
   return Status::Ok();
 }
 

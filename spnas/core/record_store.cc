@@ -138,7 +138,10 @@ Status RecordStore::WriteSummary(const std::vector<Trial>& trials) const {
 
 std::optional<std::pair<std::string, int>> ParseRecordLabel(const std::string& label) {
   const size_t slash = label.rfind('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == label.size()) return std::nullopt;
+  // At most 9 digits, as record files are named (RecordStore::LoadAll): no int overflow.
+  if (slash == std::string::npos || slash == 0 || slash + 1 == label.size() || label.size() - slash - 1 > 9) {
+    return std::nullopt;
+  }
   int id = 0;
   for (size_t i = slash + 1; i < label.size(); ++i) {
     if (label[i] < '0' || label[i] > '9') return std::nullopt;

@@ -34,12 +34,9 @@ void FillRect(at::Tensor& image, int64_t x1, int64_t y1, int64_t x2, int64_t y2,
 StatusOr<at::Tensor> ReadImage(const std::string& path) {
   if (!std::filesystem::exists(path)) return NotFoundError("image file '", path, "' does not exist");
   int width = 0, height = 0, channels = 0;
-  // The header's size is checked before decoding allocates for it: a corrupt or hostile file
-  // must not exhaust memory (the float tensor takes 12 bytes per pixel).
-  constexpr int64_t kMaxPixels = int64_t{1} << 26;  // 64 megapixels, e.g. 8192 x 8192
-  if (stbi_info(path.c_str(), &width, &height, &channels) && static_cast<int64_t>(width) * height > kMaxPixels) {
+  if (stbi_info(path.c_str(), &width, &height, &channels) && static_cast<int64_t>(width) * height > kMaxImagePixels) {
     return InvalidArgumentError("image file '", path, "' is ", width, "x", height, " pixels, more than the ",
-                                kMaxPixels >> 20, " megapixels spnas reads");
+                                kMaxImagePixels >> 20, " megapixels spnas reads");
   }
   std::unique_ptr<uint8_t, void (*)(void*)> pixels(stbi_load(path.c_str(), &width, &height, &channels, 3),
                                                    stbi_image_free);

@@ -14,6 +14,10 @@
 namespace spnas {
 
 // [3, H, W] float in [0, 1], RGB.
+// The largest image ReadImage decodes (64 megapixels, e.g. 8192 x 8192): its header's size is
+// checked before decoding allocates for it (the float tensor takes 12 bytes per pixel).
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
+
 StatusOr<at::Tensor> ReadImage(const std::string& path);
 // From [3, H, W] float in [0, 1]; the format follows the extension (.png, .jpg/.jpeg, .bmp).
 Status WriteImage(const std::string& path, const at::Tensor& image);
