@@ -4,10 +4,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
+#include "spnas/core/logging.h"
 #include "spnas/core/record_store.h"
 #include "spnas/models/checkpoint.h"
 #include "spnas/models/model_options.pb.h"
@@ -117,7 +123,7 @@ TEST(TrainerTest, CheckpointsAndEarlyStopping) {
   ASSERT_TRUE(RunText(text, base).ok());
   auto trials = RecordStore(base + "/output/train").LoadAll().value();
   ASSERT_EQ(trials.size(), 1u);
-  EXPECT_TRUE(fs::exists(base + "/output/train/model_0.last.pth"));
+  EXPECT_FALSE(fs::exists(base + "/output/train/model_0.last.pth"));  // only while the trial runs
   EXPECT_TRUE(fs::exists(base + "/output/train/model_0.best.pth"));
   // No improvement of 100 mAP points after the first evaluation: training stops at epoch 2.
   EXPECT_EQ(trials[0].record.notes().at("early_stopped_epoch"), "2");
@@ -155,6 +161,111 @@ TEST(TrainerTest, ProgressEveryLogEveryIterations) {
   }
   EXPECT_THAT(lines[3], HasSubstr("\"mAP\":"));
   EXPECT_THAT(lines[3], HasSubstr("\"iteration\":7"));
+}
+
+// Kills its process (SIGKILL, as the OOM killer or a preempted node would) when a progress line
+// containing `line` is logged: in the middle of the training loop, at a known iteration.
+class KillAtLogLine : public google::LogSink {
+ public:
+  explicit KillAtLogLine(std::string line) : line_(std::move(line)) {}
+  void send(google::LogSeverity, const char*, const char*, int, const google::LogMessageTime&, const char* message,
+            size_t size) override {
+    if (std::string(message, size).find(line_) != std::string::npos) ::kill(::getpid(), SIGKILL);
+  }
+
+ private:
+  std::string line_;
+};
+
+bool SameWeights(const std::string& a, const std::string& b) {
+  const StateDict x = LoadWeights(a).value(), y = LoadWeights(b).value();
+  if (x.size() != y.size()) return false;
+  for (const auto& [name, tensor] : x) {
+    if (!y.count(name) || !at::equal(tensor, y.at(name))) return false;
+  }
+  return true;
+}
+
+// A trial killed in the middle of an epoch and resumed ends with the same weights, bit for bit,
+// as one that ran through; its checkpoint loads in Python. An unusable checkpoint is reported
+// and the trial starts over.
+TEST(TrainerTest, KilledMidEpochAndResumedEndsWithTheSameWeights) {
+  // 8 images in batches of 2: 4 iterations an epoch, 8 in all; a checkpoint every 3 iterations
+  // and at each epoch end (iterations 3, 4, 6, 8).
+  const std::string text =
+      TrainStep("epochs: 2 batch_size: 2 checkpoint_every: 3 log_every: 1 "
+                "lr_schedule { type: \"CosineLR\" } optimizer { type: \"SGD\" options { [type.googleapis.com/spnas.SGDOptions] { lr: 0.01 } } }");
+  const std::string base = Base("resume_killed");
+  // First, as the death test's child re-runs this test's body up to here: killed at iteration 7,
+  // after the checkpoint of iteration 6.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        KillAtLogLine killer("iteration 7/8 ");
+        google::AddLogSink(&killer);
+        (void)RunText(text, base);
+      },
+      ::testing::KilledBySignal(SIGKILL), "");
+  const std::string checkpoint = base + "/output/train/model_0.last.pth";
+  ASSERT_TRUE(fs::exists(checkpoint));
+  ASSERT_FALSE(fs::exists(base + "/output/train/performance_0.json"));
+  // A copy to break below; its resolved config names its own folder.
+  const std::string broken = Base("resume_broken");
+  fs::copy(base, broken, fs::copy_options::recursive);
+  const std::string copied_config = broken + "/output/train/config.textproto";
+  std::ifstream config_in(copied_config);
+  std::string config((std::istreambuf_iterator<char>(config_in)), std::istreambuf_iterator<char>());
+  for (size_t at = config.find(base); at != std::string::npos; at = config.find(base, at)) config.replace(at, base.size(), broken);
+  std::ofstream(copied_config) << config;
+
+  // The checkpoint in Python: the model as a state dict with torchvision's names.
+  const std::string script = base + "/check_checkpoint.py";
+  std::ofstream(script) << "import sys, torch\n"
+                           "c = torch.load(sys.argv[1])\n"
+                           "assert {'model', 'optimizer', 'trainer'} <= set(c), set(c)\n"
+                           "assert 'roi_heads.box_predictor.cls_score.weight' in c['model']\n"
+                           "assert int(c['trainer']['iteration']) == 6 and int(c['trainer']['epoch']) == 1\n"
+                           "assert '0.momentum_buffer' in c['optimizer']\n";
+  const std::string command = std::string(std::getenv("SPNAS_PYTHON")) + " " + script + " " + checkpoint;
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+
+  const std::string reference = Base("resume_reference");
+  ASSERT_TRUE(RunText(text, reference).ok());
+  auto run = [](const std::string& text, const std::string& base) {
+    ConfigErrors errors;
+    ConfigLoadOptions options;
+    options.local_base_path = base;
+    auto config = ParseConfig(text, "trainer_test.textproto", options, &errors);
+    RunOptions resume;
+    resume.resume = true;
+    return RunPipeline(*config, resume);
+  };
+  const Status resumed = run(text, base);
+  ASSERT_TRUE(resumed.ok()) << resumed.ToString();
+  auto trials = RecordStore(base + "/output/train").LoadAll().value();
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0].record.notes().at("resumed_at_iteration"), "6");
+  EXPECT_TRUE(SameWeights(trials[0].weights, reference + "/output/train/model_0.pth"));
+  EXPECT_FALSE(fs::exists(checkpoint));  // the trial is recorded: nothing to resume
+  // Every log point once, as in the uninterrupted run.
+  std::ifstream jsonl(base + "/output/train/metrics_0.jsonl"), reference_jsonl(reference + "/output/train/metrics_0.jsonl");
+  std::vector<int> iterations, reference_iterations;
+  for (std::string line; std::getline(jsonl, line);) iterations.push_back(nlohmann::json::parse(line)["iteration"]);
+  for (std::string line; std::getline(reference_jsonl, line);) reference_iterations.push_back(nlohmann::json::parse(line)["iteration"]);
+  EXPECT_EQ(iterations, reference_iterations);
+
+  // A truncated checkpoint: the trial starts over, and still ends as the reference.
+  const std::string truncated = broken + "/output/train/model_0.last.pth";
+  fs::resize_file(truncated, fs::file_size(truncated) / 2);
+  ::testing::internal::CaptureStderr();
+  const Status started_over = run(text, broken);
+  ASSERT_TRUE(started_over.ok()) << started_over.ToString();
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(),
+              HasSubstr("trial 0 starts over: " + truncated + " cannot be resumed from:"));
+  trials = RecordStore(broken + "/output/train").LoadAll().value();
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_FALSE(trials[0].record.notes().count("resumed_at_iteration"));
+  EXPECT_TRUE(SameWeights(trials[0].weights, reference + "/output/train/model_0.pth"));
 }
 
 TEST(TrainerTest, MixedPrecisionOnTheCpuFailsTheTrialClearly) {

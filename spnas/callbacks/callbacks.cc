@@ -88,8 +88,6 @@ class MetricsLog : public Callback {
     path_ =
         (std::filesystem::path(ctx.job->weights_out).parent_path() / StrCat("metrics_", ctx.job->trial_id, ".jsonl"))
             .string();
-    out_.open(path_, std::ios::trunc);
-    if (!out_) return FailedPreconditionError("cannot write ", path_);
     return Status::Ok();
   }
   void AfterIteration(TrainContext& ctx) override {
@@ -99,7 +97,7 @@ class MetricsLog : public Callback {
     line["seconds"] = ctx.seconds;
     for (const auto& [name, value] : ctx.losses) line[name] = value;
     line["loss"] = TotalLoss(ctx.losses);
-    Write(line);
+    Write(ctx, line);
   }
   Status AfterEpoch(TrainContext& ctx) override { return LogEvaluation(ctx); }
   Status AfterTrain(TrainContext& ctx) override { return LogEvaluation(ctx); }
@@ -113,10 +111,26 @@ class MetricsLog : public Callback {
     logged_evaluations_ = ctx.evaluations;
     nlohmann::json line = Point(ctx);
     for (const auto& [name, value] : ctx.metrics) line[name] = value;
-    Write(line);
+    Write(ctx, line);
     return out_ ? Status::Ok() : FailedPreconditionError("cannot write ", path_);
   }
-  void Write(const nlohmann::json& line) { out_ << line.dump() << '\n' << std::flush; }
+  void Write(const TrainContext& ctx, const nlohmann::json& line) {
+    if (!out_.is_open()) Open(ctx);
+    out_ << line.dump() << '\n' << std::flush;
+  }
+  // A new run starts the file afresh; a resumed one keeps the lines up to where it resumed.
+  void Open(const TrainContext& ctx) {
+    std::string kept;
+    if (ctx.resumed_at > 0) {
+      std::ifstream in(path_);
+      for (std::string text; std::getline(in, text);) {
+        const nlohmann::json line = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+        if (line.is_object() && line.value("iteration", int64_t{-1}) <= ctx.resumed_at) kept += text + "\n";
+      }
+    }
+    out_.open(path_, std::ios::trunc);
+    out_ << kept;
+  }
 
   std::string path_;
   std::ofstream out_;
@@ -186,7 +200,6 @@ class ModelCheckpoint : public Callback {
   int Priority() const override { return 500; }
 
   Status AfterEpoch(TrainContext& ctx) override {
-    SPNAS_RETURN_IF_ERROR(ctx.save_weights(Path(ctx, "last")));
     auto it = ctx.metrics.find(options_.monitor());
     if (it == ctx.metrics.end()) return Status::Ok();
     const double value = Better(direction_, it->second);
@@ -214,6 +227,18 @@ class ModelCheckpoint : public Callback {
     ctx.notes["checkpoint"] = "best epoch's weights by " + options_.monitor();
     for (const auto& [k, v] : best_metrics_) ctx.metrics[k] = v;
     return Status::Ok();
+  }
+  std::map<std::string, double> State() const override {
+    std::map<std::string, double> state = {{"best", best_}};
+    for (const auto& [k, v] : best_metrics_) state["best_metrics." + k] = v;
+    return state;
+  }
+  void Restore(const std::map<std::string, double>& state) override {
+    best_metrics_.clear();
+    for (const auto& [k, v] : state) {
+      if (k == "best") best_ = v;
+      if (k.rfind("best_metrics.", 0) == 0) best_metrics_[k.substr(13)] = v;
+    }
   }
 
  private:
@@ -278,6 +303,16 @@ class EarlyStopping : public Callback {
       ctx.stop = true;
     }
     return Status::Ok();
+  }
+  std::map<std::string, double> State() const override {
+    return {{"best", best_}, {"bad", bad_}, {"seen_evaluations", seen_evaluations_}};
+  }
+  void Restore(const std::map<std::string, double>& state) override {
+    for (const auto& [k, v] : state) {
+      if (k == "best") best_ = v;
+      if (k == "bad") bad_ = static_cast<int>(v);
+      if (k == "seen_evaluations") seen_evaluations_ = static_cast<int>(v);
+    }
   }
 
  private:

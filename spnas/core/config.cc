@@ -13,6 +13,7 @@
 #include <google/protobuf/io/tokenizer.h>
 
 #include "spnas/core/files.h"
+#include "spnas/core/random.h"
 #include "spnas/core/registry.h"
 
 namespace spnas {
@@ -226,11 +227,8 @@ std::string LoadedConfig::Where(const FieldPath& field) const {
 
 std::string LoadedConfig::Fingerprint() const {
   const std::string text = ResolvedText();
-  uint64_t hash = 0xcbf29ce484222325ull;
   // Without the first line, which names the config's file.
-  for (size_t i = text.find('\n') + 1; i < text.size(); ++i) {
-    hash = (hash ^ static_cast<unsigned char>(text[i])) * 0x100000001b3ull;
-  }
+  const uint64_t hash = Fnv1a64(std::string_view(text).substr(text.find('\n') + 1));
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(hash));
   return hex;

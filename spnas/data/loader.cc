@@ -45,7 +45,7 @@ void FlipHorizontal(DetectionSample* s) {
 
 int64_t DetectionLoader::NumBatches() const { return Batches(Samples(dataset_.Size(), options_), options_); }
 
-std::unique_ptr<PrefetchLoader<DetectionBatch>> DetectionLoader::Epoch(int epoch) const {
+std::unique_ptr<PrefetchLoader<DetectionBatch>> DetectionLoader::Epoch(int epoch, int64_t first) const {
   auto order = std::make_shared<std::vector<int64_t>>(EpochOrder(dataset_.Size(), options_, epoch));
   order->resize(Samples(dataset_.Size(), options_));
   const LoaderOptions o = options_;
@@ -64,12 +64,12 @@ std::unique_ptr<PrefetchLoader<DetectionBatch>> DetectionLoader::Epoch(int epoch
         }
         return batch;
       },
-      o.workers, 2 * std::max(1, o.workers));
+      o.workers, 2 * std::max(1, o.workers), first);
 }
 
 int64_t ClassificationLoader::NumBatches() const { return Batches(Samples(dataset_.Size(), options_), options_); }
 
-std::unique_ptr<PrefetchLoader<ClassificationBatch>> ClassificationLoader::Epoch(int epoch) const {
+std::unique_ptr<PrefetchLoader<ClassificationBatch>> ClassificationLoader::Epoch(int epoch, int64_t first) const {
   auto order = std::make_shared<std::vector<int64_t>>(EpochOrder(dataset_.Size(), options_, epoch));
   order->resize(Samples(dataset_.Size(), options_));
   const LoaderOptions o = options_;
@@ -89,7 +89,7 @@ std::unique_ptr<PrefetchLoader<ClassificationBatch>> ClassificationLoader::Epoch
         }
         return ClassificationBatch{at::stack(images).to(o.device), at::tensor(labels, at::kLong).to(o.device)};
       },
-      o.workers, 2 * std::max(1, o.workers));
+      o.workers, 2 * std::max(1, o.workers), first);
 }
 
 }  // namespace spnas

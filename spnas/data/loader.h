@@ -17,13 +17,13 @@
 
 namespace spnas {
 
-// Runs make(i) for i = 0..n-1 on `workers` threads, at most `prefetch` ahead of the consumer,
-// and hands the results out in order. An exception in make() is rethrown by Next().
+// Runs make(i) for i = first..n-1 on `workers` threads, at most `prefetch` ahead of the
+// consumer, and hands the results out in order. An exception in make() is rethrown by Next().
 template <typename Batch>
 class PrefetchLoader {
  public:
-  PrefetchLoader(int64_t n, std::function<Batch(int64_t)> make, int workers, int prefetch)
-      : n_(n), make_(std::move(make)), prefetch_(std::max(1, prefetch)) {
+  PrefetchLoader(int64_t n, std::function<Batch(int64_t)> make, int workers, int prefetch, int64_t first = 0)
+      : n_(n), make_(std::move(make)), prefetch_(std::max(1, prefetch)), next_(first), consumed_(first) {
     for (int w = 0; w < std::max(1, workers); ++w) threads_.emplace_back([this] { Work(); });
   }
   ~PrefetchLoader() {
@@ -76,7 +76,7 @@ class PrefetchLoader {
   std::condition_variable cv_;
   std::map<int64_t, Batch> ready_;
   std::map<int64_t, std::exception_ptr> errors_;
-  int64_t next_ = 0, consumed_ = 0;
+  int64_t next_, consumed_;
   bool stop_ = false;
   std::vector<std::thread> threads_;
 };
@@ -111,7 +111,8 @@ class DetectionLoader {
  public:
   DetectionLoader(const DetectionDataset& dataset, LoaderOptions options) : dataset_(dataset), options_(options) {}
   int64_t NumBatches() const;
-  std::unique_ptr<PrefetchLoader<DetectionBatch>> Epoch(int epoch) const;
+  // The batches of `epoch` from batch `first` on (a resumed run skips those it trained on).
+  std::unique_ptr<PrefetchLoader<DetectionBatch>> Epoch(int epoch, int64_t first = 0) const;
 
  private:
   const DetectionDataset& dataset_;
@@ -123,7 +124,7 @@ class ClassificationLoader {
   ClassificationLoader(const ClassificationDataset& dataset, LoaderOptions options)
       : dataset_(dataset), options_(options) {}
   int64_t NumBatches() const;
-  std::unique_ptr<PrefetchLoader<ClassificationBatch>> Epoch(int epoch) const;
+  std::unique_ptr<PrefetchLoader<ClassificationBatch>> Epoch(int epoch, int64_t first = 0) const;
 
  private:
   const ClassificationDataset& dataset_;

@@ -36,12 +36,26 @@ std::string PickleForPython(const c10::IValue& value) {
   return out;
 }
 
+c10::Dict<std::string, at::Tensor> ToDict(const StateDict& state) {
+  c10::Dict<std::string, at::Tensor> dict;
+  for (const auto& [name, tensor] : state) dict.insert(name, tensor.detach().cpu().contiguous());
+  return dict;
+}
+
 }  // namespace
 
 Status SaveWeights(const std::string& path, const StateDict& state) {
-  c10::Dict<std::string, at::Tensor> dict;
-  for (const auto& [name, tensor] : state) dict.insert(name, tensor.detach().cpu().contiguous());
+  return WriteFileAtomic(path, PickleForPython(c10::IValue(ToDict(state))));
+}
+
+Status SaveSections(const std::string& path, const std::map<std::string, StateDict>& sections) {
+  c10::Dict<std::string, c10::Dict<std::string, at::Tensor>> dict;
+  for (const auto& [name, state] : sections) dict.insert(name, ToDict(state));
   return WriteFileAtomic(path, PickleForPython(c10::IValue(dict)));
+}
+
+StatusOr<std::map<std::string, StateDict>> LoadSections(const std::string& path) {
+  return ReadTorchCheckpointSections(path);
 }
 
 // spnas's own reader, for every format: LibTorch's pickle_load trusts the lengths a file claims

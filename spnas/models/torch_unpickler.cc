@@ -384,7 +384,10 @@ StatusOr<StateDict> ToStateDict(const ValuePtr& root, const std::string& path) {
   return state;
 }
 
-StatusOr<StateDict> ReadZip(const std::string& path) {
+// What a reader does with the unpickled object, while its storages are alive.
+using UseRoot = std::function<Status(const ValuePtr& root)>;
+
+Status ReadZip(const std::string& path, const UseRoot& use) {
   try {
     caffe2::serialize::PyTorchStreamReader reader(path);
     const uint64_t file_size = std::filesystem::file_size(path);
@@ -410,7 +413,7 @@ StatusOr<StateDict> ReadZip(const std::string& path) {
       return bytes.view(type);
     });
     SPNAS_ASSIGN_OR_RETURN(ValuePtr root, unpickler.Load());
-    return ToStateDict(root, path);
+    return use(root);
   } catch (const std::exception& e) {
     return InvalidArgumentError("'", path, "' is not a readable torch.save zip file: ", ExceptionMessage(e));
   }
@@ -418,7 +421,7 @@ StatusOr<StateDict> ReadZip(const std::string& path) {
 
 // Legacy format: magic pickle, protocol, sys_info, the object, the storage keys, then per storage
 // an int64 element count and the raw bytes.
-StatusOr<StateDict> ReadLegacy(const std::string& path, const std::string& bytes) {
+Status ReadLegacy(const std::string& path, const std::string& bytes, const UseRoot& use) {
   try {
     size_t offset = 0;
     std::string rest = bytes;
@@ -458,19 +461,43 @@ StatusOr<StateDict> ReadLegacy(const std::string& path, const std::string& bytes
       offset += nbytes;
       storage = data;
     }
-    return ToStateDict(root, path);
+    return use(root);
   } catch (const std::exception& e) {
     return InvalidArgumentError("'", path, "' is not a readable legacy torch.save file: ", ExceptionMessage(e));
   }
 }
 
+Status ReadPickled(const std::string& path, const UseRoot& use) {
+  SPNAS_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  if (bytes.size() >= 4 && bytes.compare(0, 4, "PK\x03\x04") == 0) return ReadZip(path, use);
+  if (!bytes.empty() && static_cast<uint8_t>(bytes[0]) == 0x80) return ReadLegacy(path, bytes, use);
+  return InvalidArgumentError("'", path, "' is neither a torch.save zip file nor a legacy pickle");
+}
+
 }  // namespace
 
 StatusOr<StateDict> ReadTorchCheckpoint(const std::string& path) {
-  SPNAS_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
-  if (bytes.size() >= 4 && bytes.compare(0, 4, "PK\x03\x04") == 0) return ReadZip(path);
-  if (!bytes.empty() && static_cast<uint8_t>(bytes[0]) == 0x80) return ReadLegacy(path, bytes);
-  return InvalidArgumentError("'", path, "' is neither a torch.save zip file nor a legacy pickle");
+  StateDict state;
+  SPNAS_RETURN_IF_ERROR(ReadPickled(path, [&](const ValuePtr& root) -> Status {
+    SPNAS_ASSIGN_OR_RETURN(state, ToStateDict(root, path));
+    return Status::Ok();
+  }));
+  return state;
+}
+
+StatusOr<std::map<std::string, StateDict>> ReadTorchCheckpointSections(const std::string& path) {
+  std::map<std::string, StateDict> sections;
+  SPNAS_RETURN_IF_ERROR(ReadPickled(path, [&](const ValuePtr& root) -> Status {
+    if (root->kind != Value::kDict) return InvalidArgumentError("'", path, "' does not hold a dict");
+    for (const auto& [k, v] : root->dict) {
+      if (k->kind != Value::kString || v->kind != Value::kDict) {
+        return InvalidArgumentError("'", path, "' holds a dict that is not name -> dict of tensors (key '", k->s, "')");
+      }
+      SPNAS_ASSIGN_OR_RETURN(sections[k->s], ToStateDict(v, path + " [" + k->s + "]"));
+    }
+    return Status::Ok();
+  }));
+  return sections;
 }
 
 }  // namespace spnas

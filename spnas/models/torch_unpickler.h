@@ -5,6 +5,7 @@
 #ifndef SPNAS_MODELS_TORCH_UNPICKLER_H_
 #define SPNAS_MODELS_TORCH_UNPICKLER_H_
 
+#include <map>
 #include <string>
 
 #include "spnas/core/status.h"
@@ -13,6 +14,9 @@
 namespace spnas {
 
 StatusOr<StateDict> ReadTorchCheckpoint(const std::string& path);
+
+// A dict of sections, each a dict of tensors (a training checkpoint: see checkpoint.h).
+StatusOr<std::map<std::string, StateDict>> ReadTorchCheckpointSections(const std::string& path);
 
 }  // namespace spnas
 

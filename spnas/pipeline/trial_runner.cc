@@ -12,6 +12,7 @@
 
 #include "spnas/core/files.h"
 #include "spnas/core/format.h"
+#include "spnas/core/step_folder.h"
 #include "spnas/core/version.h"
 
 namespace spnas {
@@ -86,6 +87,9 @@ StatusOr<Trial> TrialRunner::Run(TrainJob job, const std::string& parent_label, 
   const int id = job.trial_id;
   job.weights_out = store_.PendingWeightsPath(id);
   job.step = &context_;
+  // The trial's training checkpoint: a resumed run continues a cut-off trial from it.
+  job.checkpoint = StepFolder::CheckpointPath(store_.WeightsPath(id), "last");
+  job.resume = context_.resume;
   std::error_code ec;
   fs::remove(job.weights_out, ec);
 
@@ -132,6 +136,8 @@ StatusOr<Trial> TrialRunner::Run(TrainJob job, const std::string& parent_label, 
   trial.desc = result.model.type().empty() ? job.model : result.model;
   SPNAS_RETURN_IF_ERROR(store_.Write(trial));
   if (keep_weights) trial.weights = store_.WeightsPath(id);
+  // Recorded: the trial will not be resumed.
+  fs::remove(job.checkpoint, ec);
 
   ++run_;
   seconds_ += seconds;

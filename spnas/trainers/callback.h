@@ -35,6 +35,7 @@ struct TrainContext {
   int evaluations = 0;                    // evaluations so far
   std::map<std::string, std::string> notes;
   double seconds = 0;          // since training started
+  int64_t resumed_at = 0;      // the iteration a resumed run continued from (0: from the start)
   bool stop = false;           // set to end training after this iteration/epoch
   bool skip_training = false;  // set before training: keep the weights as they are
   // Evaluates the current model on val_data and returns (and records) the metrics.
@@ -52,6 +53,10 @@ class Callback {
   virtual void AfterIteration(TrainContext&) {}
   virtual Status AfterEpoch(TrainContext&) { return Status::Ok(); }
   virtual Status AfterTrain(TrainContext&) { return Status::Ok(); }
+  // What the callback must remember when a cut-off run is resumed: the trainer's checkpoint
+  // keeps it, and gives it back before the run continues.
+  virtual std::map<std::string, double> State() const { return {}; }
+  virtual void Restore(const std::map<std::string, double>&) {}
 };
 
 SPNAS_DECLARE_REGISTRY(CallbackRegistry, Callback);

@@ -1,6 +1,8 @@
 // Trainer: trains a Detector or a Classifier described by a TrainJob, evaluates it, measures
 // its cost, and writes its weights. Callbacks of the step hook into the run.
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/Generator.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/utils/clip_grad.h>
 
@@ -13,6 +15,8 @@
 #include "spnas/core/files.h"
 #include "spnas/core/format.h"
 #include "spnas/core/logging.h"
+#include "spnas/core/random.h"
+#include "spnas/core/record_store.h"
 #include "spnas/data/loader.h"
 #include "spnas/device/device.h"
 #include "spnas/metrics/evaluate.h"
@@ -64,6 +68,7 @@ class DefaultTrainer : public Trainer {
     TrainJob first = job;
     first.pretrain.Clear();
     first.weights_out = job.weights_out + ".pretrained";
+    if (!job.checkpoint.empty()) first.checkpoint = job.checkpoint + ".pretraining";
     google::protobuf::RepeatedPtrField<PluginConfig> pretrain;
     *pretrain.Add() = job.pretrain;
     SPNAS_ASSIGN_OR_RETURN(TrainResult pretrained, TrainWith(first, pretrain));
@@ -79,6 +84,7 @@ class DefaultTrainer : public Trainer {
     StatusOr<TrainResult> result = TrainWith(second, job.step->step->callback());
     std::error_code ec;
     std::filesystem::remove(first.weights_out, ec);
+    if (!first.checkpoint.empty()) std::filesystem::remove(first.checkpoint, ec);
     if (!result.ok()) return result;
     // The pre-training's own metrics (reignition_accuracy) join the record.
     result->metrics.insert(pretrained.metrics.begin(), pretrained.metrics.end());
@@ -157,6 +163,7 @@ class DefaultTrainer : public Trainer {
     result.metrics = ctx.metrics;
     result.model = ctx.model_desc;
     result.notes = ctx.notes;
+    if (ctx.resumed_at > 0) result.notes["resumed_at_iteration"] = std::to_string(ctx.resumed_at);
     return result;
   }
 
@@ -250,11 +257,18 @@ class DefaultTrainer : public Trainer {
     ctx.total_iterations = ctx.iterations_per_epoch * ctx.epochs;
     if (options_.max_iterations() > 0) ctx.total_iterations = std::min(ctx.total_iterations, options_.max_iterations());
 
+    TrainingState state{ctx, callbacks, *optimizer, params, scaler};
+    ctx.epoch = 0;
+    if (ctx.job->resume && !ctx.job->checkpoint.empty()) Resume(state);
+    const double seconds_before = ctx.seconds;
     const auto start = std::chrono::steady_clock::now();
-    for (ctx.epoch = 0; ctx.epoch < ctx.epochs && !ctx.stop; ++ctx.epoch) {
+    // A resumed run that had finished training, or was stopped, goes straight to its evaluation.
+    const bool done = ctx.stop || ctx.iteration >= ctx.total_iterations;
+    for (; ctx.epoch < ctx.epochs && !ctx.stop && !done; ++ctx.epoch) {
       ctx.model->train();
-      auto det_epoch = detector ? det_loader->Epoch(ctx.epoch) : nullptr;
-      auto cls_epoch = classifier ? cls_loader->Epoch(ctx.epoch) : nullptr;
+      const int64_t first_batch = ctx.iteration - ctx.epoch * ctx.iterations_per_epoch;
+      auto det_epoch = detector ? det_loader->Epoch(ctx.epoch, first_batch) : nullptr;
+      auto cls_epoch = classifier ? cls_loader->Epoch(ctx.epoch, first_batch) : nullptr;
       while (!ctx.stop && ctx.iteration < ctx.total_iterations) {
         std::map<std::string, at::Tensor> losses;
         bool more = true;
@@ -306,16 +320,165 @@ class DefaultTrainer : public Trainer {
         }
         scaler.Update();
         ++ctx.iteration;
-        ctx.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        ctx.seconds = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         for (auto& [name, cb] : callbacks) cb->AfterIteration(ctx);
+        // Mid-epoch checkpoints; the epoch's last iteration is checkpointed after the epoch.
+        const bool epoch_end = ctx.iteration % ctx.iterations_per_epoch == 0 || ctx.iteration == ctx.total_iterations;
+        if (options_.checkpoint_every() > 0 && ctx.iteration % options_.checkpoint_every() == 0 && !epoch_end) {
+          SPNAS_RETURN_IF_ERROR(SaveCheckpoint(state, ctx.epoch));
+        }
       }
       if (options_.eval_every_epochs() > 0 && (ctx.epoch + 1) % options_.eval_every_epochs() == 0 &&
           ctx.epoch + 1 < ctx.epochs && ctx.val_data) {
         ctx.evaluate();
       }
       for (auto& [name, cb] : callbacks) SPNAS_RETURN_IF_ERROR(cb->AfterEpoch(ctx));
+      SPNAS_RETURN_IF_ERROR(SaveCheckpoint(state, ctx.epoch + 1));
       if (ctx.iteration >= ctx.total_iterations) break;
     }
+    return Status::Ok();
+  }
+
+  // What a training checkpoint holds beyond the context.
+  struct TrainingState {
+    TrainContext& ctx;
+    std::vector<std::pair<std::string, std::unique_ptr<Callback>>>& callbacks;
+    torch::optim::Optimizer& optimizer;
+    const std::vector<at::Tensor>& params;
+    LossScaler& scaler;
+  };
+
+  // What makes a checkpoint this job's: the model, where its weights came from, the seed and
+  // the trainer's options.
+  int64_t JobFingerprint(const TrainJob& job) const {
+    std::string text =
+        StrCat(job.trial_id, "|", ToJson(job.model), "|", ToJson(job.parent_model), "|", job.init_weights, "|",
+               job.seed, "|", job.freeze_inherited, job.convert_pretrained, "|", ToJson(options_));
+    for (const Mutation& m : job.mutations) text += "|" + ToJson(m);
+    return static_cast<int64_t>(Fnv1a64(text));
+  }
+
+  // The checkpoint of the run where epoch `epoch` continues, at ctx.iteration (model_<id>.last.pth):
+  // sections "model" (torchvision names), "optimizer" (as torch.optim numbers parameters),
+  // "trainer" (position, random state, loss scale), "metrics" and "callbacks".
+  Status SaveCheckpoint(TrainingState& s, int epoch) {
+    const TrainContext& ctx = s.ctx;
+    if (ctx.job->checkpoint.empty()) return Status::Ok();
+    std::map<std::string, StateDict> sections;
+    sections["model"] = GetStateDict(*ctx.model);
+    SPNAS_ASSIGN_OR_RETURN(sections["optimizer"], OptimizerState(s.optimizer, s.params));
+    StateDict& trainer = sections["trainer"];
+    auto integer = [](int64_t v) { return at::scalar_tensor(v, at::kLong); };
+    auto real = [](double v) { return at::scalar_tensor(v, at::kDouble); };
+    trainer["job"] = integer(JobFingerprint(*ctx.job));
+    trainer["epoch"] = integer(epoch);
+    trainer["iteration"] = integer(ctx.iteration);
+    trainer["iterations_per_epoch"] = integer(ctx.iterations_per_epoch);
+    trainer["stop"] = integer(ctx.stop);
+    trainer["evaluations"] = integer(ctx.evaluations);
+    trainer["seconds"] = real(ctx.seconds);
+    for (const auto& [name, tensor] : RandomState()) trainer[name] = tensor;
+    for (const auto& [name, tensor] : s.scaler.State()) trainer[name] = tensor;
+    for (const auto& [name, value] : ctx.metrics) sections["metrics"][name] = real(value);
+    for (const auto& [name, cb] : s.callbacks) {
+      for (const auto& [key, value] : cb->State()) sections["callbacks"][name + "." + key] = real(value);
+    }
+    return SaveSections(ctx.job->checkpoint, sections);
+  }
+
+  // The random generators the training draws from: the CPU's, and the device's on CUDA.
+  std::vector<std::pair<std::string, at::Generator>> Generators() const {
+    std::vector<std::pair<std::string, at::Generator>> generators = {{"rng_cpu", at::detail::getDefaultCPUGenerator()}};
+    if (device_.is_cuda()) generators.emplace_back("rng_cuda", at::globalContext().defaultGenerator(device_));
+    return generators;
+  }
+  StateDict RandomState() const {
+    StateDict state;
+    for (auto& [name, generator] : Generators()) {
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      state[name] = generator.get_state();
+    }
+    return state;
+  }
+
+  // Continues from the job's checkpoint when it is this job's. A checkpoint that cannot be used
+  // (another job's, unreadable, not fitting the model) is reported, and training starts over.
+  void Resume(TrainingState& s) {
+    TrainContext& ctx = s.ctx;
+    const std::string& path = ctx.job->checkpoint;
+    if (!std::filesystem::exists(path)) return;
+    const Status status = Restore(s);
+    if (status.ok()) {
+      ctx.resumed_at = ctx.iteration;
+      LOG(INFO) << "[" << ctx.job->step->step->name() << "] trial " << ctx.job->trial_id << " resumes at iteration "
+                << ctx.iteration << "/" << ctx.total_iterations << " (epoch " << ctx.epoch + 1 << ") from " << path;
+      return;
+    }
+    LOG(WARNING) << "[" << ctx.job->step->step->name() << "] trial " << ctx.job->trial_id << " starts over: " << path
+                 << " cannot be resumed from: " << status.message();
+    ctx.epoch = 0;
+    ctx.iteration = 0;
+    s.optimizer.state().clear();
+  }
+
+  Status Restore(TrainingState& s) {
+    TrainContext& ctx = s.ctx;
+    SPNAS_ASSIGN_OR_RETURN(auto sections, LoadSections(ctx.job->checkpoint));
+    const StateDict& trainer = sections["trainer"];
+    for (const char* key : {"job", "epoch", "iteration", "iterations_per_epoch", "stop", "evaluations", "seconds"}) {
+      if (!trainer.count(key) || trainer.at(key).numel() != 1) return InvalidArgumentError("no trainer.", key);
+    }
+    auto integer = [&](const char* key) { return trainer.at(key).item<int64_t>(); };
+    if (integer("job") != JobFingerprint(*ctx.job)) return InvalidArgumentError("it is another job's checkpoint");
+    if (integer("iterations_per_epoch") != ctx.iterations_per_epoch) {
+      return InvalidArgumentError("its epochs have ", integer("iterations_per_epoch"), " iterations, this run's ",
+                                  ctx.iterations_per_epoch);
+    }
+    const int64_t epoch = integer("epoch"), iteration = integer("iteration");
+    if (epoch < 0 || epoch > ctx.epochs || iteration < epoch * ctx.iterations_per_epoch ||
+        iteration > std::min(ctx.total_iterations, (epoch + 1) * ctx.iterations_per_epoch)) {
+      return InvalidArgumentError("its position (epoch ", epoch, ", iteration ", iteration, ") is out of range");
+    }
+    // Everything is checked before anything changes.
+    const StateDict& model = sections["model"];
+    const StateDict current = GetStateDict(*ctx.model);
+    for (const auto& [name, tensor] : current) {
+      auto it = model.find(name);
+      if (it == model.end() || !it->second.sizes().equals(tensor.sizes()) || it->second.dtype() != tensor.dtype()) {
+        return InvalidArgumentError("its model does not fit: '", name, "'");
+      }
+    }
+    if (model.size() != current.size()) return InvalidArgumentError("its model has tensors this model lacks");
+    std::vector<std::pair<at::Generator, at::Tensor>> random;
+    for (auto& [name, generator] : Generators()) {
+      auto it = trainer.find(name);
+      if (it == trainer.end()) return InvalidArgumentError("no trainer.", name);
+      random.emplace_back(generator, it->second);
+    }
+    SPNAS_RETURN_IF_ERROR(RestoreOptimizerState(s.optimizer, s.params, sections["optimizer"]));
+    try {
+      for (auto& [generator, state] : random) {
+        std::lock_guard<std::mutex> lock(generator.mutex());
+        generator.set_state(state);
+      }
+    } catch (const c10::Error& e) {
+      return InvalidArgumentError("its random state does not fit: ", e.what_without_backtrace());
+    }
+    LoadStateDict(*ctx.model, model);
+    s.scaler.Restore(trainer);
+    ctx.epoch = static_cast<int>(epoch);
+    ctx.iteration = iteration;
+    ctx.stop = integer("stop") != 0;
+    ctx.evaluations = static_cast<int>(integer("evaluations"));
+    ctx.seconds = trainer.at("seconds").item<double>();
+    ctx.metrics.clear();
+    for (const auto& [name, value] : sections["metrics"]) ctx.metrics[name] = value.item<double>();
+    std::map<std::string, std::map<std::string, double>> callback_state;
+    for (const auto& [key, value] : sections["callbacks"]) {
+      const size_t dot = key.find('.');
+      if (dot != std::string::npos) callback_state[key.substr(0, dot)][key.substr(dot + 1)] = value.item<double>();
+    }
+    for (auto& [name, cb] : s.callbacks) cb->Restore(callback_state[name]);
     return Status::Ok();
   }
 

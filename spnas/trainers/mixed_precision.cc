@@ -49,4 +49,19 @@ void LossScaler::Update() {
   at::_amp_update_scale_(scale_, growth_tracker_, found_inf_, 2.0, 0.5, growth_interval_);
 }
 
+std::map<std::string, at::Tensor> LossScaler::State() const {
+  if (!enabled_) return {};
+  return {{"loss_scale", scale_}, {"loss_scale_growth_tracker", growth_tracker_}};
+}
+
+void LossScaler::Restore(const std::map<std::string, at::Tensor>& state) {
+  if (!enabled_) return;
+  auto restore = [&](const char* name, at::Tensor& into) {
+    auto it = state.find(name);
+    if (it != state.end() && it->second.numel() == into.numel()) into.copy_(it->second.view_as(into));
+  };
+  restore("loss_scale", scale_);
+  restore("loss_scale_growth_tracker", growth_tracker_);
+}
+
 }  // namespace spnas

@@ -6,6 +6,8 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include <map>
+#include <string>
 #include <vector>
 
 namespace spnas {
@@ -35,6 +37,10 @@ class LossScaler {
   bool Unscale(const std::vector<at::Tensor>& params);
   // After each step (taken or skipped).
   void Update();
+  // The scale and the count of clean steps, for a training checkpoint ("loss_scale",
+  // "loss_scale_growth_tracker"; nothing when disabled), and back.
+  std::map<std::string, at::Tensor> State() const;
+  void Restore(const std::map<std::string, at::Tensor>& state);
 
  private:
   bool enabled_;

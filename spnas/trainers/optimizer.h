@@ -8,6 +8,8 @@
 #include <torch/optim/optimizer.h>
 
 #include "spnas/core/registry.h"
+#include "spnas/core/status.h"
+#include "spnas/models/state_dict.h"
 
 namespace spnas {
 
@@ -30,6 +32,14 @@ SPNAS_DECLARE_REGISTRY(LrScheduleRegistry, LrSchedule);
 
 // Sets the learning rate of every parameter group.
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr);
+
+// The per-parameter state of an SGD, Adam or AdamW optimizer, named as torch.optim's state_dict
+// numbers it: "<index in params>.<field>" (momentum_buffer; step, exp_avg, exp_avg_sq,
+// max_exp_avg_sq). Another optimizer's state is an error that names it.
+StatusOr<StateDict> OptimizerState(const torch::optim::Optimizer& optimizer, const std::vector<at::Tensor>& params);
+// Gives the optimizer back the state OptimizerState took, for the same parameters.
+Status RestoreOptimizerState(torch::optim::Optimizer& optimizer, const std::vector<at::Tensor>& params,
+                             const StateDict& state);
 
 }  // namespace spnas
 

@@ -4,6 +4,7 @@
 #include <torch/optim/sgd.h>
 
 #include <cmath>
+#include <string>
 
 #include "spnas/trainers/optimizer.h"
 #include "spnas/trainers/trainer_options.pb.h"
@@ -15,6 +16,90 @@ SPNAS_DEFINE_REGISTRY(LrScheduleRegistry, "lr_schedule", LrSchedule);
 
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+namespace {
+
+// Adam and AdamW keep the same fields in two unrelated classes.
+template <typename AdamState>
+void SaveAdamState(const AdamState& s, const std::string& prefix, StateDict* out) {
+  (*out)[prefix + "step"] = at::scalar_tensor(s.step(), at::kLong);
+  (*out)[prefix + "exp_avg"] = s.exp_avg();
+  (*out)[prefix + "exp_avg_sq"] = s.exp_avg_sq();
+  if (s.max_exp_avg_sq().defined()) (*out)[prefix + "max_exp_avg_sq"] = s.max_exp_avg_sq();
+}
+
+template <typename AdamState>
+std::unique_ptr<AdamState> LoadAdamState(const StateDict& in, const std::string& prefix, const at::Tensor& param) {
+  auto s = std::make_unique<AdamState>();
+  s->step(in.at(prefix + "step").item<int64_t>());
+  s->exp_avg(in.at(prefix + "exp_avg").to(param.device()).clone());
+  s->exp_avg_sq(in.at(prefix + "exp_avg_sq").to(param.device()).clone());
+  auto max = in.find(prefix + "max_exp_avg_sq");
+  if (max != in.end()) s->max_exp_avg_sq(max->second.to(param.device()).clone());
+  return s;
+}
+
+}  // namespace
+
+StatusOr<StateDict> OptimizerState(const torch::optim::Optimizer& optimizer, const std::vector<at::Tensor>& params) {
+  StateDict out;
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto it = optimizer.state().find(params[i].unsafeGetTensorImpl());
+    if (it == optimizer.state().end()) continue;  // no step has touched it yet
+    const std::string prefix = std::to_string(i) + ".";
+    const torch::optim::OptimizerParamState* state = it->second.get();
+    if (auto* sgd = dynamic_cast<const torch::optim::SGDParamState*>(state)) {
+      if (sgd->momentum_buffer().defined()) out[prefix + "momentum_buffer"] = sgd->momentum_buffer();
+    } else if (auto* adam = dynamic_cast<const torch::optim::AdamParamState*>(state)) {
+      SaveAdamState(*adam, prefix, &out);
+    } else if (auto* adamw = dynamic_cast<const torch::optim::AdamWParamState*>(state)) {
+      SaveAdamState(*adamw, prefix, &out);
+    } else {
+      return FailedPreconditionError("the state of this optimizer cannot be checkpointed: only SGD, Adam and AdamW's");
+    }
+  }
+  return out;
+}
+
+Status RestoreOptimizerState(torch::optim::Optimizer& optimizer, const std::vector<at::Tensor>& params,
+                             const StateDict& state) {
+  const bool sgd = dynamic_cast<torch::optim::SGD*>(&optimizer) != nullptr;
+  const bool adam = dynamic_cast<torch::optim::Adam*>(&optimizer) != nullptr;
+  const bool adamw = dynamic_cast<torch::optim::AdamW*>(&optimizer) != nullptr;
+  if (!sgd && !adam && !adamw) return FailedPreconditionError("only SGD, Adam and AdamW states can be restored");
+  // Every saved entry must belong to a parameter of this optimizer, with its shape.
+  for (const auto& [name, tensor] : state) {
+    const std::string index_text = name.substr(0, name.find('.'));
+    const bool number = !index_text.empty() && index_text.size() <= 9 &&
+                        index_text.find_first_not_of("0123456789") == std::string::npos;
+    const size_t index = number ? std::stoul(index_text) : params.size();
+    const bool step = name == index_text + ".step";
+    if (index >= params.size() || (!step && !tensor.sizes().equals(params[index].sizes()))) {
+      return InvalidArgumentError("the optimizer state '", name, "' fits none of the model's ", params.size(),
+                                  " trained parameters");
+    }
+  }
+  optimizer.state().clear();
+  try {
+    for (size_t i = 0; i < params.size(); ++i) {
+      const std::string prefix = std::to_string(i) + ".";
+      void* key = params[i].unsafeGetTensorImpl();
+      if (sgd) {
+        auto buffer = state.find(prefix + "momentum_buffer");
+        if (buffer == state.end()) continue;
+        auto s = std::make_unique<torch::optim::SGDParamState>();
+        s->momentum_buffer(buffer->second.to(params[i].device()).clone());
+        optimizer.state()[key] = std::move(s);
+      } else if (state.count(prefix + "step")) {
+        if (adam) optimizer.state()[key] = LoadAdamState<torch::optim::AdamParamState>(state, prefix, params[i]);
+        if (adamw) optimizer.state()[key] = LoadAdamState<torch::optim::AdamWParamState>(state, prefix, params[i]);
+      }
+    }
+  } catch (const std::out_of_range&) {
+    return InvalidArgumentError("the optimizer state misses a field of an Adam parameter");
+  }
+  return Status::Ok();
 }
 
 namespace {

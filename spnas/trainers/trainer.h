@@ -21,6 +21,10 @@ struct TrainJob {
   std::string init_weights;         // weights to start from; "" = fresh initialisation
   std::vector<Mutation> mutations;  // edits from parent_model to model
   std::string weights_out;          // where to write the trained weights
+  // The training checkpoint, written as the job trains ("" = none); with `resume`, a checkpoint
+  // of this same job there is continued from.
+  std::string checkpoint;
+  bool resume = false;
   // Train only what was not inherited unchanged from parent_model (freeze_swap_keys).
   bool freeze_inherited = false;
   // init_weights is a torchvision checkpoint: load it by name (convert_pretrained); tensors of
