@@ -6,7 +6,7 @@
 #include <numeric>
 #include <set>
 
-#include <ATen/Parallel.h>
+#include "spnas/core/parallel.h"
 
 namespace spnas {
 namespace {
@@ -197,7 +197,7 @@ CocoStats CocoEvaluator::Evaluate() const {
     return recall[((static_cast<size_t>(t) * K + k) * kA + a) * kM + m];
   };
 
-  at::parallel_for(0, K, 1, [&](int64_t k_begin, int64_t k_end) {
+  ParallelFor(0, K, 1, [&](int64_t k_begin, int64_t k_end) {
     for (int64_t k = k_begin; k < k_end; ++k) {
       const int64_t cat = categories[k];
       // Per image, the ground truth and detections of this category.

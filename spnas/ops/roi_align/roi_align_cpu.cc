@@ -12,6 +12,7 @@
 #include <cmath>
 #include <vector>
 
+#include "spnas/core/parallel.h"
 #include "spnas/ops/roi_align/roi_align.h"
 #ifdef SPNAS_WITH_CUDA
 #include "spnas/ops/roi_align/roi_align_cuda.h"
@@ -110,7 +111,7 @@ void ForwardKernel(const T* input_nhwc, const T* rois, int64_t num_rois, double 
                    int64_t height, int64_t width, int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
                    bool aligned, T* output) {
   const int64_t bins = pooled_height * pooled_width;
-  at::parallel_for(0, num_rois, 1, [&](int64_t begin, int64_t end) {
+  ParallelFor(0, num_rois, 1, [&](int64_t begin, int64_t end) {
     std::vector<Sample<T>> samples;
     std::vector<T> acc(bins * channels);
     for (int64_t n = begin; n < end; ++n) {
@@ -150,7 +151,7 @@ void BackwardKernel(const T* grad_bins, const T* rois, int64_t num_rois, double 
   // Sample points are shared by all channels: compute them once per RoI.
   std::vector<std::vector<Sample<T>>> samples(num_rois);
   std::vector<RoiGeometry> geometry(num_rois);
-  at::parallel_for(0, num_rois, 16, [&](int64_t begin, int64_t end) {
+  ParallelFor(0, num_rois, 16, [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n) {
       geometry[n] = PrecomputeSamples(rois + n * 5, spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned,
                                       height, width, &samples[n]);
@@ -159,7 +160,7 @@ void BackwardKernel(const T* grad_bins, const T* rois, int64_t num_rois, double 
   const int threads = std::max(1, at::get_num_threads());
   const int64_t block = std::max<int64_t>(8, (channels + threads - 1) / threads);
   const int64_t blocks = (channels + block - 1) / block;
-  at::parallel_for(0, blocks, 1, [&](int64_t b_begin, int64_t b_end) {
+  ParallelFor(0, blocks, 1, [&](int64_t b_begin, int64_t b_end) {
     std::vector<T> g(block);
     for (int64_t b = b_begin; b < b_end; ++b) {
       const int64_t c0 = b * block, cn = std::min(channels, c0 + block) - c0;
