@@ -14,11 +14,13 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <ATen/ATen.h>
 #include <torch/version.h>
 
 #include "spnas/core/files.h"
 #include "spnas/core/record_store.h"
 #include "spnas/core/run_lock.h"
+#include "spnas/core/run_log.h"
 #include "spnas/core/version.h"
 #include "tests/test_plugins.h"
 
@@ -29,6 +31,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kPipeline[] = R"pb(
 general { seed: 11 }
@@ -360,6 +363,33 @@ TEST_F(PipelineTest, ResumeNamesADamagedRecordAndIgnoresForeignFiles) {
   const Status damaged = RunAt(base, true);
   EXPECT_FALSE(damaged.ok());
   EXPECT_THAT(damaged.message(), HasSubstr(record));
+}
+
+// LibTorch appends a C++ backtrace to its errors: the user reads the message, the run's log
+// file keeps the whole text.
+TEST_F(PipelineTest, LibTorchBacktracesGoToTheRunLogNotToTheMessage) {
+  const std::string path = TempDir("backtrace") + "/run.log";
+  std::string message;
+  {
+    RunLogFile log(path);
+    try {
+      at::zeros({2, 3}).view({7});
+    } catch (const c10::Error& e) {
+      ASSERT_THAT(e.what(), HasSubstr("\nException raised from "));
+      message = ExceptionMessage(e);
+    }
+  }
+  EXPECT_THAT(message, HasSubstr("shape '[7]' is invalid for input of size 6"));
+  EXPECT_THAT(message, Not(HasSubstr("Exception raised from")));
+  const std::string log = *ReadFile(path);
+  EXPECT_THAT(log, HasSubstr("shape '[7]' is invalid for input of size 6\nException raised from "));
+  // Once the log file is closed, it is left alone.
+  try {
+    at::zeros({2}).view({5});
+  } catch (const c10::Error& e) {
+    EXPECT_THAT(ExceptionMessage(e), HasSubstr("shape '[5]' is invalid"));
+  }
+  EXPECT_EQ(*ReadFile(path), log);
 }
 
 TEST_F(PipelineTest, EmptyInputFolderNamesTheStepThatShouldHaveFilledIt) {

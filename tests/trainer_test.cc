@@ -268,6 +268,34 @@ TEST(TrainerTest, KilledMidEpochAndResumedEndsWithTheSameWeights) {
   EXPECT_TRUE(SameWeights(trials[0].weights, reference + "/output/train/model_0.pth"));
 }
 
+// A resumed folder whose weights file was replaced by another model's: the trial that starts
+// from it fails, naming the file, instead of training from a silent fresh initialisation.
+TEST(TrainerTest, WeightsOfAnotherModelInAResumedFolderAreNamed) {
+  const std::string base = Base("foreign_weights");
+  const std::string text = TrainStep("epochs: 1 batch_size: 4") + R"pb(
+step {
+  name: "again"
+  pipe_step { type: "TrainPipeStep" }
+  trainer { ref: "train.trainer" }
+  train_data { ref: "shared.train" }
+  models_folder: "train"
+})pb";
+  ASSERT_TRUE(RunText(text, base).ok());
+  const std::string weights = base + "/output/train/model_0.pth";
+  ASSERT_TRUE(SaveWeights(weights, {{"backbone.body.conv1.weight", at::zeros({3, 3})}}).ok());
+  fs::remove_all(base + "/output/again");
+  ConfigErrors errors;
+  ConfigLoadOptions options;
+  options.local_base_path = base;
+  RunOptions resume;
+  resume.resume = true;
+  ASSERT_TRUE(RunPipeline(*ParseConfig(text, "trainer_test.textproto", options, &errors), resume).ok());
+  auto trials = RecordStore(base + "/output/again").LoadAll().value();
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0].record.status(), FAILED);
+  EXPECT_THAT(trials[0].record.error(), HasSubstr("'" + weights + "' does not hold the weights of this model"));
+}
+
 TEST(TrainerTest, MixedPrecisionOnTheCpuFailsTheTrialClearly) {
   const std::string base = Base("mixed_precision");
   ASSERT_TRUE(RunText(TrainStep("epochs: 1 batch_size: 4 mixed_precision: FLOAT16"), base).ok());

@@ -2,7 +2,8 @@
 # SIGKILL soak: runs the quickstart pipeline once uninterrupted (the reference), then again
 # killed with SIGKILL at --rounds random moments in a row, resuming each time with --resume,
 # and checks that
-#   - every record finished before a kill is kept unchanged by the resumes (same file),
+#   - every record finished before a kill is kept unchanged by the resumes (same file), and a
+#     trial cut off in the middle continues from its last checkpoint,
 #   - the killed run ends with the same records (ids, status, metrics but the times) and the
 #     same final model (bit for bit) as the reference.
 #   tools/kill_resume_check.sh [--rounds=20] [--max_delay=40] [--config=configs/spnas_quickstart.textproto]
@@ -82,7 +83,8 @@ if ! diff <(models "$work/reference") <(models "$base") >"$work/models.diff"; th
 fi
 test -f "$base/output/report.html" || { echo "FAIL: no report"; status=1; }
 if ((status == 0)); then
-  echo "OK: $kills kills in $rounds rounds; $(records "$base" | wc -l) records and $(models "$base" | wc -l)" \
-    "models equal to the uninterrupted run's (which took ${reference_seconds} s)"
+  echo "OK: $kills kills in $rounds rounds, $(grep -c ' resumes at iteration ' "$work/killed.log") trials resumed" \
+    "from a checkpoint; $(records "$base" | wc -l) records and $(models "$base" | wc -l) models equal to the" \
+    "uninterrupted run's (which took ${reference_seconds} s)"
 fi
 exit $status

@@ -13,10 +13,18 @@ RunLogFile::RunLogFile(const std::string& path) {
     return;
   }
   google::AddLogSink(this);
+  // The backtraces of LibTorch's errors go here, not to the user's terminal.
+  SetBacktraceSink([this](const std::string& error) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    out_ << "(the error's whole text) " << error << '\n';
+    out_.flush();
+  });
 }
 
 RunLogFile::~RunLogFile() {
-  if (out_.is_open()) google::RemoveLogSink(this);
+  if (!out_.is_open()) return;
+  SetBacktraceSink(nullptr);
+  google::RemoveLogSink(this);
 }
 
 void RunLogFile::send(google::LogSeverity severity, const char*, const char* base_filename, int line,

@@ -1,5 +1,6 @@
 // The log of a run in a file: while a RunLogFile lives, every log line also goes to its file
-// (appended), in glog's format, besides stderr.
+// (appended), in glog's format, besides stderr, and so do the C++ backtraces that
+// ExceptionMessage keeps from the user's terminal.
 #ifndef SPNAS_CORE_RUN_LOG_H_
 #define SPNAS_CORE_RUN_LOG_H_
 
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "spnas/core/logging.h"
+#include "spnas/core/status.h"
 
 namespace spnas {
 

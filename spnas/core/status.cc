@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 
 namespace spnas {
 
@@ -47,10 +48,27 @@ void DieOnValueOfError(const Status& status) {
   std::abort();
 }
 
+namespace {
+
+std::mutex backtrace_sink_mutex;
+std::function<void(const std::string&)> backtrace_sink;
+
+}  // namespace
+
+void SetBacktraceSink(std::function<void(const std::string&)> sink) {
+  const std::lock_guard<std::mutex> lock(backtrace_sink_mutex);
+  backtrace_sink = std::move(sink);
+}
+
 std::string ExceptionMessage(const std::exception& e) {
   std::string message = e.what();
   const size_t backtrace = message.find("\nException raised from ");
-  if (backtrace != std::string::npos) message.resize(backtrace);
+  if (backtrace == std::string::npos) return message;
+  {
+    const std::lock_guard<std::mutex> lock(backtrace_sink_mutex);
+    if (backtrace_sink) backtrace_sink(message);
+  }
+  message.resize(backtrace);
   return message;
 }
 

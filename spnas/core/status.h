@@ -3,6 +3,7 @@
 #define SPNAS_CORE_STATUS_H_
 
 #include <exception>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <sstream>
@@ -89,8 +90,13 @@ Status Annotate(const Status& status, const std::string& context);
 // Writes "value() of a StatusOr holding an error: <status>" to stderr and aborts.
 [[noreturn]] void DieOnValueOfError(const Status& status);
 
-// An exception's message without the C++ backtrace LibTorch appends to its errors.
+// An exception's message without the C++ backtrace LibTorch appends to its errors. The whole
+// text, backtrace included, goes to the backtrace sink.
 std::string ExceptionMessage(const std::exception& e);
+
+// Where ExceptionMessage sends what it strips: the run's log file while one is open (RunLogFile
+// sets it); nowhere when `sink` is empty.
+void SetBacktraceSink(std::function<void(const std::string&)> sink);
 
 template <typename T>
 class [[nodiscard]] StatusOr {

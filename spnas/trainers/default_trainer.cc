@@ -183,6 +183,14 @@ class DefaultTrainer : public Trainer {
     const PluginConfig& parent_desc = job.parent_model.type().empty() ? job.model : job.parent_model;
     SPNAS_ASSIGN_OR_RETURN(InheritReport report, InheritWeights(parent, parent_desc, job.model, job.mutations, model));
     LOG(INFO) << "weights from " << job.init_weights << ": " << report.Summary();
+    // The same model, unchanged: every tensor must come from the file, or it is another model's.
+    if (job.mutations.empty() && ToJson(parent_desc) == ToJson(job.model) &&
+        (!report.fresh.empty() || !report.reshaped.empty())) {
+      const std::string example = !report.fresh.empty() ? report.fresh[0] : report.reshaped[0];
+      return InvalidArgumentError("'", job.init_weights, "' does not hold the weights of this model: ",
+                                  report.fresh.size() + report.reshaped.size(),
+                                  " of its tensors are missing or of another shape there (e.g. '", example, "')");
+    }
     if (job.freeze_inherited) {
       std::set<std::string> frozen(report.inherited.begin(), report.inherited.end());
       int64_t n = 0;
