@@ -10,6 +10,8 @@ rm -rf "$dir"
 "$SPNAS" run --config=tests/testdata/tiny_train.textproto --local_base_path="$dir" >"$dir.log" 2>&1
 check "tiny pipeline runs" test $? -eq 0
 model="$dir/output/train"
+check "records name the commit the binary was built from" \
+  grep -qE '"commit": "([0-9a-f]{40}(-dirty)?|unknown)"' "$model/performance_0.json"
 check "the run wrote its report" grep -q "<svg" "$dir/output/report.html"
 rm "$dir/output/report.html"
 "$SPNAS" report --config=tests/testdata/tiny_train.textproto --local_base_path="$dir" >/dev/null 2>&1

@@ -14,9 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "spnas/cli/build_commit.h"
 #include "spnas/cli/model_commands.h"
 #include "spnas/core/logging.h"
 #include "spnas/core/registry.h"
+#include "spnas/core/version.h"
 #include "spnas/device/device.h"
 #include "spnas/pipeline/pipeline.h"
 #include "spnas/report/report.h"
@@ -256,6 +258,7 @@ int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
   spnas::KeepCpuMemoryForReuse();
+  spnas::BuildCommit() = SPNAS_GIT_COMMIT;
   const std::string first = argc >= 2 ? argv[1] : "";
   if (first == "help" && argc == 3) {
     const spnas::Command* command = spnas::FindCommand(argv[2]);

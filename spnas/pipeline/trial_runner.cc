@@ -80,6 +80,7 @@ TrialRunner::TrialRunner(const StepContext& context, Trainer* trainer, RecordSto
   ::gethostname(host, sizeof(host) - 1);
   provenance_.set_host(host);
   provenance_.set_config_fingerprint(context.config->Fingerprint());
+  provenance_.set_commit(BuildCommit());
 }
 
 StatusOr<Trial> TrialRunner::Run(TrainJob job, const std::string& parent_label, const Point& hyperparameters) {
