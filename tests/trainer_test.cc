@@ -56,14 +56,16 @@ std::string Base(const std::string& name) {
   return dir;
 }
 
-Status RunText(const std::string& text, const std::string& base) {
+Status RunText(const std::string& text, const std::string& base, bool resume = false) {
   ConfigErrors errors;
   ConfigLoadOptions options;
   options.local_base_path = base;
   auto config = ParseConfig(text, "trainer_test.textproto", options, &errors);
   if (config.ok()) ValidatePipeline(*config, &errors);
   if (!errors.empty()) return errors.ToStatus();
-  return RunPipeline(*config, RunOptions());
+  RunOptions run;
+  run.resume = resume;
+  return RunPipeline(*config, run);
 }
 
 std::string TrainStep(const std::string& trainer_options) {
@@ -231,16 +233,7 @@ TEST(TrainerTest, KilledMidEpochAndResumedEndsWithTheSameWeights) {
 
   const std::string reference = Base("resume_reference");
   ASSERT_TRUE(RunText(text, reference).ok());
-  auto run = [](const std::string& text, const std::string& base) {
-    ConfigErrors errors;
-    ConfigLoadOptions options;
-    options.local_base_path = base;
-    auto config = ParseConfig(text, "trainer_test.textproto", options, &errors);
-    RunOptions resume;
-    resume.resume = true;
-    return RunPipeline(*config, resume);
-  };
-  const Status resumed = run(text, base);
+  const Status resumed = RunText(text, base, /*resume=*/true);
   ASSERT_TRUE(resumed.ok()) << resumed.ToString();
   auto trials = RecordStore(base + "/output/train").LoadAll().value();
   ASSERT_EQ(trials.size(), 1u);
@@ -258,7 +251,7 @@ TEST(TrainerTest, KilledMidEpochAndResumedEndsWithTheSameWeights) {
   const std::string truncated = broken + "/output/train/model_0.last.pth";
   fs::resize_file(truncated, fs::file_size(truncated) / 2);
   ::testing::internal::CaptureStderr();
-  const Status started_over = run(text, broken);
+  const Status started_over = RunText(text, broken, /*resume=*/true);
   ASSERT_TRUE(started_over.ok()) << started_over.ToString();
   EXPECT_THAT(::testing::internal::GetCapturedStderr(),
               HasSubstr("trial 0 starts over: " + truncated + " cannot be resumed from:"));
@@ -284,12 +277,7 @@ step {
   const std::string weights = base + "/output/train/model_0.pth";
   ASSERT_TRUE(SaveWeights(weights, {{"backbone.body.conv1.weight", at::zeros({3, 3})}}).ok());
   fs::remove_all(base + "/output/again");
-  ConfigErrors errors;
-  ConfigLoadOptions options;
-  options.local_base_path = base;
-  RunOptions resume;
-  resume.resume = true;
-  ASSERT_TRUE(RunPipeline(*ParseConfig(text, "trainer_test.textproto", options, &errors), resume).ok());
+  ASSERT_TRUE(RunText(text, base, /*resume=*/true).ok());
   auto trials = RecordStore(base + "/output/again").LoadAll().value();
   ASSERT_EQ(trials.size(), 1u);
   EXPECT_EQ(trials[0].record.status(), FAILED);
