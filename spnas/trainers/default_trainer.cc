@@ -374,7 +374,15 @@ class DefaultTrainer : public Trainer {
     if (ctx.job->checkpoint.empty()) return Status::Ok();
     std::map<std::string, StateDict> sections;
     sections["model"] = GetStateDict(*ctx.model);
-    SPNAS_ASSIGN_OR_RETURN(sections["optimizer"], OptimizerState(s.optimizer, s.params));
+    StatusOr<StateDict> optimizer = OptimizerState(s.optimizer, s.params);
+    if (!optimizer.ok()) {
+      // An optimizer plugin whose state spnas cannot save: the trial trains on, without a
+      // checkpoint (a cut-off trial starts over).
+      if (!warned_no_checkpoint_) LOG(WARNING) << "no training checkpoint: " << optimizer.status().message();
+      warned_no_checkpoint_ = true;
+      return Status::Ok();
+    }
+    sections["optimizer"] = std::move(optimizer).value();
     StateDict& trainer = sections["trainer"];
     auto integer = [](int64_t v) { return at::scalar_tensor(v, at::kLong); };
     auto real = [](double v) { return at::scalar_tensor(v, at::kDouble); };
@@ -553,6 +561,7 @@ class DefaultTrainer : public Trainer {
 
   Options options_;
   c10::Device device_ = c10::kCPU;
+  bool warned_no_checkpoint_ = false;
 };
 
 SPNAS_REGISTER_PLUGIN_AS(TrainerRegistry, DefaultTrainer, "Trainer");
