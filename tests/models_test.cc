@@ -402,6 +402,10 @@ TEST(CostTest, TrainingStepMemoryCountsWeightsAndWhatTheStepKeeps) {
   EXPECT_GT(at64, at32 + 48e3);
   for (const auto& [name, t] : GetStateDict(*model)) EXPECT_TRUE(at::equal(t, before.at(name))) << name;
   for (const auto& p : model->parameters()) EXPECT_FALSE(p.grad().defined());
+  // Gradients left by training change neither the count nor themselves.
+  for (auto& p : model->parameters()) p.mutable_grad() = at::full_like(p, 0.5);
+  EXPECT_EQ(TrainingStepMemoryBytes(*model, 32, c10::kCPU), at32);
+  for (const auto& p : model->parameters()) EXPECT_TRUE(at::equal(p.grad(), at::full_like(p, 0.5)));
 }
 
 // Random BatchNorm statistics and affine parameters, so identity claims are tested for real.

@@ -91,6 +91,13 @@ double TrainingStepMemoryBytes(Model& model, int64_t input_size, const c10::Devi
     buffers.push_back(b.clone());
   }
   for (const at::Tensor& p : model.parameters()) weights += static_cast<double>(p.nbytes());
+  // Gradients left by training would be added to in place inside the step instead of being
+  // allocated, so the count would depend on the model's history: set them aside meanwhile.
+  std::vector<at::Tensor> grads;
+  for (at::Tensor& p : model.parameters()) {
+    grads.push_back(p.grad());
+    p.mutable_grad() = at::Tensor();
+  }
   const auto on_device = at::TensorOptions().device(device);
   int64_t peak = 0;
   {
@@ -121,6 +128,8 @@ double TrainingStepMemoryBytes(Model& model, int64_t input_size, const c10::Devi
   torch::NoGradGuard no_grad;
   size_t i = 0;
   for (at::Tensor& b : model.buffers()) b.copy_(buffers[i++]);
+  i = 0;
+  for (at::Tensor& p : model.parameters()) p.mutable_grad() = grads[i++];
   model.eval();
   return weights + static_cast<double>(peak);
 }
