@@ -36,8 +36,8 @@ class RecordStore {
   StatusOr<std::vector<Trial>> LoadAll() const;
   // Commits a trial: weights (from PendingWeightsPath when has_weights), desc, then performance.
   Status Write(const Trial& trial) const;
-  // Copies (hard-links when possible) a complete record from another store, keeping its id.
-  Status Import(const Trial& trial) const;
+  // Copies (hard-links when possible) a complete record `trial` of the store `from`, keeping its id.
+  Status Import(const Trial& trial, const RecordStore& from) const;
   Status WriteSummary(const std::vector<Trial>& trials) const;
 
  private:

@@ -129,7 +129,7 @@ class SearchPipeStep : public PipeStep {
     std::vector<Trial> published;
     for (const Trial& t : history) {
       if (std::find(selected.begin(), selected.end(), t.record.id()) == selected.end()) continue;
-      SPNAS_RETURN_IF_ERROR(output.Import(t));
+      SPNAS_RETURN_IF_ERROR(output.Import(t, trials_store));
       published.push_back(t);
     }
     LOG(INFO) << "[" << step.name() << "] " << history.size() << " trials, " << published.size()

@@ -28,14 +28,19 @@ class RandomSearch : public SearchAlgorithm {
 
   StatusOr<std::optional<Candidate>> Propose(const std::vector<Trial>& history, std::mt19937_64& rng) override {
     if (static_cast<int>(history.size()) >= options_.max_sample()) return std::optional<Candidate>();
-    std::set<std::map<std::string, std::string>> seen;
-    for (const Trial& t : history) {
-      seen.insert(Point(t.record.hyperparameters().begin(), t.record.hyperparameters().end()));
+    // The history only grows: the points seen so far are kept, and only new trials added.
+    if (history.size() < seen_trials_) {
+      seen_.clear();
+      seen_trials_ = 0;
+    }
+    for (; seen_trials_ < history.size(); ++seen_trials_) {
+      const auto& point = history[seen_trials_].record.hyperparameters();
+      seen_.insert(Point(point.begin(), point.end()));
     }
     for (int attempt = 0; attempt <= options_.max_redraws(); ++attempt) {
       Candidate candidate;
       candidate.hyperparameters = context_.space->Sample(rng);
-      if (seen.count(candidate.hyperparameters)) continue;
+      if (seen_.count(candidate.hyperparameters)) continue;
       candidate.model = context_.base_model;
       SPNAS_RETURN_IF_ERROR(context_.space->Apply(candidate.hyperparameters, &candidate.model));
       return std::optional<Candidate>(std::move(candidate));
@@ -48,6 +53,8 @@ class RandomSearch : public SearchAlgorithm {
  private:
   Options options_;
   SearchContext context_;
+  std::set<Point> seen_;
+  size_t seen_trials_ = 0;  // trials of the history whose points are in seen_
 };
 
 SPNAS_REGISTER_PLUGIN(SearchAlgorithmRegistry, RandomSearch);
