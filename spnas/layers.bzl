@@ -2,7 +2,8 @@
 
 A package may depend on (Bazel deps) and include (#include, proto import) only the packages
 listed for it, so the graph is a DAG that reads bottom-up:
-core -> device, ops, tensorboard -> models, data -> metrics -> trainers -> callbacks, search -> pipeline -> cli.
+core -> device, ops, tensorboard -> models, data -> metrics -> trainers -> callbacks, search, distributed
+-> pipeline -> cli.
 Every BUILD file takes its visibility from here (users_of), and tools/check_layers.py, run by
 tools/test.sh, checks both the Bazel graph and the includes against it.
 """
@@ -20,7 +21,8 @@ ALLOWED_DEPS = {
     "callbacks": ["core", "data", "models", "tensorboard", "trainers"],
     "search": ["core", "device", "models"],
     "pipeline": ["core", "report", "search", "trainers"],
-    "cli": ["core", "data", "device", "metrics", "models", "pipeline", "report"],
+    "distributed": ["core", "trainers"],
+    "cli": ["core", "data", "device", "distributed", "metrics", "models", "pipeline", "report"],
 }
 
 # Code outside the layers that may use any package: the plugin set and binaries, tests,

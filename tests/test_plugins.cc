@@ -1,7 +1,8 @@
 // Plugins for framework tests: a real (tiny) torch model and a trainer whose score is a known
 // function of the model, so search and resume behaviour can be checked exactly.
 //
-// SPNAS_TEST_KILL_AT_TRIAL=N makes the trainer SIGKILL its own process when trial N starts.
+// SPNAS_TEST_KILL_AT_TRIAL=N makes the trainer SIGKILL its own process when trial N starts
+// ("any": the first trial it trains).
 #include "tests/test_plugins.h"
 
 #include <chrono>
@@ -47,7 +48,9 @@ class AnalyticTrainer : public Trainer {
 
   StatusOr<TrainResult> Train(const TrainJob& job) override {
     const char* kill_at = std::getenv("SPNAS_TEST_KILL_AT_TRIAL");
-    if (kill_at != nullptr && std::atoi(kill_at) == job.trial_id) std::raise(SIGKILL);
+    if (kill_at != nullptr && (std::string(kill_at) == "any" || std::atoi(kill_at) == job.trial_id)) {
+      std::raise(SIGKILL);
+    }
     TrainCalls().fetch_add(1);
     if (options_.train_ms() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(options_.train_ms()));
     SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, ModelRegistry().Create(job.model.type(), job.model.options()));

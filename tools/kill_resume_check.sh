@@ -65,7 +65,7 @@ for ((round = 1; round <= rounds; round++)); do
     wait "$pid"
     echo "round $round: the run finished before ${delay}s (exit $?)"
   fi
-  lost=$(comm -23 <(echo "$before") <(snapshot))
+  lost=$(comm -23 <(echo "$before" | sort) <(snapshot | sort))
   if [[ -n "$before" && -n "$lost" ]]; then
     echo "FAIL: records changed or lost by round $round:"; echo "$lost"; exit 1
   fi

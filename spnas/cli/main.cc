@@ -20,6 +20,9 @@
 #include "spnas/core/registry.h"
 #include "spnas/core/version.h"
 #include "spnas/device/device.h"
+#include "spnas/distributed/remote_trainer_pool.h"
+#include "spnas/distributed/worker.h"
+#include "spnas/distributed/world.h"
 #include "spnas/pipeline/pipeline.h"
 #include "spnas/report/report.h"
 
@@ -30,6 +33,9 @@ DEFINE_string(local_base_path, "", "Base folder of the run; overrides general.lo
 DEFINE_bool(resume, false, "Continue an interrupted run: keep finished steps and trials.");
 DEFINE_bool(overwrite, false, "Delete the earlier output of the pipeline's steps and start over.");
 DEFINE_int32(threads, -1, "Intra-op threads for LibTorch; overrides general.threads (0 = all cores).");
+DEFINE_int32(connect_timeout, 60, "run, distributed: seconds the ranks have to meet at the master.");
+DEFINE_double(worker_timeout, 10,
+              "run, distributed: seconds without a heartbeat after which a worker's trial goes to another.");
 DEFINE_string(device, "", "cpu, cuda or cuda:N; run: overrides general.device; eval/predict/convert: default cpu.");
 DEFINE_string(model_dir, "", "eval/predict/export: a step's output folder.");
 DEFINE_int32(id, -1, "eval/predict/export: the record to use (default: the best by mAP).");
@@ -63,8 +69,8 @@ struct Command {
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       {"run",
-       "runs a pipeline; each step writes to {local_base_path}/output/<step>/",
-       {"config", "local_base_path", "resume", "overwrite", "threads", "device"}},
+       "runs a pipeline; each step writes to {local_base_path}/output/<step>/ (distributed under torchrun or srun)",
+       {"config", "local_base_path", "resume", "overwrite", "threads", "device", "connect_timeout", "worker_timeout"}},
       {"validate", "checks a config and prints every error with file:line:column", {"config", "local_base_path"}},
       {"list", "shows the registered plugins by kind, with their defaults", {}},
       {"report", "writes output/report.html from the records", {"config", "local_base_path"}},
@@ -190,6 +196,36 @@ int Run() {
   RunOptions options;
   options.resume = FLAGS_resume;
   options.overwrite = FLAGS_overwrite;
+  // Started by torchrun or srun: rank 0 runs the pipeline, the other ranks train its trials.
+  StatusOr<World> world = WorldFromEnvironment();
+  if (!world.ok()) {
+    std::cerr << world.status().message() << "\n";
+    return 1;
+  }
+  std::unique_ptr<RemoteTrainerPool> workers;
+  if (world->distributed()) {
+    LOG(INFO) << "distributed run: " << world->Describe();
+    const std::chrono::seconds timeout(FLAGS_connect_timeout);
+    StatusOr<c10::intrusive_ptr<c10d::Store>> store = ConnectStore(*world, timeout);
+    Status met = store.status();
+    if (met.ok()) {
+      const std::string identity =
+          StrCat("config ", config->Fingerprint(), " and spnas ", kSpnasVersion, " (commit ", BuildCommit(), ")");
+      met = AgreeOnRun(**store, *world, identity, timeout);
+    }
+    if (!met.ok()) {
+      LOG(ERROR) << "rank " << world->rank << ": " << met.message();
+      return 1;
+    }
+    if (world->rank > 0) {
+      const Status worked = RunWorker(*config, *world, **store);
+      if (!worked.ok()) LOG(ERROR) << worked.message();
+      return worked.ok() ? 0 : 1;
+    }
+    workers = std::make_unique<RemoteTrainerPool>(
+        *store, world->size, std::chrono::milliseconds(static_cast<int64_t>(FLAGS_worker_timeout * 1000)));
+    options.workers = workers.get();
+  }
   Status status = RunPipeline(*config, options);
   if (!status.ok()) {
     LOG(ERROR) << status.message();

@@ -9,6 +9,8 @@
 
 namespace spnas {
 
+class TrainerPool;  // spnas/trainers/trainer_pool.h
+
 struct StepContext {
   const LoadedConfig* config = nullptr;
   const StepConfig* step = nullptr;
@@ -16,11 +18,17 @@ struct StepContext {
   std::string input_dir;   // models_folder resolved, or ""
   bool resume = false;     // keep finished trials
   uint64_t seed = 0;       // the step's seed, derived from general.seed
+  // The workers of a distributed run, which search steps hand their trials to; nullptr:
+  // trials train in this process.
+  TrainerPool* workers = nullptr;
 
   const GeneralConfig& general() const { return config->config().general(); }
   // A seed for trial `trial_id`, the same in every run of this config.
   uint64_t TrialSeed(int trial_id) const;
 };
+
+// The seed of the pipeline's step `step_index` (StepContext::seed) from general.seed.
+uint64_t StepSeed(uint64_t seed, int step_index);
 
 }  // namespace spnas
 

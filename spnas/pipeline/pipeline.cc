@@ -22,12 +22,6 @@ bool NonEmptyDir(const std::string& dir) {
   return fs::is_directory(dir, ec) && !fs::is_empty(dir, ec);
 }
 
-uint64_t StepSeed(uint64_t seed, int step_index) {
-  uint64_t z = seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(step_index) * 0xD1B54A32D192ED03ULL;
-  z = (z ^ (z >> 33)) * 0xFF51AFD7ED558CCDULL;
-  return z ^ (z >> 33);
-}
-
 }  // namespace
 
 void ValidatePipeline(const LoadedConfig& config, ConfigErrors* errors, bool inputs_must_exist) {
@@ -84,6 +78,7 @@ Status RunPipeline(const LoadedConfig& config, const RunOptions& options) {
     context.output_dir = config.OutputDir(step.name());
     context.input_dir = config.InputDir(step);
     context.resume = options.resume;
+    context.workers = options.workers;
     context.seed = StepSeed(config.config().general().seed(), s);
 
     const StepFolder folder(context.output_dir);

@@ -6,6 +6,7 @@
 
 #include "spnas/core/config.h"
 #include "spnas/core/status.h"
+#include "spnas/trainers/trainer_pool.h"
 
 namespace spnas {
 
@@ -14,6 +15,8 @@ struct RunOptions {
   bool resume = false;
   // Delete the earlier output of this pipeline's steps and start over.
   bool overwrite = false;
+  // The workers of a distributed run (spnas/distributed); nullptr: one process.
+  TrainerPool* workers = nullptr;
 };
 
 // Every check of the config (CheckConfig) plus each pipe step's contract; all errors together.

@@ -2,15 +2,18 @@
 // records every trial under trials/, and outputs the algorithm's selection (e.g. the Pareto
 // front) as the step's records.
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <regex>
 
+#include "spnas/core/files.h"
 #include "spnas/core/logging.h"
 #include "spnas/core/step_folder.h"
 #include "spnas/pipeline/pipe_step.h"
 #include "spnas/pipeline/pipe_step_options.pb.h"
 #include "spnas/pipeline/trial_runner.h"
 #include "spnas/search/search_algorithm.h"
+#include "spnas/trainers/trainer_pool.h"
 
 namespace spnas {
 namespace {
@@ -88,36 +91,76 @@ class SearchPipeStep : public PipeStep {
       }
     }
     TrialRunner runner(context, trainer.get(), trials_store, algorithm->Budget(), static_cast<int>(history.size()));
-    while (true) {
-      const int id = history.empty() ? 0 : history.back().record.id() + 1;
-      std::mt19937_64 rng(context.TrialSeed(id));
-      SPNAS_ASSIGN_OR_RETURN(std::optional<Candidate> candidate, algorithm->Propose(history, rng));
-      if (!candidate.has_value()) break;
-
+    SPNAS_RETURN_IF_ERROR(MakeDirs(trials_store.folder()));
+    // Proposals go to the pool whenever it has room, each from the history finished so far
+    // (steady-state); in one process the pool holds one job, so the search is sequential.
+    LocalTrainerPool local;
+    TrainerPool& pool = context.workers != nullptr ? *context.workers : local;
+    struct Running {
       TrainJob job;
-      job.trial_id = id;
-      job.model = candidate->model;
-      job.mutations = candidate->mutations;
-      job.seed = context.TrialSeed(id);
-      job.freeze_inherited = options_.freeze_swap_keys();
-      job.pretrain = candidate->pretrain;
       std::string parent_label;
-      if (candidate->parent >= 0) {
-        const std::vector<Trial>& pool = candidate->parent_is_input ? search.inputs : history;
-        if (candidate->parent >= static_cast<int>(pool.size())) {
-          return InternalError("search algorithm '", step.search_algorithm().type(), "' named parent index ",
-                               candidate->parent, " of ", pool.size());
+      Point hyperparameters;
+      // The trials still training when this one was proposed, which its proposal did not see
+      // (a distributed run): with the finished records, what the proposal was made from.
+      std::string running_at_proposal;
+    };
+    std::map<int, Running> running;
+    int next_id = 0;
+    for (const Trial& t : history) next_id = std::max(next_id, t.record.id() + 1);
+    const int budget = algorithm->Budget();
+    bool exhausted = false;
+    while (true) {
+      while (!exhausted && static_cast<int>(running.size()) < pool.Capacity() &&
+             (budget < 0 || static_cast<int>(history.size() + running.size()) < budget)) {
+        const int id = next_id;
+        std::mt19937_64 rng(context.TrialSeed(id));
+        SPNAS_ASSIGN_OR_RETURN(std::optional<Candidate> candidate, algorithm->Propose(history, rng));
+        if (!candidate.has_value()) {
+          exhausted = true;
+          break;
         }
-        const Trial& parent = pool[candidate->parent];
-        job.parent_model = parent.desc;
-        job.init_weights = parent.weights;
-        parent_label = candidate->parent_is_input ? RecordLabel(context.input_dir, parent.record.id())
-                                                  : StrCat(step.name(), "/", parent.record.id());
-      } else if (!step.pretrained_model_file().empty()) {
-        job.init_weights = step.pretrained_model_file();
-        job.convert_pretrained = step.convert_pretrained();
+        ++next_id;
+        TrainJob job;
+        job.trial_id = id;
+        job.model = candidate->model;
+        job.mutations = candidate->mutations;
+        job.seed = context.TrialSeed(id);
+        job.freeze_inherited = options_.freeze_swap_keys();
+        job.pretrain = candidate->pretrain;
+        std::string parent_label;
+        if (candidate->parent >= 0) {
+          const std::vector<Trial>& pool_of_parents = candidate->parent_is_input ? search.inputs : history;
+          if (candidate->parent >= static_cast<int>(pool_of_parents.size())) {
+            return InternalError("search algorithm '", step.search_algorithm().type(), "' named parent index ",
+                                 candidate->parent, " of ", pool_of_parents.size());
+          }
+          const Trial& parent = pool_of_parents[candidate->parent];
+          job.parent_model = parent.desc;
+          job.init_weights = parent.weights;
+          parent_label = candidate->parent_is_input ? RecordLabel(context.input_dir, parent.record.id())
+                                                    : StrCat(step.name(), "/", parent.record.id());
+        } else if (!step.pretrained_model_file().empty()) {
+          job.init_weights = step.pretrained_model_file();
+          job.convert_pretrained = step.convert_pretrained();
+        }
+        job = runner.Prepare(std::move(job));
+        runner.LogStart(job, parent_label, candidate->hyperparameters);
+        SPNAS_RETURN_IF_ERROR(pool.Submit(job, trainer.get()));
+        std::string running_ids;
+        for (const auto& [other, r] : running) running_ids += StrCat(running_ids.empty() ? "" : ",", other);
+        running[id] = Running{job, parent_label, candidate->hyperparameters, running_ids};
       }
-      SPNAS_ASSIGN_OR_RETURN(Trial trial, runner.Run(job, parent_label, candidate->hyperparameters));
+      if (running.empty()) break;
+      SPNAS_ASSIGN_OR_RETURN(TrainerPool::Done done, pool.WaitAny());
+      auto it = running.find(done.trial_id);
+      if (it == running.end()) return InternalError("the trainer pool returned trial ", done.trial_id, ", not running");
+      Running finished = std::move(it->second);
+      running.erase(it);
+      if (done.result.ok() && !finished.running_at_proposal.empty()) {
+        done.result->notes["proposed_while_running"] = finished.running_at_proposal;
+      }
+      SPNAS_ASSIGN_OR_RETURN(
+          Trial trial, runner.Commit(finished.job, finished.parent_label, finished.hyperparameters, std::move(done)));
       history.push_back(std::move(trial));
     }
     SPNAS_RETURN_IF_ERROR(trials_store.WriteSummary(history));

@@ -83,17 +83,38 @@ TrialRunner::TrialRunner(const StepContext& context, Trainer* trainer, RecordSto
   provenance_.set_commit(BuildCommit());
 }
 
-StatusOr<Trial> TrialRunner::Run(TrainJob job, const std::string& parent_label, const Point& hyperparameters) {
-  SPNAS_RETURN_IF_ERROR(MakeDirs(store_.folder()));
-  const int id = job.trial_id;
-  job.weights_out = store_.PendingWeightsPath(id);
+TrainJob TrialRunner::Prepare(TrainJob job) const {
+  job.weights_out = store_.PendingWeightsPath(job.trial_id);
   job.step = &context_;
   // The trial's training checkpoint: a resumed run continues a cut-off trial from it.
-  job.checkpoint = StepFolder::CheckpointPath(store_.WeightsPath(id), "last");
+  job.checkpoint = StepFolder::CheckpointPath(store_.WeightsPath(job.trial_id), "last");
   job.resume = context_.resume;
   std::error_code ec;
   fs::remove(job.weights_out, ec);
+  return job;
+}
 
+StatusOr<Trial> TrialRunner::Run(TrainJob job, const std::string& parent_label, const Point& hyperparameters) {
+  SPNAS_RETURN_IF_ERROR(MakeDirs(store_.folder()));
+  job = Prepare(std::move(job));
+  LogStart(job, parent_label, hyperparameters);
+  LocalTrainerPool pool;
+  SPNAS_RETURN_IF_ERROR(pool.Submit(job, trainer_));
+  SPNAS_ASSIGN_OR_RETURN(TrainerPool::Done done, pool.WaitAny());
+  return Commit(job, parent_label, hyperparameters, std::move(done));
+}
+
+void TrialRunner::LogStart(const TrainJob& job, const std::string& parent_label, const Point& hyperparameters) const {
+  std::string what;
+  for (const auto& [key, value] : hyperparameters) what += StrCat(" ", key, "=", value);
+  if (what.empty()) what = " " + job.model.type();
+  LOG(INFO) << "[" << context_.step->name() << "] trial " << job.trial_id << " starts:" << what
+            << (parent_label.empty() ? "" : " (from " + parent_label + ")");
+}
+
+StatusOr<Trial> TrialRunner::Commit(const TrainJob& job, const std::string& parent_label, const Point& hyperparameters,
+                                    TrainerPool::Done done) {
+  const int id = job.trial_id;
   Trial trial;
   TrialRecord& record = trial.record;
   record.set_id(id);
@@ -101,36 +122,25 @@ StatusOr<Trial> TrialRunner::Run(TrainJob job, const std::string& parent_label, 
   for (const Mutation& m : job.mutations) *record.add_mutations() = m;
   *record.mutable_provenance() = provenance_;
   for (const auto& [key, value] : hyperparameters) (*record.mutable_hyperparameters())[key] = value;
-  std::string what;
-  for (const auto& [key, value] : hyperparameters) what += StrCat(" ", key, "=", value);
-  if (what.empty()) what = " " + job.model.type();
-  LOG(INFO) << "[" << context_.step->name() << "] trial " << id << " starts:" << what
-            << (parent_label.empty() ? "" : " (from " + parent_label + ")");
 
-  const auto start = std::chrono::steady_clock::now();
   TrainResult result;
-  try {
-    StatusOr<TrainResult> trained = trainer_->Train(job);
-    if (trained.ok()) {
-      result = std::move(trained).value();
-    } else if (trained.status().code() == StatusCode::kResourceExhausted) {
-      // A full disk is not the candidate's fault: the run stops, and --resume redoes this trial.
-      return trained.status();
-    } else {
-      result.status = FAILED;
-      result.error = trained.status().ToString();
-    }
-  } catch (const std::exception& e) {
+  if (done.result.ok()) {
+    result = std::move(done.result).value();
+  } else if (done.result.status().code() == StatusCode::kResourceExhausted) {
+    // A full disk is not the candidate's fault: the run stops, and --resume redoes this trial.
+    return done.result.status();
+  } else {
     result.status = FAILED;
-    result.error = StrCat("exception: ", ExceptionMessage(e));
+    result.error = done.result.status().ToString();
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = done.seconds;
 
   record.set_status(result.status);
   record.set_error(result.error);
   record.set_train_seconds(seconds);
   for (const auto& [key, value] : result.metrics) (*record.mutable_metrics())[key] = value;
   for (const auto& [key, value] : result.notes) (*record.mutable_notes())[key] = value;
+  std::error_code ec;
   const bool keep_weights = result.wrote_weights && result.status == FINISHED && fs::exists(job.weights_out);
   if (!keep_weights) fs::remove(job.weights_out, ec);
   record.set_has_weights(keep_weights);

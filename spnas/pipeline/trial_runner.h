@@ -9,6 +9,7 @@
 #include "spnas/core/step_context.h"
 #include "spnas/search/search_space.h"
 #include "spnas/trainers/trainer.h"
+#include "spnas/trainers/trainer_pool.h"
 
 namespace spnas {
 
@@ -20,6 +21,13 @@ class TrialRunner {
   // Trains job.model and commits its record. Only an I/O failure (a full disk included) is an
   // error; a trial's own failure is recorded in the returned Trial.
   StatusOr<Trial> Run(TrainJob job, const std::string& parent_label, const Point& hyperparameters);
+
+  // Run in parts, for jobs trained by a TrainerPool: Prepare fills in where the job writes
+  // (its weights, its checkpoint), LogStart says it starts, and Commit records what it gave.
+  TrainJob Prepare(TrainJob job) const;
+  void LogStart(const TrainJob& job, const std::string& parent_label, const Point& hyperparameters) const;
+  StatusOr<Trial> Commit(const TrainJob& job, const std::string& parent_label, const Point& hyperparameters,
+                         TrainerPool::Done done);
 
  private:
   const StepContext& context_;

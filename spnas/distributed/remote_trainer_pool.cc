@@ -1,0 +1,164 @@
+#include "spnas/distributed/remote_trainer_pool.h"
+
+#include <filesystem>
+#include <thread>
+
+#include "spnas/core/files.h"
+#include "spnas/core/logging.h"
+#include "spnas/distributed/messages.pb.h"
+#include "spnas/distributed/worker.h"
+
+namespace spnas {
+namespace fs = std::filesystem;
+
+RemoteTrainerPool::RemoteTrainerPool(c10::intrusive_ptr<c10d::Store> store, int world_size,
+                                     std::chrono::milliseconds worker_timeout)
+    : store_(std::move(store)), worker_timeout_(worker_timeout) {
+  for (int rank = 1; rank < world_size; ++rank) {
+    Worker w;
+    w.rank = rank;
+    w.beat_seen = std::chrono::steady_clock::now();
+    workers_.push_back(w);
+  }
+}
+
+RemoteTrainerPool::~RemoteTrainerPool() {
+  WorkerJob stop;
+  stop.set_stop(true);
+  const std::string bytes = stop.SerializeAsString();
+  try {
+    for (Worker& w : workers_) {
+      if (w.alive) store_->set(JobKey(w.rank, w.sent++), bytes);
+    }
+    // The store may live in this process: the workers read their stop before it goes away.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (store_->add("stopped", 0) < Capacity() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  } catch (const std::exception& e) {
+    LOG(WARNING) << "could not tell the workers to stop: " << ExceptionMessage(e);
+  }
+}
+
+int RemoteTrainerPool::Capacity() const {
+  int alive = 0;
+  for (const Worker& w : workers_) alive += w.alive;
+  return alive;
+}
+
+Status RemoteTrainerPool::Submit(const TrainJob& job, Trainer*) {
+  queue_.push_back(job);
+  return Status::Ok();
+}
+
+Status RemoteTrainerPool::Send(Worker& worker, const TrainJob& job) {
+  WorkerJob message;
+  message.set_step(job.step->step->name());
+  message.set_trial_id(job.trial_id);
+  *message.mutable_model() = job.model;
+  *message.mutable_parent_model() = job.parent_model;
+  if (!job.init_weights.empty()) {
+    SPNAS_ASSIGN_OR_RETURN(std::string weights, ReadFile(job.init_weights));
+    message.set_init_weights(std::move(weights));
+    message.set_init_weights_name(fs::path(job.init_weights).filename().string());
+  }
+  for (const Mutation& m : job.mutations) *message.add_mutations() = m;
+  message.set_freeze_inherited(job.freeze_inherited);
+  message.set_convert_pretrained(job.convert_pretrained);
+  message.set_seed(job.seed);
+  *message.mutable_pretrain() = job.pretrain;
+  store_->set(JobKey(worker.rank, worker.sent), message.SerializeAsString());
+  worker.job = job;
+  return Status::Ok();
+}
+
+StatusOr<std::optional<TrainerPool::Done>> RemoteTrainerPool::Collect(Worker& worker) {
+  const std::string key = ResultKey(worker.rank, worker.sent);
+  if (!store_->check({key})) return std::optional<Done>();
+  const std::vector<uint8_t> bytes = store_->get(key);
+  store_->deleteKey(key);
+  store_->deleteKey(JobKey(worker.rank, worker.sent));
+  WorkerResult message;
+  if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return InternalError("worker rank ", worker.rank, " sent a result that does not parse");
+  }
+  const TrainJob job = std::move(*worker.job);
+  worker.job.reset();
+  ++worker.sent;
+  Done done;
+  done.trial_id = job.trial_id;
+  done.seconds = message.seconds();
+  if (message.error_code() != 0) {
+    done.result = Status(static_cast<StatusCode>(message.error_code()), message.error_message());
+    return std::optional<Done>(std::move(done));
+  }
+  TrainResult result;
+  result.status = message.status();
+  result.error = message.error();
+  result.metrics.insert(message.metrics().begin(), message.metrics().end());
+  result.notes.insert(message.notes().begin(), message.notes().end());
+  result.notes["worker_rank"] = std::to_string(worker.rank);
+  result.model = message.model();
+  result.wrote_weights = message.wrote_weights();
+  if (result.wrote_weights) SPNAS_RETURN_IF_ERROR(WriteFileAtomic(job.weights_out, message.weights()));
+  if (!message.metrics_log().empty()) {
+    const fs::path log = fs::path(job.weights_out).parent_path() / StrCat("metrics_", job.trial_id, ".jsonl");
+    SPNAS_RETURN_IF_ERROR(WriteFileAtomic(log.string(), message.metrics_log()));
+  }
+  done.result = std::move(result);
+  return std::optional<Done>(std::move(done));
+}
+
+void RemoteTrainerPool::CheckHeartbeat(Worker& worker) {
+  const auto now = std::chrono::steady_clock::now();
+  const int64_t beats = store_->add(BeatKey(worker.rank), 0);
+  if (beats != worker.beats) {
+    worker.beats = beats;
+    worker.beat_seen = now;
+    return;
+  }
+  if (now - worker.beat_seen < worker_timeout_) return;
+  worker.alive = false;
+  const auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - worker.beat_seen).count();
+  if (worker.job.has_value()) {
+    LOG(WARNING) << "worker rank " << worker.rank << " sent no heartbeat for " << silent / 1000.0 << " s; trial "
+                 << worker.job->trial_id << " goes to another worker";
+    queue_.push_front(std::move(*worker.job));
+    worker.job.reset();
+  } else {
+    LOG(WARNING) << "worker rank " << worker.rank << " sent no heartbeat for " << silent / 1000.0
+                 << " s; it gets no more trials";
+  }
+}
+
+StatusOr<TrainerPool::Done> RemoteTrainerPool::WaitAny() {
+  try {
+    while (true) {
+      for (Worker& w : workers_) {
+        if (w.alive && !w.job.has_value() && !queue_.empty()) {
+          SPNAS_RETURN_IF_ERROR(Send(w, queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      bool busy = false;
+      for (Worker& w : workers_) {
+        if (!w.alive || !w.job.has_value()) continue;
+        SPNAS_ASSIGN_OR_RETURN(std::optional<Done> done, Collect(w));
+        if (done.has_value()) return std::move(*done);
+        CheckHeartbeat(w);
+        busy = busy || w.job.has_value();
+      }
+      if (Capacity() == 0) {
+        return AbortedError("every worker of the run is gone (no heartbeat within ", worker_timeout_.count(),
+                            " ms); resume the run with --resume once they are back");
+      }
+      if (!busy && queue_.empty()) return FailedPreconditionError("no job was submitted");
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  } catch (const std::exception& e) {
+    const std::string what = ExceptionMessage(e);
+    return AbortedError("the run's store failed: ", what.substr(0, what.find('\n')));
+  }
+}
+
+}  // namespace spnas

@@ -1,0 +1,55 @@
+// Rank 0's side of a distributed run: hands trials to the workers through the c10d store,
+// takes their results back, and gives the trial of a worker that stopped sending heartbeats
+// to another worker.
+#ifndef SPNAS_DISTRIBUTED_REMOTE_TRAINER_POOL_H_
+#define SPNAS_DISTRIBUTED_REMOTE_TRAINER_POOL_H_
+
+#include <chrono>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include <torch/csrc/distributed/c10d/Store.hpp>
+
+#include "spnas/trainers/trainer_pool.h"
+
+namespace spnas {
+
+// How often workers beat, and after how long without a beat rank 0 gives a worker up.
+inline constexpr std::chrono::milliseconds kHeartbeatPeriod{500};
+inline constexpr std::chrono::seconds kDefaultWorkerTimeout{10};
+
+class RemoteTrainerPool : public TrainerPool {
+ public:
+  // The workers are ranks 1 .. world_size - 1.
+  RemoteTrainerPool(c10::intrusive_ptr<c10d::Store> store, int world_size,
+                    std::chrono::milliseconds worker_timeout = kDefaultWorkerTimeout);
+  // Tells the live workers to exit.
+  ~RemoteTrainerPool() override;
+
+  int Capacity() const override;
+  Status Submit(const TrainJob& job, Trainer* trainer) override;
+  StatusOr<Done> WaitAny() override;
+
+ private:
+  struct Worker {
+    int rank = 0;
+    int sent = 0;                 // jobs sent to it so far: the next job key's number
+    std::optional<TrainJob> job;  // the job it trains, if any
+    int64_t beats = -1;           // its heartbeat counter when last seen to change
+    std::chrono::steady_clock::time_point beat_seen;
+    bool alive = true;
+  };
+  Status Send(Worker& worker, const TrainJob& job);
+  StatusOr<std::optional<Done>> Collect(Worker& worker);
+  void CheckHeartbeat(Worker& worker);
+
+  c10::intrusive_ptr<c10d::Store> store_;
+  std::chrono::milliseconds worker_timeout_;
+  std::vector<Worker> workers_;
+  std::deque<TrainJob> queue_;
+};
+
+}  // namespace spnas
+
+#endif  // SPNAS_DISTRIBUTED_REMOTE_TRAINER_POOL_H_

@@ -1,0 +1,182 @@
+#include "spnas/distributed/worker.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "spnas/core/files.h"
+#include "spnas/core/logging.h"
+#include "spnas/core/step_context.h"
+#include "spnas/distributed/messages.pb.h"
+#include "spnas/distributed/remote_trainer_pool.h"
+#include "spnas/trainers/trainer_pool.h"
+
+namespace spnas {
+namespace fs = std::filesystem;
+
+std::string JobKey(int rank, int n) { return StrCat("job/", rank, "/", n); }
+std::string ResultKey(int rank, int n) { return StrCat("result/", rank, "/", n); }
+std::string BeatKey(int rank) { return StrCat("beat/", rank); }
+
+namespace {
+
+// Beats the worker's heartbeat counter from its own thread, also while a trial trains.
+class Heartbeat {
+ public:
+  Heartbeat(c10d::Store& store, int rank)
+      : thread_([this, &store, rank] {
+          while (!stop_) {
+            try {
+              store.add(BeatKey(rank), 1);
+            } catch (const std::exception&) {
+              return;  // the store is gone: the main loop finds out and says so
+            }
+            for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(kHeartbeatPeriod / 10);
+          }
+        }) {}
+  ~Heartbeat() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// One step's trainer and context on this worker; its files go to a folder of the worker's own.
+struct StepOnWorker {
+  StepContext context;
+  std::unique_ptr<Trainer> trainer;
+};
+
+StatusOr<WorkerResult> Train(const WorkerJob& message, StepOnWorker& step, const std::string& trials_dir) {
+  SPNAS_RETURN_IF_ERROR(MakeDirs(trials_dir));
+  TrainJob job;
+  job.trial_id = message.trial_id();
+  job.model = message.model();
+  job.parent_model = message.parent_model();
+  job.mutations.assign(message.mutations().begin(), message.mutations().end());
+  job.freeze_inherited = message.freeze_inherited();
+  job.convert_pretrained = message.convert_pretrained();
+  job.seed = message.seed();
+  job.pretrain = message.pretrain();
+  job.step = &step.context;
+  job.weights_out = (fs::path(trials_dir) / StrCat("model_", job.trial_id, ".pth.pending")).string();
+  job.checkpoint = (fs::path(trials_dir) / StrCat("model_", job.trial_id, ".last.pth")).string();
+  if (!message.init_weights().empty()) {
+    job.init_weights =
+        (fs::path(trials_dir) / StrCat("init_", job.trial_id, "_", message.init_weights_name())).string();
+    SPNAS_RETURN_IF_ERROR(WriteFileAtomic(job.init_weights, message.init_weights()));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  StatusOr<TrainResult> trained = TrainCatchingExceptions(*step.trainer, job);
+  WorkerResult result;
+  result.set_trial_id(job.trial_id);
+  result.set_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  if (!trained.ok()) {
+    result.set_error_code(static_cast<int>(trained.status().code()));
+    result.set_error_message(std::string(trained.status().message()));
+  } else {
+    result.set_status(trained->status);
+    result.set_error(trained->error);
+    result.mutable_metrics()->insert(trained->metrics.begin(), trained->metrics.end());
+    result.mutable_notes()->insert(trained->notes.begin(), trained->notes.end());
+    *result.mutable_model() = trained->model;
+    result.set_wrote_weights(trained->wrote_weights && fs::exists(job.weights_out));
+    if (result.wrote_weights()) {
+      SPNAS_ASSIGN_OR_RETURN(std::string weights, ReadFile(job.weights_out));
+      result.set_weights(std::move(weights));
+    }
+  }
+  const std::string log = (fs::path(trials_dir) / StrCat("metrics_", job.trial_id, ".jsonl")).string();
+  if (fs::exists(log)) {
+    SPNAS_ASSIGN_OR_RETURN(std::string text, ReadFile(log));
+    result.set_metrics_log(std::move(text));
+  }
+  // Sent: nothing of the trial needs to stay here.
+  for (const std::string& path : {job.weights_out, job.checkpoint, job.init_weights, log}) {
+    std::error_code ec;
+    if (!path.empty()) fs::remove(path, ec);
+  }
+  return result;
+}
+
+}  // namespace
+
+Status RunWorker(const LoadedConfig& config, const World& world, c10d::Store& store) {
+  const std::string work_dir = (fs::temp_directory_path() / StrCat("spnas_worker_", ::getpid())).string();
+  LOG(INFO) << "worker " << world.Describe() << ": waiting for trials (files in " << work_dir << ")";
+  Heartbeat heartbeat(store, world.rank);
+  std::map<std::string, StepOnWorker> steps;
+  Status status = Status::Ok();
+  try {
+    for (int n = 0;; ++n) {
+      const std::string key = JobKey(world.rank, n);
+      while (!store.check({key})) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      const std::vector<uint8_t> bytes = store.get(key);
+      WorkerJob message;
+      if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        status = InternalError("rank ", world.rank, ": job ", n, " from rank 0 does not parse");
+        break;
+      }
+      if (message.stop()) {
+        store.add("stopped", 1);
+        LOG(INFO) << "worker rank " << world.rank << ": the run is over";
+        break;
+      }
+      auto it = steps.find(message.step());
+      if (it == steps.end()) {
+        const StepConfig* step_config = nullptr;
+        int index = 0;
+        for (int s = 0; s < config.config().step_size(); ++s) {
+          if (config.config().step(s).name() == message.step()) {
+            step_config = &config.config().step(s);
+            index = s;
+          }
+        }
+        if (step_config == nullptr) {
+          status = InternalError("rank ", world.rank, ": rank 0 sent a trial of step '", message.step(),
+                                 "', which this rank's config does not have");
+          break;
+        }
+        StepOnWorker step;
+        step.context.config = &config;
+        step.context.step = step_config;
+        step.context.output_dir = (fs::path(work_dir) / message.step()).string();
+        step.context.input_dir = config.InputDir(*step_config);
+        step.context.seed = StepSeed(config.config().general().seed(), index);
+        SPNAS_ASSIGN_OR_RETURN(
+            step.trainer, TrainerRegistry().Create(step_config->trainer().type(), step_config->trainer().options()));
+        it = steps.emplace(message.step(), std::move(step)).first;
+        it->second.context.step = step_config;  // the map owns the context now
+      }
+      LOG(INFO) << "[" << message.step() << "] rank " << world.rank << " trains trial " << message.trial_id();
+      StatusOr<WorkerResult> result = Train(message, it->second, it->second.context.output_dir + "/trials");
+      if (!result.ok()) {
+        // This worker's own disk failed: say so as the trial's error, and go on.
+        WorkerResult failed;
+        failed.set_trial_id(message.trial_id());
+        failed.set_error_code(static_cast<int>(result.status().code()));
+        failed.set_error_message(StrCat("on worker rank ", world.rank, ": ", result.status().message()));
+        result = failed;
+      }
+      result->set_rank(world.rank);
+      store.set(ResultKey(world.rank, n), result->SerializeAsString());
+    }
+  } catch (const std::exception& e) {
+    const std::string what = ExceptionMessage(e);
+    status =
+        AbortedError("rank ", world.rank, " lost the run's store (rank 0 gone?): ", what.substr(0, what.find('\n')));
+  }
+  std::error_code ec;
+  fs::remove_all(work_dir, ec);
+  return status;
+}
+
+}  // namespace spnas

@@ -1,0 +1,35 @@
+#include "spnas/trainers/trainer_pool.h"
+
+#include <chrono>
+
+namespace spnas {
+
+StatusOr<TrainResult> TrainCatchingExceptions(Trainer& trainer, const TrainJob& job) {
+  try {
+    return trainer.Train(job);
+  } catch (const std::exception& e) {
+    TrainResult result;
+    result.status = FAILED;
+    result.error = StrCat("exception: ", ExceptionMessage(e));
+    return result;
+  }
+}
+
+Status LocalTrainerPool::Submit(const TrainJob& job, Trainer* trainer) {
+  queue_.emplace_back(job, trainer);
+  return Status::Ok();
+}
+
+StatusOr<TrainerPool::Done> LocalTrainerPool::WaitAny() {
+  if (queue_.empty()) return FailedPreconditionError("no job was submitted");
+  auto [job, trainer] = std::move(queue_.front());
+  queue_.pop_front();
+  const auto start = std::chrono::steady_clock::now();
+  Done done;
+  done.trial_id = job.trial_id;
+  done.result = TrainCatchingExceptions(*trainer, job);
+  done.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return done;
+}
+
+}  // namespace spnas
