@@ -52,6 +52,7 @@ Status RemoteTrainerPool::Submit(const TrainJob& job, Trainer*) {
 }
 
 Status RemoteTrainerPool::Send(Worker& worker, const TrainJob& job) {
+  const auto start = std::chrono::steady_clock::now();
   WorkerJob message;
   message.set_step(job.step->step->name());
   message.set_trial_id(job.trial_id);
@@ -67,14 +68,18 @@ Status RemoteTrainerPool::Send(Worker& worker, const TrainJob& job) {
   message.set_convert_pretrained(job.convert_pretrained);
   message.set_seed(job.seed);
   *message.mutable_pretrain() = job.pretrain;
-  store_->set(JobKey(worker.rank, worker.sent), message.SerializeAsString());
+  const std::string bytes = message.SerializeAsString();
+  store_->set(JobKey(worker.rank, worker.sent), bytes);
   worker.job = job;
+  worker.sent_mb = bytes.size() / 1e6;
+  worker.send_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return Status::Ok();
 }
 
 StatusOr<std::optional<TrainerPool::Done>> RemoteTrainerPool::Collect(Worker& worker) {
   const std::string key = ResultKey(worker.rank, worker.sent);
   if (!store_->check({key})) return std::optional<Done>();
+  const auto start = std::chrono::steady_clock::now();
   const std::vector<uint8_t> bytes = store_->get(key);
   store_->deleteKey(key);
   store_->deleteKey(JobKey(worker.rank, worker.sent));
@@ -106,6 +111,9 @@ StatusOr<std::optional<TrainerPool::Done>> RemoteTrainerPool::Collect(Worker& wo
     SPNAS_RETURN_IF_ERROR(WriteFileAtomic(log.string(), message.metrics_log()));
   }
   done.result = std::move(result);
+  LOG(INFO) << "trial " << job.trial_id << " came back from worker rank " << worker.rank << "; shipping cost "
+            << worker.sent_mb << " MB out in " << worker.send_seconds << " s, " << bytes.size() / 1e6 << " MB back in "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s";
   return std::optional<Done>(std::move(done));
 }
 

@@ -34,9 +34,10 @@ class RemoteTrainerPool : public TrainerPool {
  private:
   struct Worker {
     int rank = 0;
-    int sent = 0;                 // jobs sent to it so far: the next job key's number
-    std::optional<TrainJob> job;  // the job it trains, if any
-    int64_t beats = -1;           // its heartbeat counter when last seen to change
+    int sent = 0;                          // jobs sent to it so far: the next job key's number
+    std::optional<TrainJob> job;           // the job it trains, if any
+    double sent_mb = 0, send_seconds = 0;  // what sending that job cost
+    int64_t beats = -1;                    // its heartbeat counter when last seen to change
     std::chrono::steady_clock::time_point beat_seen;
     bool alive = true;
   };

@@ -90,7 +90,7 @@ class SearchPipeStep : public PipeStep {
         LOG(INFO) << "[" << step.name() << "] resuming after " << history.size() << " finished trials";
       }
     }
-    TrialRunner runner(context, trainer.get(), trials_store, algorithm->Budget(), static_cast<int>(history.size()));
+    TrialRunner runner(context, trials_store, algorithm->Budget(), static_cast<int>(history.size()));
     SPNAS_RETURN_IF_ERROR(MakeDirs(trials_store.folder()));
     // Proposals go to the pool whenever it has room, each from the history finished so far
     // (steady-state); in one process the pool holds one job, so the search is sequential.

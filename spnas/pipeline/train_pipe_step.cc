@@ -1,14 +1,17 @@
 // TrainPipeStep: trains the step's model, or each record of its models_folder (optionally the
 // best top_k), keeping each input record's id.
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <set>
 
+#include "spnas/core/files.h"
 #include "spnas/core/logging.h"
 #include "spnas/core/objectives.h"
 #include "spnas/pipeline/pipe_step.h"
 #include "spnas/pipeline/pipe_step_options.pb.h"
 #include "spnas/pipeline/trial_runner.h"
+#include "spnas/trainers/trainer_pool.h"
 
 namespace spnas {
 namespace {
@@ -86,11 +89,31 @@ class TrainPipeStep : public PipeStep {
       SPNAS_ASSIGN_OR_RETURN(trials, store.LoadAll());
       for (const Trial& t : trials) done.insert(t.record.id());
     }
-    TrialRunner runner(context, trainer.get(), store, static_cast<int>(jobs.size()), static_cast<int>(done.size()));
-    for (size_t i = 0; i < jobs.size(); ++i) {
-      if (done.count(jobs[i].trial_id)) continue;
-      jobs[i].seed = context.TrialSeed(jobs[i].trial_id);
-      SPNAS_ASSIGN_OR_RETURN(Trial trial, runner.Run(jobs[i], parents[i], hyperparameters[i]));
+    TrialRunner runner(context, store, static_cast<int>(jobs.size()), static_cast<int>(done.size()));
+    SPNAS_RETURN_IF_ERROR(MakeDirs(store.folder()));
+    // The jobs go to the pool as it has room: one after another in one process, side by side on
+    // the workers of a distributed run.
+    LocalTrainerPool local;
+    TrainerPool& pool = context.workers != nullptr ? *context.workers : local;
+    std::map<int, size_t> running;  // trial id -> index in jobs
+    size_t next = 0;
+    while (true) {
+      for (; next < jobs.size() && static_cast<int>(running.size()) < pool.Capacity(); ++next) {
+        if (done.count(jobs[next].trial_id)) continue;
+        jobs[next].seed = context.TrialSeed(jobs[next].trial_id);
+        jobs[next] = runner.Prepare(std::move(jobs[next]));
+        runner.LogStart(jobs[next], parents[next], hyperparameters[next]);
+        SPNAS_RETURN_IF_ERROR(pool.Submit(jobs[next], trainer.get()));
+        running[jobs[next].trial_id] = next;
+      }
+      if (running.empty()) break;
+      SPNAS_ASSIGN_OR_RETURN(TrainerPool::Done finished, pool.WaitAny());
+      auto it = running.find(finished.trial_id);
+      if (it == running.end())
+        return InternalError("the trainer pool returned trial ", finished.trial_id, ", not running");
+      const size_t i = it->second;
+      running.erase(it);
+      SPNAS_ASSIGN_OR_RETURN(Trial trial, runner.Commit(jobs[i], parents[i], hyperparameters[i], std::move(finished)));
       trials.push_back(std::move(trial));
     }
     std::sort(trials.begin(), trials.end(),

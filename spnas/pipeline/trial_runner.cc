@@ -70,8 +70,8 @@ std::vector<std::map<std::string, double>> LineageMetrics(const std::string& inp
   return result;
 }
 
-TrialRunner::TrialRunner(const StepContext& context, Trainer* trainer, RecordStore store, int budget, int done)
-    : context_(context), trainer_(trainer), store_(std::move(store)), budget_(budget), done_(done) {
+TrialRunner::TrialRunner(const StepContext& context, RecordStore store, int budget, int done)
+    : context_(context), store_(std::move(store)), budget_(budget), done_(done) {
   provenance_.set_spnas_version(kSpnasVersion);
   provenance_.set_libtorch_version(TORCH_VERSION);
   provenance_.set_device(context.general().device().empty() ? "cpu" : context.general().device());
@@ -92,16 +92,6 @@ TrainJob TrialRunner::Prepare(TrainJob job) const {
   std::error_code ec;
   fs::remove(job.weights_out, ec);
   return job;
-}
-
-StatusOr<Trial> TrialRunner::Run(TrainJob job, const std::string& parent_label, const Point& hyperparameters) {
-  SPNAS_RETURN_IF_ERROR(MakeDirs(store_.folder()));
-  job = Prepare(std::move(job));
-  LogStart(job, parent_label, hyperparameters);
-  LocalTrainerPool pool;
-  SPNAS_RETURN_IF_ERROR(pool.Submit(job, trainer_));
-  SPNAS_ASSIGN_OR_RETURN(TrainerPool::Done done, pool.WaitAny());
-  return Commit(job, parent_label, hyperparameters, std::move(done));
 }
 
 void TrialRunner::LogStart(const TrainJob& job, const std::string& parent_label, const Point& hyperparameters) const {

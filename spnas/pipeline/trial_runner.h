@@ -1,5 +1,5 @@
-// Runs trials for a pipe step: trains, turns errors and exceptions into FAILED records, commits
-// each record atomically, and logs progress with an ETA.
+// The trials of a pipe step around their training: where each writes, FAILED records for errors
+// and exceptions, each record committed atomically, progress logged with an ETA.
 #ifndef SPNAS_PIPELINE_TRIAL_RUNNER_H_
 #define SPNAS_PIPELINE_TRIAL_RUNNER_H_
 
@@ -16,14 +16,12 @@ namespace spnas {
 class TrialRunner {
  public:
   // `budget`: trials the step will run in all (-1 unknown); `done`: already finished ones.
-  TrialRunner(const StepContext& context, Trainer* trainer, RecordStore store, int budget, int done);
+  TrialRunner(const StepContext& context, RecordStore store, int budget, int done);
 
-  // Trains job.model and commits its record. Only an I/O failure (a full disk included) is an
-  // error; a trial's own failure is recorded in the returned Trial.
-  StatusOr<Trial> Run(TrainJob job, const std::string& parent_label, const Point& hyperparameters);
-
-  // Run in parts, for jobs trained by a TrainerPool: Prepare fills in where the job writes
-  // (its weights, its checkpoint), LogStart says it starts, and Commit records what it gave.
+  // A trial in three parts, around its training by a TrainerPool: Prepare fills in where the
+  // job writes (its weights, its checkpoint), LogStart says it starts, and Commit records what
+  // the pool gave. Only an I/O failure (a full disk included) is an error of Commit; a trial's
+  // own failure is recorded in the returned Trial.
   TrainJob Prepare(TrainJob job) const;
   void LogStart(const TrainJob& job, const std::string& parent_label, const Point& hyperparameters) const;
   StatusOr<Trial> Commit(const TrainJob& job, const std::string& parent_label, const Point& hyperparameters,
@@ -31,7 +29,6 @@ class TrialRunner {
 
  private:
   const StepContext& context_;
-  Trainer* trainer_;
   RecordStore store_;
   int budget_;
   int done_;
