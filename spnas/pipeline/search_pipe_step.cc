@@ -105,6 +105,13 @@ class SearchPipeStep : public PipeStep {
       std::string running_at_proposal;
     };
     std::map<int, Running> running;
+    auto repeats_running = [](const Candidate& c, const std::map<int, Running>& running) {
+      if (c.hyperparameters.empty()) return false;
+      for (const auto& [id, r] : running) {
+        if (r.hyperparameters == c.hyperparameters) return true;
+      }
+      return false;
+    };
     int next_id = 0;
     for (const Trial& t : history) next_id = std::max(next_id, t.record.id() + 1);
     const int budget = algorithm->Budget();
@@ -114,7 +121,14 @@ class SearchPipeStep : public PipeStep {
              (budget < 0 || static_cast<int>(history.size() + running.size()) < budget)) {
         const int id = next_id;
         std::mt19937_64 rng(context.TrialSeed(id));
-        SPNAS_ASSIGN_OR_RETURN(std::optional<Candidate> candidate, algorithm->Propose(history, rng));
+        StatusOr<std::optional<Candidate>> proposed = algorithm->Propose(history, rng);
+        // The algorithm sees finished trials only. While others run, a proposal that fails, ends
+        // the search or repeats a running candidate may be one their results change: it waits
+        // for one of them to finish, and is made again.
+        if (!running.empty() && (!proposed.ok() || !proposed->has_value() || repeats_running(**proposed, running))) {
+          break;
+        }
+        SPNAS_ASSIGN_OR_RETURN(std::optional<Candidate> candidate, std::move(proposed));
         if (!candidate.has_value()) {
           exhausted = true;
           break;
