@@ -134,29 +134,8 @@ class SearchPipeStep : public PipeStep {
           break;
         }
         ++next_id;
-        TrainJob job;
-        job.trial_id = id;
-        job.model = candidate->model;
-        job.mutations = candidate->mutations;
-        job.seed = context.TrialSeed(id);
-        job.freeze_inherited = options_.freeze_swap_keys();
-        job.pretrain = candidate->pretrain;
         std::string parent_label;
-        if (candidate->parent >= 0) {
-          const std::vector<Trial>& pool_of_parents = candidate->parent_is_input ? search.inputs : history;
-          if (candidate->parent >= static_cast<int>(pool_of_parents.size())) {
-            return InternalError("search algorithm '", step.search_algorithm().type(), "' named parent index ",
-                                 candidate->parent, " of ", pool_of_parents.size());
-          }
-          const Trial& parent = pool_of_parents[candidate->parent];
-          job.parent_model = parent.desc;
-          job.init_weights = parent.weights;
-          parent_label = candidate->parent_is_input ? RecordLabel(context.input_dir, parent.record.id())
-                                                    : StrCat(step.name(), "/", parent.record.id());
-        } else if (!step.pretrained_model_file().empty()) {
-          job.init_weights = step.pretrained_model_file();
-          job.convert_pretrained = step.convert_pretrained();
-        }
+        SPNAS_ASSIGN_OR_RETURN(TrainJob job, JobFor(*candidate, id, context, search.inputs, history, &parent_label));
         job = runner.Prepare(std::move(job));
         runner.LogStart(job, parent_label, candidate->hyperparameters);
         SPNAS_RETURN_IF_ERROR(pool.Submit(job, trainer.get()));
@@ -195,6 +174,37 @@ class SearchPipeStep : public PipeStep {
   }
 
  private:
+  // The job that trains `candidate` as trial `id`, and the label of its parent ("" for none).
+  StatusOr<TrainJob> JobFor(const Candidate& candidate, int id, const StepContext& context,
+                            const std::vector<Trial>& inputs, const std::vector<Trial>& history,
+                            std::string* parent_label) const {
+    const StepConfig& step = *context.step;
+    TrainJob job;
+    job.trial_id = id;
+    job.model = candidate.model;
+    job.mutations = candidate.mutations;
+    job.seed = context.TrialSeed(id);
+    job.freeze_inherited = options_.freeze_swap_keys();
+    job.pretrain = candidate.pretrain;
+    parent_label->clear();
+    if (candidate.parent >= 0) {
+      const std::vector<Trial>& parents = candidate.parent_is_input ? inputs : history;
+      if (candidate.parent >= static_cast<int>(parents.size())) {
+        return InternalError("search algorithm '", step.search_algorithm().type(), "' named parent index ",
+                             candidate.parent, " of ", parents.size());
+      }
+      const Trial& parent = parents[candidate.parent];
+      job.parent_model = parent.desc;
+      job.init_weights = parent.weights;
+      *parent_label = candidate.parent_is_input ? RecordLabel(context.input_dir, parent.record.id())
+                                                : StrCat(step.name(), "/", parent.record.id());
+    } else if (!step.pretrained_model_file().empty()) {
+      job.init_weights = step.pretrained_model_file();
+      job.convert_pretrained = step.convert_pretrained();
+    }
+    return job;
+  }
+
   Options options_;
 };
 
