@@ -17,6 +17,7 @@
 #include "spnas/cli/build_commit.h"
 #include "spnas/cli/model_commands.h"
 #include "spnas/core/logging.h"
+#include "spnas/core/parallel.h"
 #include "spnas/core/registry.h"
 #include "spnas/core/version.h"
 #include "spnas/device/device.h"
@@ -135,6 +136,9 @@ Status CheckFlags(const Command& c) {
 
 int SetThreads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+#ifdef SPNAS_THREAD_SANITIZER
+  threads = 1;  // LibTorch's OpenMP pool, whose synchronisation TSan cannot see (core/parallel.h)
+#endif
   at::set_num_threads(threads);
   return at::get_num_threads();
 }
