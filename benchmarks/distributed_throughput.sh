@@ -12,7 +12,7 @@ torchrun=$HOME/.cache/spnas/venv/bin/torchrun
 work=$(mktemp -d)
 # The quickstart up to its serial step.
 awk '/^step \{/ { n++ } n <= 2' configs/spnas_quickstart.textproto |
-  sed "s/max_sample: 5/max_sample: $candidates/" >"$work/config.textproto"
+  sed -e "s/max_sample: 5/max_sample: $candidates/" -e "s/final_step: \"fullytrain\"/final_step: \"serial\"/" >"$work/config.textproto"
 for workers in 1 2; do
   "$torchrun" --nproc_per_node=$((workers + 1)) --master_addr=127.0.0.1 --master_port=$((29600 + workers)) \
     --no-python bazel-bin/spnas/spnas run --config="$work/config.textproto" --local_base_path="$work/w$workers" \

@@ -188,6 +188,32 @@ TEST(SpNasSTest, SeedFirstThenMutantsOfTheFrontsTop) {
   EXPECT_FALSE(algorithm->Propose(std::vector<Trial>(50, history[0]), rng).value().has_value());  // budget spent
 }
 
+// A distributed run: while the seed's own trial trains, candidates are mutants of the seed
+// input, from its weights, and never the seed or another running candidate again.
+TEST(SpNasSTest, WhileTheSeedTrainsElsewhereItsMutantsAreProposed) {
+  SpNasSOptions o;
+  o.set_num_mutate(1);
+  auto algorithm = SpNasS(o);
+  ASSERT_TRUE(algorithm->Init(SeedContext()).ok());
+  std::mt19937_64 rng(3);
+  std::vector<Candidate> running = {algorithm->Propose({}, rng).value().value()};
+  for (int i = 0; i < 10; ++i) {
+    algorithm->SetRunning(running);
+    auto c = algorithm->Propose({}, rng).value();
+    ASSERT_TRUE(c.has_value());
+    EXPECT_TRUE(c->parent_is_input);
+    EXPECT_EQ(c->parent, 0);
+    EXPECT_EQ(c->mutations.size(), 1u);
+    for (const Candidate& r : running) {
+      EXPECT_NE(c->hyperparameters.at("network.backbone.code"), r.hyperparameters.at("network.backbone.code"));
+    }
+    running.push_back(*c);
+  }
+  // Nothing running and nothing finished: the seed again (its trial was lost).
+  algorithm->SetRunning({});
+  EXPECT_TRUE(algorithm->Propose({}, rng).value()->mutations.empty());
+}
+
 TEST(SpNasSTest, AddStageIsReachable) {
   SpNasSOptions o;
   o.set_num_mutate(1);

@@ -100,6 +100,7 @@ class SearchPipeStep : public PipeStep {
       TrainJob job;
       std::string parent_label;
       Point hyperparameters;
+      Candidate candidate;
       // The trials still training when this one was proposed, which its proposal did not see
       // (a distributed run): with the finished records, what the proposal was made from.
       std::string running_at_proposal;
@@ -121,6 +122,9 @@ class SearchPipeStep : public PipeStep {
              (budget < 0 || static_cast<int>(history.size() + running.size()) < budget)) {
         const int id = next_id;
         std::mt19937_64 rng(context.TrialSeed(id));
+        std::vector<Candidate> running_candidates;
+        for (const auto& [other, r] : running) running_candidates.push_back(r.candidate);
+        algorithm->SetRunning(running_candidates);
         StatusOr<std::optional<Candidate>> proposed = algorithm->Propose(history, rng);
         // The algorithm sees finished trials only. While others run, a proposal that fails, ends
         // the search or repeats a running candidate may be one their results change: it waits
@@ -141,7 +145,7 @@ class SearchPipeStep : public PipeStep {
         SPNAS_RETURN_IF_ERROR(pool.Submit(job, trainer.get()));
         std::string running_ids;
         for (const auto& [other, r] : running) running_ids += StrCat(running_ids.empty() ? "" : ",", other);
-        running[id] = Running{job, parent_label, candidate->hyperparameters, running_ids};
+        running[id] = Running{job, parent_label, candidate->hyperparameters, *candidate, running_ids};
       }
       if (running.empty()) break;
       SPNAS_ASSIGN_OR_RETURN(TrainerPool::Done done, pool.WaitAny());

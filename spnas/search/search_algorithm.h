@@ -47,6 +47,11 @@ class SearchAlgorithm {
   // The next candidate, or nullopt when the search is over. `history` holds every trial of this
   // step so far, in id order, failed ones included.
   virtual StatusOr<std::optional<Candidate>> Propose(const std::vector<Trial>& history, std::mt19937_64& rng) = 0;
+  // The candidates proposed earlier that are still training (on the workers of a distributed
+  // run), given before each Propose; always empty in one process. The step itself waits for
+  // one of them to finish when a proposal repeats one; an algorithm can use the list to propose
+  // something else instead.
+  virtual void SetRunning(const std::vector<Candidate>& /*running*/) {}
   // Ids of the trials the step outputs (e.g. the Pareto front). Default: every finished trial.
   virtual std::vector<int> SelectOutputs(const std::vector<Trial>& history) const;
   // Trials the search will run at most (for progress and ETA); -1 when unknown.

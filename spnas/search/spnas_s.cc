@@ -89,12 +89,18 @@ class SpNasS : public ParetoSearchAlgorithm {
     return Status::Ok();
   }
 
+  void SetRunning(const std::vector<Candidate>& running) override { running_ = running; }
+
   StatusOr<std::optional<Candidate>> Propose(const std::vector<Trial>& history, std::mt19937_64& rng) override {
     if (static_cast<int>(history.size()) >= options_.max_sample()) return std::optional<Candidate>();
     std::set<std::string> seen;
     for (const Trial& t : history) {
       auto it = t.record.hyperparameters().find(kCodeKey);
       if (it != t.record.hyperparameters().end()) seen.insert(it->second);
+    }
+    for (const Candidate& c : running_) {
+      auto it = c.hyperparameters.find(kCodeKey);
+      if (it != c.hyperparameters.end()) seen.insert(it->second);
     }
     // First the initial parents themselves, with the candidates' budget.
     for (const Seed& seed : seeds_) {
@@ -112,17 +118,30 @@ class SpNasS : public ParetoSearchAlgorithm {
       if (reignition) return reignition;
     }
 
-    // Parents: the top max_optimal of the Pareto front (the seeds' trials while nothing else finished).
+    // Parents: the top max_optimal of the Pareto front (the seeds' trials while nothing else
+    // finished). In a distributed run, while the seeds' own trials still train, the seeds.
+    struct Parent {
+      const PluginConfig* desc;
+      std::string code;
+      int index;  // into the history, or into the inputs (is_input); -1: none
+      bool is_input;
+    };
+    std::vector<Parent> parents;
     const std::vector<int> front = ParetoFront(history, objectives_);
-    std::vector<int> parents(front.begin(), front.begin() + std::min<size_t>(front.size(), options_.max_optimal()));
+    for (size_t i = 0; i < front.size() && static_cast<int>(i) < options_.max_optimal(); ++i) {
+      const Trial& t = history[front[i]];
+      parents.push_back({&t.desc, t.record.hyperparameters().at(kCodeKey), front[i], false});
+    }
+    if (parents.empty() && !running_.empty()) {
+      for (const Seed& seed : seeds_) parents.push_back({&seed.model, seed.code, seed.input, seed.input >= 0});
+    }
     if (parents.empty()) {
       return FailedPreconditionError("SpNasS: no finished trial has all objectives (", JoinKeys(),
                                      "); every candidate so far failed");
     }
     for (int attempt = 0; attempt < options_.max_redraws(); ++attempt) {
-      const int parent = parents[std::uniform_int_distribution<size_t>(0, parents.size() - 1)(rng)];
-      const Trial& p = history[parent];
-      std::string code = p.record.hyperparameters().at(kCodeKey);
+      const Parent& p = parents[std::uniform_int_distribution<size_t>(0, parents.size() - 1)(rng)];
+      std::string code = p.code;
       std::vector<Mutation> mutations;
       for (int k = 0; k < options_.num_mutate(); ++k) {
         std::optional<Mutated> m;
@@ -142,7 +161,7 @@ class SpNasS : public ParetoSearchAlgorithm {
         continue;  // a duplicate or an invalid code: redraw
       }
       Candidate c;
-      SPNAS_ASSIGN_OR_RETURN(c.model, WithSerialCode(p.desc, code));
+      SPNAS_ASSIGN_OR_RETURN(c.model, WithSerialCode(*p.desc, code));
       if (HasLimits()) {
         SPNAS_ASSIGN_OR_RETURN(auto costs, CandidateCosts(c.model, options_.cost_input_size(),
                                                           CostsFor(options_.limits()), context_.device));
@@ -153,7 +172,8 @@ class SpNasS : public ParetoSearchAlgorithm {
           continue;
         }
       }
-      c.parent = parent;
+      c.parent = p.index;
+      c.parent_is_input = p.is_input;
       c.mutations = mutations;
       c.hyperparameters[kCodeKey] = code;
       return std::optional<Candidate>(c);
@@ -235,6 +255,7 @@ class SpNasS : public ParetoSearchAlgorithm {
   Options options_;
   SearchContext context_;
   std::vector<Seed> seeds_;
+  std::vector<Candidate> running_;  // proposed, still training (a distributed run)
 };
 
 SPNAS_REGISTER_PLUGIN(SearchAlgorithmRegistry, SpNasS);
