@@ -1,7 +1,7 @@
 #!/bin/bash
 # A distributed search on one machine over loopback: 3 processes started by torchrun give the
 # records of a single-process run; a worker killed mid-trial loses no trial; ranks started with
-# different configs stop at once with a clear error.
+# different configs, a master nobody serves and a port in use stop at once with a clear error.
 #   distributed_test.sh <spnas binary with the test plugins> <python of the environment>
 set -u
 source "$(dirname "$0")/check.sh"
@@ -72,6 +72,16 @@ port=$(free_port)
 RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port timeout 60 "$SPNAS" run --config="$config" \
   --local_base_path="$work/alone" --connect_timeout=3 >"$work/alone.log" 2>&1
 check "no master: an error naming the address" grep -q "cannot reach the master at 127.0.0.1:$port" "$work/alone.log"
+
+# 5. Rank 0's port taken by another program: a clear error, at once.
+port=$(free_port)
+"$PYTHON" -c "import socket, time; s = socket.socket(); s.bind(('0.0.0.0', $port)); s.listen(); time.sleep(60)" &
+listener=$!
+sleep 1
+RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port timeout 60 "$SPNAS" run --config="$config" \
+  --local_base_path="$work/taken" --connect_timeout=5 >"$work/taken.log" 2>&1
+check "a port in use: an error naming it" grep -q "cannot serve the run's store on port $port" "$work/taken.log"
+kill $listener
 
 for log in "$work"/*.log; do echo "== $log"; tail -5 "$log"; done
 finish
