@@ -1,7 +1,8 @@
 #!/bin/bash
 # A distributed search on one machine over loopback: 3 processes started by torchrun give the
-# records of a single-process run; a worker killed mid-trial loses no trial; ranks started with
-# different configs, a master nobody serves and a port in use stop at once with a clear error.
+# records of a single-process run; a worker killed mid-trial loses no trial, and started again it
+# rejoins; ranks started with different configs, a master nobody serves and a port in use stop
+# at once with a clear error.
 #   distributed_test.sh <spnas binary with the test plugins> <python of the environment>
 set -u
 source "$(dirname "$0")/check.sh"
@@ -41,9 +42,10 @@ port=$(free_port)
 start() {  # rank, config, log, extra environment...
   local rank=$1 cfg=$2 log=$3; shift 3
   env "$@" RANK="$rank" WORLD_SIZE=3 LOCAL_RANK="$rank" MASTER_ADDR=127.0.0.1 MASTER_PORT="$port" \
-    timeout 120 "$SPNAS" run --config="$cfg" --local_base_path="$work/killed" --threads=1 --worker_timeout=2 \
+    timeout 120 "$SPNAS" run --config="$cfg" --local_base_path="$work/$base" --threads=1 --worker_timeout=2 \
     --connect_timeout=20 >"$log" 2>&1 &
 }
+base=killed
 start 0 "$config" "$work/killed0.log" X=0; rank0=$!
 start 1 "$config" "$work/killed1.log" X=0
 start 2 "$config" "$work/killed2.log" SPNAS_TEST_KILL_AT_TRIAL=any
@@ -54,10 +56,27 @@ check "no trial lost or duplicated, the same records" \
 check "rank 0 said where the trial went" grep -q "sent no heartbeat for .* goes to another worker" "$work/killed0.log"
 wait
 
-# 3. Ranks with different configs: an error on every rank, in seconds.
+# 3. A worker killed, then started again: it rejoins the run and trains again.
+port=$(free_port)
+base=rejoin
+sed 's/max_sample: 6/max_sample: 16/' "$config" >"$work/many.textproto"
+start 0 "$work/many.textproto" "$work/rejoin0.log" X=0; rank0=$!
+start 1 "$work/many.textproto" "$work/rejoin1.log" X=0
+start 2 "$work/many.textproto" "$work/rejoin2.log" SPNAS_TEST_KILL_AT_TRIAL=any; wait $!
+start 2 "$work/many.textproto" "$work/rejoin2b.log" X=0
+wait $rank0
+check "the run with a restarted worker finishes" test -f "$work/rejoin/output/train/step_status.json"
+check "rank 0 took the restarted worker back" grep -q "worker rank 2 rejoined the run" "$work/rejoin0.log"
+check "all 16 trials finished, each once" \
+  test "$(records "$work/rejoin/output/search/trials" | grep -c FINISHED)" = 16
+check "the restarted worker trained trials" grep -q "rank 2 trains trial" "$work/rejoin2b.log"
+wait
+
+# 4. Ranks with different configs: an error on every rank, in seconds.
 port=$(free_port)
 sed 's/seed: 7/seed: 8/' "$config" >"$work/other.textproto"
 SECONDS=0
+base=mismatch
 start 0 "$config" "$work/mismatch0.log" X=0; a=$!
 start 1 "$work/other.textproto" "$work/mismatch1.log" X=0; b=$!
 start 2 "$config" "$work/mismatch2.log" X=0; c=$!
@@ -67,13 +86,13 @@ check "mismatched configs: within 30 s" test "$SECONDS" -lt 30
 check "mismatched configs: rank 0 names rank 1" grep -q "rank 1 runs something else than rank 0" "$work/mismatch0.log"
 check "mismatched configs: rank 1 says so too" grep -q "rank 1 runs something else than rank 0" "$work/mismatch1.log"
 
-# 4. A master nobody serves: a clear error, not a hang.
+# 5. A master nobody serves: a clear error, not a hang.
 port=$(free_port)
 RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port timeout 60 "$SPNAS" run --config="$config" \
   --local_base_path="$work/alone" --connect_timeout=3 >"$work/alone.log" 2>&1
 check "no master: an error naming the address" grep -q "cannot reach the master at 127.0.0.1:$port" "$work/alone.log"
 
-# 5. Rank 0's port taken by another program: a clear error, at once.
+# 6. Rank 0's port taken by another program: a clear error, at once.
 port=$(free_port)
 "$PYTHON" -c "import socket, time; s = socket.socket(); s.bind(('0.0.0.0', $port)); s.listen(); time.sleep(60)" &
 listener=$!

@@ -212,22 +212,20 @@ int Run() {
     const std::chrono::seconds timeout(FLAGS_connect_timeout);
     StatusOr<c10::intrusive_ptr<c10d::Store>> store = ConnectStore(*world, timeout);
     Status met = store.status();
-    if (met.ok()) {
-      const std::string identity =
-          StrCat("config ", config->Fingerprint(), " and spnas ", kSpnasVersion, " (commit ", BuildCommit(), ")");
-      met = AgreeOnRun(**store, *world, identity, timeout);
-    }
+    const std::string identity =
+        StrCat("config ", config->Fingerprint(), " and spnas ", kSpnasVersion, " (commit ", BuildCommit(), ")");
+    if (met.ok()) met = AgreeOnRun(**store, *world, identity, timeout);
     if (!met.ok()) {
       LOG(ERROR) << "rank " << world->rank << ": " << met.message();
       return 1;
     }
     if (world->rank > 0) {
-      const Status worked = RunWorker(*config, *world, **store);
+      const Status worked = RunWorker(*config, *world, **store, timeout);
       if (!worked.ok()) LOG(ERROR) << worked.message();
       return worked.ok() ? 0 : 1;
     }
     workers = std::make_unique<RemoteTrainerPool>(
-        *store, world->size, std::chrono::milliseconds(static_cast<int64_t>(FLAGS_worker_timeout * 1000)));
+        *store, world->size, identity, std::chrono::milliseconds(static_cast<int64_t>(FLAGS_worker_timeout * 1000)));
     options.workers = workers.get();
   }
   Status status = RunPipeline(*config, options);

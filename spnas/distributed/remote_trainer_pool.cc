@@ -7,13 +7,14 @@
 #include "spnas/core/logging.h"
 #include "spnas/distributed/messages.pb.h"
 #include "spnas/distributed/worker.h"
+#include "spnas/distributed/world.h"
 
 namespace spnas {
 namespace fs = std::filesystem;
 
-RemoteTrainerPool::RemoteTrainerPool(c10::intrusive_ptr<c10d::Store> store, int world_size,
+RemoteTrainerPool::RemoteTrainerPool(c10::intrusive_ptr<c10d::Store> store, int world_size, std::string identity,
                                      std::chrono::milliseconds worker_timeout)
-    : store_(std::move(store)), worker_timeout_(worker_timeout) {
+    : store_(std::move(store)), identity_(std::move(identity)), worker_timeout_(worker_timeout) {
   for (int rank = 1; rank < world_size; ++rank) {
     Worker w;
     w.rank = rank;
@@ -28,7 +29,7 @@ RemoteTrainerPool::~RemoteTrainerPool() {
   const std::string bytes = stop.SerializeAsString();
   try {
     for (Worker& w : workers_) {
-      if (w.alive) store_->set(JobKey(w.rank, w.sent++), bytes);
+      if (w.alive) store_->set(JobKey(w.rank, w.generation, w.sent++), bytes);
     }
     // The store may live in this process: the workers read their stop before it goes away.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -69,7 +70,7 @@ Status RemoteTrainerPool::Send(Worker& worker, const TrainJob& job) {
   message.set_seed(job.seed);
   *message.mutable_pretrain() = job.pretrain;
   const std::string bytes = message.SerializeAsString();
-  store_->set(JobKey(worker.rank, worker.sent), bytes);
+  store_->set(JobKey(worker.rank, worker.generation, worker.sent), bytes);
   worker.job = job;
   worker.sent_mb = bytes.size() / 1e6;
   worker.send_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -77,12 +78,12 @@ Status RemoteTrainerPool::Send(Worker& worker, const TrainJob& job) {
 }
 
 StatusOr<std::optional<TrainerPool::Done>> RemoteTrainerPool::Collect(Worker& worker) {
-  const std::string key = ResultKey(worker.rank, worker.sent);
+  const std::string key = ResultKey(worker.rank, worker.generation, worker.sent);
   if (!store_->check({key})) return std::optional<Done>();
   const auto start = std::chrono::steady_clock::now();
   const std::vector<uint8_t> bytes = store_->get(key);
   store_->deleteKey(key);
-  store_->deleteKey(JobKey(worker.rank, worker.sent));
+  store_->deleteKey(JobKey(worker.rank, worker.generation, worker.sent));
   WorkerResult message;
   if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return InternalError("worker rank ", worker.rank, " sent a result that does not parse");
@@ -117,6 +118,17 @@ StatusOr<std::optional<TrainerPool::Done>> RemoteTrainerPool::Collect(Worker& wo
   return std::optional<Done>(std::move(done));
 }
 
+void RemoteTrainerPool::Requeue(Worker& worker, const std::string& why) {
+  if (worker.job.has_value()) {
+    LOG(WARNING) << "worker rank " << worker.rank << " " << why << "; trial " << worker.job->trial_id
+                 << " goes to another worker";
+    queue_.push_front(std::move(*worker.job));
+    worker.job.reset();
+  } else {
+    LOG(WARNING) << "worker rank " << worker.rank << " " << why;
+  }
+}
+
 void RemoteTrainerPool::CheckHeartbeat(Worker& worker) {
   const auto now = std::chrono::steady_clock::now();
   const int64_t beats = store_->add(BeatKey(worker.rank), 0);
@@ -128,21 +140,39 @@ void RemoteTrainerPool::CheckHeartbeat(Worker& worker) {
   if (now - worker.beat_seen < worker_timeout_) return;
   worker.alive = false;
   const auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - worker.beat_seen).count();
-  if (worker.job.has_value()) {
-    LOG(WARNING) << "worker rank " << worker.rank << " sent no heartbeat for " << silent / 1000.0 << " s; trial "
-                 << worker.job->trial_id << " goes to another worker";
-    queue_.push_front(std::move(*worker.job));
-    worker.job.reset();
-  } else {
-    LOG(WARNING) << "worker rank " << worker.rank << " sent no heartbeat for " << silent / 1000.0
-                 << " s; it gets no more trials";
+  Requeue(worker, StrCat("sent no heartbeat for ", silent / 1000.0, " s"));
+}
+
+void RemoteTrainerPool::CheckRejoin(Worker& worker) {
+  const int64_t generation = store_->add(JoinKey(worker.rank), 0);
+  if (generation <= worker.generation) return;
+  // A new process of this rank (srun, a pod, a person restarted it): the old one is gone, with
+  // whatever it was training.
+  Requeue(worker, StrCat("restarted (start ", generation, ")"));
+  worker.generation = generation;
+  worker.sent = 0;
+  const std::vector<uint8_t> bytes = store_->get(HelloKey(worker.rank));
+  const std::string identity(bytes.begin(), bytes.end());
+  if (identity != identity_) {
+    worker.alive = false;
+    store_->set(RejoinKey(worker.rank, generation),
+                StrCat("rank ", worker.rank, " restarted running something else than rank 0: rank 0 has ", identity_,
+                       "; rank ", worker.rank, " has ", identity, ". It gets no trials."));
+    LOG(WARNING) << "worker rank " << worker.rank << " restarted with another config or build; it gets no trials";
+    return;
   }
+  worker.alive = true;
+  worker.beats = -1;
+  worker.beat_seen = std::chrono::steady_clock::now();
+  store_->set(RejoinKey(worker.rank, generation), "ok");
+  LOG(INFO) << "worker rank " << worker.rank << " rejoined the run";
 }
 
 StatusOr<TrainerPool::Done> RemoteTrainerPool::WaitAny() {
   try {
     while (true) {
       for (Worker& w : workers_) {
+        CheckRejoin(w);
         if (w.alive && !w.job.has_value() && !queue_.empty()) {
           SPNAS_RETURN_IF_ERROR(Send(w, queue_.front()));
           queue_.pop_front();

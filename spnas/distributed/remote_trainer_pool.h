@@ -22,7 +22,8 @@ inline constexpr std::chrono::seconds kDefaultWorkerTimeout{10};
 class RemoteTrainerPool : public TrainerPool {
  public:
   // The workers are ranks 1 .. world_size - 1.
-  RemoteTrainerPool(c10::intrusive_ptr<c10d::Store> store, int world_size,
+  // A worker rank that restarts rejoins if it runs `identity` (see AgreeOnRun).
+  RemoteTrainerPool(c10::intrusive_ptr<c10d::Store> store, int world_size, std::string identity,
                     std::chrono::milliseconds worker_timeout = kDefaultWorkerTimeout);
   // Tells the live workers to exit.
   ~RemoteTrainerPool() override;
@@ -34,6 +35,7 @@ class RemoteTrainerPool : public TrainerPool {
  private:
   struct Worker {
     int rank = 0;
+    int64_t generation = 1;                // which start of the rank this is (JoinKey)
     int sent = 0;                          // jobs sent to it so far: the next job key's number
     std::optional<TrainJob> job;           // the job it trains, if any
     double sent_mb = 0, send_seconds = 0;  // what sending that job cost
@@ -44,8 +46,12 @@ class RemoteTrainerPool : public TrainerPool {
   Status Send(Worker& worker, const TrainJob& job);
   StatusOr<std::optional<Done>> Collect(Worker& worker);
   void CheckHeartbeat(Worker& worker);
+  void CheckRejoin(Worker& worker);
+  // Takes the worker's job back to the front of the queue, saying why.
+  void Requeue(Worker& worker, const std::string& why);
 
   c10::intrusive_ptr<c10d::Store> store_;
+  std::string identity_;
   std::chrono::milliseconds worker_timeout_;
   std::vector<Worker> workers_;
   std::deque<TrainJob> queue_;

@@ -19,9 +19,11 @@
 namespace spnas {
 namespace fs = std::filesystem;
 
-std::string JobKey(int rank, int n) { return StrCat("job/", rank, "/", n); }
-std::string ResultKey(int rank, int n) { return StrCat("result/", rank, "/", n); }
+std::string JobKey(int rank, int64_t generation, int n) { return StrCat("job/", rank, ".", generation, "/", n); }
+std::string ResultKey(int rank, int64_t generation, int n) { return StrCat("result/", rank, ".", generation, "/", n); }
 std::string BeatKey(int rank) { return StrCat("beat/", rank); }
+std::string JoinKey(int rank) { return StrCat("join/", rank); }
+std::string RejoinKey(int rank, int64_t generation) { return StrCat("rejoin/", rank, ".", generation); }
 
 namespace {
 
@@ -109,15 +111,39 @@ StatusOr<WorkerResult> Train(const WorkerJob& message, StepOnWorker& step, const
 
 }  // namespace
 
-Status RunWorker(const LoadedConfig& config, const World& world, c10d::Store& store) {
+Status RunWorker(const LoadedConfig& config, const World& world, c10d::Store& store, std::chrono::seconds timeout) {
   const std::string work_dir = (fs::temp_directory_path() / StrCat("spnas_worker_", ::getpid())).string();
   LOG(INFO) << "worker " << world.Describe() << ": waiting for trials (files in " << work_dir << ")";
   Heartbeat heartbeat(store, world.rank);
+  int64_t generation = 0;
+  try {
+    generation = store.add(JoinKey(world.rank), 1);
+    if (generation > 1) {
+      // A restart of this rank while the run goes on: rank 0 checks it before it gets trials.
+      const std::string key = RejoinKey(world.rank, generation);
+      const auto deadline = std::chrono::steady_clock::now() + timeout;
+      while (!store.check({key})) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          return AbortedError("rank ", world.rank, ": rank 0 did not take this restarted worker back within ",
+                              timeout.count(), " s");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      const std::vector<uint8_t> verdict = store.get(key);
+      if (std::string(verdict.begin(), verdict.end()) != "ok") {
+        return FailedPreconditionError(std::string(verdict.begin(), verdict.end()));
+      }
+      LOG(INFO) << "worker rank " << world.rank << " rejoined the run (start " << generation << " of this rank)";
+    }
+  } catch (const std::exception& e) {
+    const std::string what = ExceptionMessage(e);
+    return AbortedError("rank ", world.rank, " lost the run's store: ", what.substr(0, what.find('\n')));
+  }
   std::map<std::string, StepOnWorker> steps;
   Status status = Status::Ok();
   try {
     for (int n = 0;; ++n) {
-      const std::string key = JobKey(world.rank, n);
+      const std::string key = JobKey(world.rank, generation, n);
       while (!store.check({key})) std::this_thread::sleep_for(std::chrono::milliseconds(10));
       const std::vector<uint8_t> bytes = store.get(key);
       WorkerJob message;
@@ -167,7 +193,7 @@ Status RunWorker(const LoadedConfig& config, const World& world, c10d::Store& st
         result = failed;
       }
       result->set_rank(world.rank);
-      store.set(ResultKey(world.rank, n), result->SerializeAsString());
+      store.set(ResultKey(world.rank, generation, n), result->SerializeAsString());
     }
   } catch (const std::exception& e) {
     const std::string what = ExceptionMessage(e);

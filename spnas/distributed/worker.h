@@ -3,6 +3,8 @@
 #ifndef SPNAS_DISTRIBUTED_WORKER_H_
 #define SPNAS_DISTRIBUTED_WORKER_H_
 
+#include <chrono>
+
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include "spnas/core/config.h"
@@ -10,12 +12,17 @@
 
 namespace spnas {
 
-// Keys of the protocol, shared by RemoteTrainerPool and RunWorker.
-std::string JobKey(int rank, int n);
-std::string ResultKey(int rank, int n);
+// Keys of the protocol, shared by RemoteTrainerPool and RunWorker. Each start of a worker rank
+// is a new generation of it (counted at JoinKey): a restarted worker rejoins the run under keys
+// of its own, once rank 0 has checked its identity (RejoinKey: "ok" or why not).
+std::string JobKey(int rank, int64_t generation, int n);
+std::string ResultKey(int rank, int64_t generation, int n);
 std::string BeatKey(int rank);
+std::string JoinKey(int rank);
+std::string RejoinKey(int rank, int64_t generation);
 
-Status RunWorker(const LoadedConfig& config, const World& world, c10d::Store& store);
+// `timeout`: how long a restarted worker waits for rank 0 to take it back.
+Status RunWorker(const LoadedConfig& config, const World& world, c10d::Store& store, std::chrono::seconds timeout);
 
 }  // namespace spnas
 

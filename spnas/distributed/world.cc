@@ -105,12 +105,14 @@ StatusOr<c10::intrusive_ptr<c10d::Store>> ConnectStore(const World& world, std::
   }
 }
 
+std::string HelloKey(int rank) { return StrCat("hello/", rank); }
+
 Status AgreeOnRun(c10d::Store& store, const World& world, const std::string& identity, std::chrono::seconds timeout) {
   try {
-    store.set(StrCat("hello/", world.rank), identity);
+    store.set(HelloKey(world.rank), identity);
     if (world.rank == 0) {
       std::vector<std::string> keys;
-      for (int r = 1; r < world.size; ++r) keys.push_back(StrCat("hello/", r));
+      for (int r = 1; r < world.size; ++r) keys.push_back(HelloKey(r));
       const auto deadline = std::chrono::steady_clock::now() + timeout;
       std::string missing;
       int came = 0;

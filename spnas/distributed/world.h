@@ -44,6 +44,9 @@ StatusOr<c10::intrusive_ptr<c10d::Store>> ConnectStore(const World& world, std::
 // differ, or those that did not show up within `timeout`.
 Status AgreeOnRun(c10d::Store& store, const World& world, const std::string& identity, std::chrono::seconds timeout);
 
+// Where rank `rank` put its identity for AgreeOnRun.
+std::string HelloKey(int rank);
+
 }  // namespace spnas
 
 #endif  // SPNAS_DISTRIBUTED_WORLD_H_
