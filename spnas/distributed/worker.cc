@@ -177,10 +177,14 @@ Status RunWorker(const LoadedConfig& config, const World& world, c10d::Store& st
         step.context.output_dir = (fs::path(work_dir) / message.step()).string();
         step.context.input_dir = config.InputDir(*step_config);
         step.context.seed = StepSeed(config.config().general().seed(), index);
-        SPNAS_ASSIGN_OR_RETURN(
-            step.trainer, TrainerRegistry().Create(step_config->trainer().type(), step_config->trainer().options()));
+        StatusOr<std::unique_ptr<Trainer>> trainer =
+            TrainerRegistry().Create(step_config->trainer().type(), step_config->trainer().options());
+        if (!trainer.ok()) {
+          status = trainer.status();
+          break;
+        }
+        step.trainer = std::move(trainer).value();
         it = steps.emplace(message.step(), std::move(step)).first;
-        it->second.context.step = step_config;  // the map owns the context now
       }
       LOG(INFO) << "[" << message.step() << "] rank " << world.rank << " trains trial " << message.trial_id();
       StatusOr<WorkerResult> result = Train(message, it->second, it->second.context.output_dir + "/trials");
