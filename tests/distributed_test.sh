@@ -37,6 +37,15 @@ check "both workers trained trials" bash -c "grep -l '\"worker_rank\": \"1\"' $w
 check "the weights came back" bash -c "ls $work/torchrun/output/search/trials/model_*.pth | wc -l | grep -qx 6"
 check "the train step's records equal" diff <(records "$work/single/output/train") <(records "$work/torchrun/output/train")
 
+# One worker: exactly the single-process run's records (every proposal sees every earlier trial).
+port=$(free_port)
+timeout 180 "$PYTHON" -m torch.distributed.run --nproc_per_node=2 --master_addr=127.0.0.1 --master_port="$port" \
+  --no-python "$SPNAS" run --config="$config" --local_base_path="$work/one" --threads=1 >"$work/one.log" 2>&1
+check "one worker: the single-process run's records" \
+  diff <(records "$work/single/output/search/trials") <(records "$work/one/output/search/trials")
+check "one worker: no proposal made while another trial ran" \
+  bash -c "! grep -l proposed_while_running $work/one/output/search/trials/performance_*.json"
+
 # 2. Started by hand as srun would (no torchrun agent), rank 2 killed by SIGKILL in its first trial.
 port=$(free_port)
 start() {  # rank, config, log, extra environment...
