@@ -85,9 +85,8 @@ class MetricsLog : public Callback {
   int Priority() const override { return 950; }  // after the callbacks that change the metrics
 
   Status BeforeTrain(TrainContext& ctx) override {
-    path_ =
-        (std::filesystem::path(ctx.job->weights_out).parent_path() / StrCat("metrics_", ctx.job->trial_id, ".jsonl"))
-            .string();
+    path_ = StepFolder::MetricsLogPath(std::filesystem::path(ctx.job->weights_out).parent_path().string(),
+                                       ctx.job->trial_id);
     return Status::Ok();
   }
   void AfterIteration(TrainContext& ctx) override {

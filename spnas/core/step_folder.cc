@@ -23,4 +23,8 @@ std::string StepFolder::CheckpointPath(const std::string& weights_path, const st
   return (path.parent_path() / (name + "." + which + ".pth")).string();
 }
 
+std::string StepFolder::MetricsLogPath(const std::string& folder, int trial_id) {
+  return (fs::path(folder) / ("metrics_" + std::to_string(trial_id) + ".jsonl")).string();
+}
+
 }  // namespace spnas

@@ -5,6 +5,7 @@
 
 #include "spnas/core/files.h"
 #include "spnas/core/logging.h"
+#include "spnas/core/step_folder.h"
 #include "spnas/distributed/messages.pb.h"
 #include "spnas/distributed/worker.h"
 #include "spnas/distributed/world.h"
@@ -108,8 +109,8 @@ StatusOr<std::optional<TrainerPool::Done>> RemoteTrainerPool::Collect(Worker& wo
   result.wrote_weights = message.wrote_weights();
   if (result.wrote_weights) SPNAS_RETURN_IF_ERROR(WriteFileAtomic(job.weights_out, message.weights()));
   if (!message.metrics_log().empty()) {
-    const fs::path log = fs::path(job.weights_out).parent_path() / StrCat("metrics_", job.trial_id, ".jsonl");
-    SPNAS_RETURN_IF_ERROR(WriteFileAtomic(log.string(), message.metrics_log()));
+    const std::string log = StepFolder::MetricsLogPath(fs::path(job.weights_out).parent_path().string(), job.trial_id);
+    SPNAS_RETURN_IF_ERROR(WriteFileAtomic(log, message.metrics_log()));
   }
   done.result = std::move(result);
   LOG(INFO) << "trial " << job.trial_id << " came back from worker rank " << worker.rank << "; shipping cost "

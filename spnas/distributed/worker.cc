@@ -11,7 +11,9 @@
 
 #include "spnas/core/files.h"
 #include "spnas/core/logging.h"
+#include "spnas/core/record_store.h"
 #include "spnas/core/step_context.h"
+#include "spnas/core/step_folder.h"
 #include "spnas/distributed/messages.pb.h"
 #include "spnas/distributed/remote_trainer_pool.h"
 #include "spnas/trainers/trainer_pool.h"
@@ -69,18 +71,22 @@ StatusOr<WorkerResult> Train(const WorkerJob& message, StepOnWorker& step, const
   job.seed = message.seed();
   job.pretrain = message.pretrain();
   job.step = &step.context;
-  job.weights_out = (fs::path(trials_dir) / StrCat("model_", job.trial_id, ".pth.pending")).string();
-  job.checkpoint = (fs::path(trials_dir) / StrCat("model_", job.trial_id, ".last.pth")).string();
+  // The files of the trial named as on rank 0, so that callbacks put them in the same places.
+  const RecordStore store(trials_dir);
+  job.weights_out = store.PendingWeightsPath(job.trial_id);
+  job.checkpoint = StepFolder::CheckpointPath(store.WeightsPath(job.trial_id), "last");
   if (!message.init_weights().empty()) {
     job.init_weights =
         (fs::path(trials_dir) / StrCat("init_", job.trial_id, "_", message.init_weights_name())).string();
     SPNAS_RETURN_IF_ERROR(WriteFileAtomic(job.init_weights, message.init_weights()));
   }
-  const auto start = std::chrono::steady_clock::now();
-  StatusOr<TrainResult> trained = TrainCatchingExceptions(*step.trainer, job);
+  LocalTrainerPool here;
+  SPNAS_RETURN_IF_ERROR(here.Submit(job, step.trainer.get()));
+  SPNAS_ASSIGN_OR_RETURN(TrainerPool::Done done, here.WaitAny());
+  const StatusOr<TrainResult>& trained = done.result;
   WorkerResult result;
   result.set_trial_id(job.trial_id);
-  result.set_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  result.set_seconds(done.seconds);
   if (!trained.ok()) {
     result.set_error_code(static_cast<int>(trained.status().code()));
     result.set_error_message(std::string(trained.status().message()));
@@ -96,7 +102,7 @@ StatusOr<WorkerResult> Train(const WorkerJob& message, StepOnWorker& step, const
       result.set_weights(std::move(weights));
     }
   }
-  const std::string log = (fs::path(trials_dir) / StrCat("metrics_", job.trial_id, ".jsonl")).string();
+  const std::string log = StepFolder::MetricsLogPath(trials_dir, job.trial_id);
   if (fs::exists(log)) {
     SPNAS_ASSIGN_OR_RETURN(std::string text, ReadFile(log));
     result.set_metrics_log(std::move(text));

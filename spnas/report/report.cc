@@ -324,8 +324,8 @@ StatusOr<std::string> WriteReport(const LoadedConfig& config) {
            << Escape(mutations) << "</td>";
       for (const auto& k : keys) html << "<td>" << Metric(r, k) << "</td>";
       html << "<td>" << Fixed(r.train_seconds(), 1) << "</td><td>"
-           << Sparkline((fs::path(s.trials_dir) / StrCat("metrics_", r.id(), ".jsonl")).string(), output_dir)
-           << "</td><td class='l'>" << Escape(r.error()) << "</td></tr>\n";
+           << Sparkline(StepFolder::MetricsLogPath(s.trials_dir, r.id()), output_dir) << "</td><td class='l'>"
+           << Escape(r.error()) << "</td></tr>\n";
     }
     html << "</table>\n";
   }

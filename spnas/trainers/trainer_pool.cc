@@ -3,6 +3,7 @@
 #include <chrono>
 
 namespace spnas {
+namespace {
 
 StatusOr<TrainResult> TrainCatchingExceptions(Trainer& trainer, const TrainJob& job) {
   try {
@@ -14,6 +15,8 @@ StatusOr<TrainResult> TrainCatchingExceptions(Trainer& trainer, const TrainJob& 
     return result;
   }
 }
+
+}  // namespace
 
 Status LocalTrainerPool::Submit(const TrainJob& job, Trainer* trainer) {
   queue_.emplace_back(job, trainer);

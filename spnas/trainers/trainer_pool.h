@@ -29,7 +29,8 @@ class TrainerPool {
   virtual StatusOr<Done> WaitAny() = 0;
 };
 
-// Trains each job in this process when it is waited for.
+// Trains each job in this process when it is waited for; an exception becomes a FAILED
+// result with its message.
 class LocalTrainerPool : public TrainerPool {
  public:
   int Capacity() const override { return 1; }
@@ -39,9 +40,6 @@ class LocalTrainerPool : public TrainerPool {
  private:
   std::deque<std::pair<TrainJob, Trainer*>> queue_;
 };
-
-// Trains `job`, turning exceptions into a FAILED result with their message.
-StatusOr<TrainResult> TrainCatchingExceptions(Trainer& trainer, const TrainJob& job);
 
 }  // namespace spnas
 
