@@ -18,8 +18,8 @@ struct StepContext {
   std::string input_dir;   // models_folder resolved, or ""
   bool resume = false;     // keep finished trials
   uint64_t seed = 0;       // the step's seed, derived from general.seed
-  // The workers of a distributed run, which search steps hand their trials to; nullptr:
-  // trials train in this process.
+  // The workers of a distributed run, which pipe steps hand their trials to; nullptr: trials
+  // train in this process.
   TrainerPool* workers = nullptr;
 
   const GeneralConfig& general() const { return config->config().general(); }

@@ -202,7 +202,6 @@ Status RunWorker(const LoadedConfig& config, const World& world, c10d::Store& st
         failed.set_error_message(StrCat("on worker rank ", world.rank, ": ", result.status().message()));
         result = failed;
       }
-      result->set_rank(world.rank);
       store.set(ResultKey(world.rank, generation, n), result->SerializeAsString());
     }
   } catch (const std::exception& e) {

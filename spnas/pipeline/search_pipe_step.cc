@@ -99,7 +99,6 @@ class SearchPipeStep : public PipeStep {
     struct Running {
       TrainJob job;
       std::string parent_label;
-      Point hyperparameters;
       Candidate candidate;
       // The trials still training when this one was proposed, which its proposal did not see
       // (a distributed run): with the finished records, what the proposal was made from.
@@ -109,7 +108,7 @@ class SearchPipeStep : public PipeStep {
     auto repeats_running = [](const Candidate& c, const std::map<int, Running>& running) {
       if (c.hyperparameters.empty()) return false;
       for (const auto& [id, r] : running) {
-        if (r.hyperparameters == c.hyperparameters) return true;
+        if (r.candidate.hyperparameters == c.hyperparameters) return true;
       }
       return false;
     };
@@ -140,12 +139,11 @@ class SearchPipeStep : public PipeStep {
         ++next_id;
         std::string parent_label;
         SPNAS_ASSIGN_OR_RETURN(TrainJob job, JobFor(*candidate, id, context, search.inputs, history, &parent_label));
-        job = runner.Prepare(std::move(job));
-        runner.LogStart(job, parent_label, candidate->hyperparameters);
-        SPNAS_RETURN_IF_ERROR(pool.Submit(job, trainer.get()));
+        SPNAS_ASSIGN_OR_RETURN(
+            job, runner.Start(std::move(job), parent_label, candidate->hyperparameters, pool, trainer.get()));
         std::string running_ids;
         for (const auto& [other, r] : running) running_ids += StrCat(running_ids.empty() ? "" : ",", other);
-        running[id] = Running{job, parent_label, candidate->hyperparameters, *candidate, running_ids};
+        running[id] = Running{job, parent_label, *candidate, running_ids};
       }
       if (running.empty()) break;
       SPNAS_ASSIGN_OR_RETURN(TrainerPool::Done done, pool.WaitAny());
@@ -156,8 +154,8 @@ class SearchPipeStep : public PipeStep {
       if (done.result.ok() && !finished.running_at_proposal.empty()) {
         done.result->notes["proposed_while_running"] = finished.running_at_proposal;
       }
-      SPNAS_ASSIGN_OR_RETURN(
-          Trial trial, runner.Commit(finished.job, finished.parent_label, finished.hyperparameters, std::move(done)));
+      SPNAS_ASSIGN_OR_RETURN(Trial trial, runner.Commit(finished.job, finished.parent_label,
+                                                        finished.candidate.hyperparameters, std::move(done)));
       history.push_back(std::move(trial));
     }
     SPNAS_RETURN_IF_ERROR(trials_store.WriteSummary(history));

@@ -101,9 +101,8 @@ class TrainPipeStep : public PipeStep {
       for (; next < jobs.size() && static_cast<int>(running.size()) < pool.Capacity(); ++next) {
         if (done.count(jobs[next].trial_id)) continue;
         jobs[next].seed = context.TrialSeed(jobs[next].trial_id);
-        jobs[next] = runner.Prepare(std::move(jobs[next]));
-        runner.LogStart(jobs[next], parents[next], hyperparameters[next]);
-        SPNAS_RETURN_IF_ERROR(pool.Submit(jobs[next], trainer.get()));
+        SPNAS_ASSIGN_OR_RETURN(
+            jobs[next], runner.Start(std::move(jobs[next]), parents[next], hyperparameters[next], pool, trainer.get()));
         running[jobs[next].trial_id] = next;
       }
       if (running.empty()) break;

@@ -83,7 +83,8 @@ TrialRunner::TrialRunner(const StepContext& context, RecordStore store, int budg
   provenance_.set_commit(BuildCommit());
 }
 
-TrainJob TrialRunner::Prepare(TrainJob job) const {
+StatusOr<TrainJob> TrialRunner::Start(TrainJob job, const std::string& parent_label, const Point& hyperparameters,
+                                      TrainerPool& pool, Trainer* trainer) const {
   job.weights_out = store_.PendingWeightsPath(job.trial_id);
   job.step = &context_;
   // The trial's training checkpoint: a resumed run continues a cut-off trial from it.
@@ -91,15 +92,13 @@ TrainJob TrialRunner::Prepare(TrainJob job) const {
   job.resume = context_.resume;
   std::error_code ec;
   fs::remove(job.weights_out, ec);
-  return job;
-}
-
-void TrialRunner::LogStart(const TrainJob& job, const std::string& parent_label, const Point& hyperparameters) const {
   std::string what;
   for (const auto& [key, value] : hyperparameters) what += StrCat(" ", key, "=", value);
   if (what.empty()) what = " " + job.model.type();
   LOG(INFO) << "[" << context_.step->name() << "] trial " << job.trial_id << " starts:" << what
             << (parent_label.empty() ? "" : " (from " + parent_label + ")");
+  SPNAS_RETURN_IF_ERROR(pool.Submit(job, trainer));
+  return job;
 }
 
 StatusOr<Trial> TrialRunner::Commit(const TrainJob& job, const std::string& parent_label, const Point& hyperparameters,

@@ -18,12 +18,12 @@ class TrialRunner {
   // `budget`: trials the step will run in all (-1 unknown); `done`: already finished ones.
   TrialRunner(const StepContext& context, RecordStore store, int budget, int done);
 
-  // A trial in three parts, around its training by a TrainerPool: Prepare fills in where the
-  // job writes (its weights, its checkpoint), LogStart says it starts, and Commit records what
-  // the pool gave. Only an I/O failure (a full disk included) is an error of Commit; a trial's
-  // own failure is recorded in the returned Trial.
-  TrainJob Prepare(TrainJob job) const;
-  void LogStart(const TrainJob& job, const std::string& parent_label, const Point& hyperparameters) const;
+  // A trial in two parts, around its training by a TrainerPool. Start fills in where the job
+  // writes (its weights, its checkpoint), says it starts and submits it to `pool`; it returns
+  // the job as submitted. Commit records what the pool gave for it. Only an I/O failure (a full
+  // disk included) is an error of Commit; a trial's own failure is recorded in the Trial.
+  StatusOr<TrainJob> Start(TrainJob job, const std::string& parent_label, const Point& hyperparameters,
+                           TrainerPool& pool, Trainer* trainer) const;
   StatusOr<Trial> Commit(const TrainJob& job, const std::string& parent_label, const Point& hyperparameters,
                          TrainerPool::Done done);
 

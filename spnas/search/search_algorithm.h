@@ -44,8 +44,9 @@ class SearchAlgorithm {
  public:
   virtual ~SearchAlgorithm() = default;
   virtual Status Init(const SearchContext& context) = 0;
-  // The next candidate, or nullopt when the search is over. `history` holds every trial of this
-  // step so far, in id order, failed ones included.
+  // The next candidate, or nullopt when the search is over. `history` holds every finished trial
+  // of this step so far, failed ones included, in the order they finished (id order in one
+  // process, and after a resume).
   virtual StatusOr<std::optional<Candidate>> Propose(const std::vector<Trial>& history, std::mt19937_64& rng) = 0;
   // The candidates proposed earlier that are still training (on the workers of a distributed
   // run), given before each Propose; always empty in one process. The step itself waits for
