@@ -220,7 +220,8 @@ int Run() {
       return 1;
     }
     if (world->rank > 0) {
-      const Status worked = RunWorker(*config, *world, **store, timeout);
+      const Status worked = RunWorker(*config, *world, *store, timeout,
+                                      std::chrono::milliseconds(static_cast<int64_t>(FLAGS_worker_timeout * 1000)));
       if (!worked.ok()) LOG(ERROR) << worked.message();
       return worked.ok() ? 0 : 1;
     }

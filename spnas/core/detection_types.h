@@ -3,6 +3,7 @@
 #ifndef SPNAS_CORE_DETECTION_TYPES_H_
 #define SPNAS_CORE_DETECTION_TYPES_H_
 
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
@@ -15,7 +16,11 @@ inline at::Tensor MoveTo(const at::Tensor& t, const c10::Device& device) { retur
 struct Target {
   at::Tensor boxes;
   at::Tensor labels;
-  Target To(const c10::Device& device) const { return {MoveTo(boxes, device), MoveTo(labels, device)}; }
+  // A CPU generator of this image's own for a detector's random draws in training (its size,
+  // the anchors and proposals it samples), so that they do not depend on which other images
+  // share its batch (data parallel). Undefined: torch's default generator.
+  at::Generator generator;
+  Target To(const c10::Device& device) const { return {MoveTo(boxes, device), MoveTo(labels, device), generator}; }
 };
 
 struct Detections {

@@ -1,6 +1,7 @@
 #include "spnas/data/loader.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
 #include <numeric>
@@ -16,10 +17,20 @@ int64_t Samples(int64_t size, const LoaderOptions& o) {
 }
 
 int64_t Batches(int64_t samples, const LoaderOptions& o) {
-  return o.drop_last ? samples / o.batch_size : (samples + o.batch_size - 1) / o.batch_size;
+  const int64_t global = o.batch_size * o.ranks;
+  return o.drop_last ? samples / global : (samples + global - 1) / global;
 }
 
 }  // namespace
+
+BatchShare ShareOfBatch(int64_t samples, const LoaderOptions& o, int64_t b, int rank) {
+  const int64_t global = o.batch_size * o.ranks;
+  const int64_t first = b * global, size = std::min(global, samples - first);
+  // Rounded up: the first ranks get the extra samples, so rank 0's share is never empty.
+  BatchShare share{first + (rank * size + o.ranks - 1) / o.ranks, first + ((rank + 1) * size + o.ranks - 1) / o.ranks};
+  if (share.begin == share.end) share = {first, first + 1, true};
+  return share;
+}
 
 std::vector<int64_t> EpochOrder(int64_t n, const LoaderOptions& options, int epoch) {
   std::vector<int64_t> order(n);
@@ -54,10 +65,15 @@ std::unique_ptr<PrefetchLoader<DetectionBatch>> DetectionLoader::Epoch(int epoch
       NumBatches(),
       [order, o, dataset, epoch](int64_t b) {
         DetectionBatch batch;
-        const int64_t end = std::min<int64_t>((b + 1) * o.batch_size, order->size());
-        for (int64_t k = b * o.batch_size; k < end; ++k) {
+        const BatchShare share = ShareOfBatch(static_cast<int64_t>(order->size()), o, b, o.rank);
+        batch.padding = share.padding;
+        for (int64_t k = share.begin; k < share.end; ++k) {
           DetectionSample s = dataset->Get((*order)[k]);
           if (o.horizontal_flip && (SplitMix64(o.seed ^ SplitMix64(epoch * 1000003ULL + k)) & 1)) FlipHorizontal(&s);
+          if (o.image_generators) {
+            s.target.generator = at::make_generator<at::CPUGeneratorImpl>(
+                SplitMix64(SplitMix64(o.seed + 0x5eed) ^ SplitMix64(epoch * 1000003ULL + k)));
+          }
           batch.images.push_back(s.image.to(o.device));
           batch.targets.push_back(s.target.To(o.device));
           batch.samples.push_back(std::move(s));
@@ -79,15 +95,16 @@ std::unique_ptr<PrefetchLoader<ClassificationBatch>> ClassificationLoader::Epoch
       [order, o, dataset, epoch](int64_t b) {
         std::vector<at::Tensor> images;
         std::vector<int64_t> labels;
-        const int64_t end = std::min<int64_t>((b + 1) * o.batch_size, order->size());
-        for (int64_t k = b * o.batch_size; k < end; ++k) {
+        const BatchShare share = ShareOfBatch(static_cast<int64_t>(order->size()), o, b, o.rank);
+        for (int64_t k = share.begin; k < share.end; ++k) {
           ClassificationSample s = dataset->Get((*order)[k]);
           if (o.horizontal_flip && (SplitMix64(o.seed ^ SplitMix64(epoch * 1000003ULL + k)) & 1))
             s.image = s.image.flip({2});
           images.push_back(s.image);
           labels.push_back(s.label);
         }
-        return ClassificationBatch{at::stack(images).to(o.device), at::tensor(labels, at::kLong).to(o.device)};
+        return ClassificationBatch{at::stack(images).to(o.device), at::tensor(labels, at::kLong).to(o.device),
+                                   share.padding};
       },
       o.workers, 2 * std::max(1, o.workers), first);
 }

@@ -85,11 +85,15 @@ struct DetectionBatch {
   std::vector<DetectionSample> samples;  // on the CPU, for the metrics
   std::vector<at::Tensor> images;        // on the loader's device
   std::vector<Target> targets;           // on the loader's device
+  // Data parallel: this rank's share of a short last batch is empty, and the batch holds a
+  // stand-in (the global batch's first sample) that must count for nothing.
+  bool padding = false;
 };
 
 struct ClassificationBatch {
-  at::Tensor images;  // [N, C, H, W] on the loader's device
-  at::Tensor labels;  // [N] on the loader's device
+  at::Tensor images;     // [N, C, H, W] on the loader's device
+  at::Tensor labels;     // [N] on the loader's device
+  bool padding = false;  // as in DetectionBatch
 };
 
 struct LoaderOptions {
@@ -102,7 +106,22 @@ struct LoaderOptions {
   int64_t max_samples = 0;  // 0 = the whole dataset
   // Where the batches go: the worker threads copy them there, ahead of the training loop.
   c10::Device device = c10::kCPU;
+  // Data parallel: `ranks` processes read each global batch of batch_size x ranks samples
+  // together, this one (`rank`) its own contiguous share; shares of a short last batch differ
+  // by at most one sample, the first ranks' larger. Every sample is read once per epoch.
+  int rank = 0;
+  int ranks = 1;
+  // Each detection target gets a generator of its own, seeded by (seed, epoch, position).
+  bool image_generators = false;
 };
+
+// Where rank `rank`'s share of global batch `b` lies in the epoch's order: [begin, end), and
+// whether that share is empty and [begin, end) a stand-in of one sample.
+struct BatchShare {
+  int64_t begin = 0, end = 0;
+  bool padding = false;
+};
+BatchShare ShareOfBatch(int64_t samples, const LoaderOptions& options, int64_t b, int rank);
 
 // The sample order of `epoch`: 0..n-1, or a permutation drawn from (seed, epoch).
 std::vector<int64_t> EpochOrder(int64_t n, const LoaderOptions& options, int epoch);

@@ -7,6 +7,7 @@
 #include "spnas/core/logging.h"
 #include "spnas/core/step_folder.h"
 #include "spnas/distributed/messages.pb.h"
+#include "spnas/distributed/store_collective.h"
 #include "spnas/distributed/worker.h"
 #include "spnas/distributed/world.h"
 
@@ -48,14 +49,14 @@ int RemoteTrainerPool::Capacity() const {
   return alive;
 }
 
-Status RemoteTrainerPool::Submit(const TrainJob& job, Trainer*) {
+Status RemoteTrainerPool::Submit(const TrainJob& job, Trainer* trainer) {
   queue_.push_back(job);
+  if (job.data_parallel) trainer_ = trainer;
   return Status::Ok();
 }
 
-Status RemoteTrainerPool::Send(Worker& worker, const TrainJob& job) {
+Status RemoteTrainerPool::Send(Worker& worker, const TrainJob& job, WorkerJob message) {
   const auto start = std::chrono::steady_clock::now();
-  WorkerJob message;
   message.set_step(job.step->step->name());
   message.set_trial_id(job.trial_id);
   *message.mutable_model() = job.model;
@@ -108,7 +109,7 @@ StatusOr<std::optional<TrainerPool::Done>> RemoteTrainerPool::Collect(Worker& wo
   result.model = message.model();
   result.wrote_weights = message.wrote_weights();
   if (result.wrote_weights) SPNAS_RETURN_IF_ERROR(WriteFileAtomic(job.weights_out, message.weights()));
-  if (!message.metrics_log().empty()) {
+  if (!message.metrics_log().empty() && !job.data_parallel) {
     const std::string log = StepFolder::MetricsLogPath(fs::path(job.weights_out).parent_path().string(), job.trial_id);
     SPNAS_RETURN_IF_ERROR(WriteFileAtomic(log, message.metrics_log()));
   }
@@ -120,7 +121,12 @@ StatusOr<std::optional<TrainerPool::Done>> RemoteTrainerPool::Collect(Worker& wo
 }
 
 void RemoteTrainerPool::Requeue(Worker& worker, const std::string& why) {
-  if (worker.job.has_value()) {
+  if (worker.job.has_value() && worker.job->data_parallel) {
+    // Rank 0 trains it too, and the group has failed it already.
+    LOG(WARNING) << "worker rank " << worker.rank << " " << why << " while training trial " << worker.job->trial_id
+                 << " with rank 0 (data parallel)";
+    worker.job.reset();
+  } else if (worker.job.has_value()) {
     LOG(WARNING) << "worker rank " << worker.rank << " " << why << "; trial " << worker.job->trial_id
                  << " goes to another worker";
     queue_.push_front(std::move(*worker.job));
@@ -169,12 +175,69 @@ void RemoteTrainerPool::CheckRejoin(Worker& worker) {
   LOG(INFO) << "worker rank " << worker.rank << " rejoined the run";
 }
 
+StatusOr<TrainerPool::Done> RemoteTrainerPool::TrainTogether(TrainJob job) {
+  const std::string group = StrCat("dp/", groups_++);
+  std::vector<Worker*> members;
+  std::vector<int> world_ranks = {0};
+  for (Worker& w : workers_) {
+    if (!w.alive) continue;
+    members.push_back(&w);
+    world_ranks.push_back(w.rank);
+  }
+  std::string checkpoint;  // a resumed job: every rank continues from rank 0's checkpoint
+  if (job.resume && !job.checkpoint.empty() && fs::exists(job.checkpoint)) {
+    SPNAS_ASSIGN_OR_RETURN(checkpoint, ReadFile(job.checkpoint));
+  }
+  for (size_t g = 0; g < members.size(); ++g) {
+    WorkerJob message;
+    message.set_group(group);
+    message.set_group_rank(static_cast<int>(g + 1));
+    for (int rank : world_ranks) message.add_group_world_ranks(rank);
+    message.set_checkpoint(checkpoint);
+    SPNAS_RETURN_IF_ERROR(Send(*members[g], job, std::move(message)));
+  }
+  LOG(INFO) << "[" << job.step->step->name() << "] trial " << job.trial_id << " trains on " << world_ranks.size()
+            << " ranks (data parallel)";
+  auto collective = std::make_shared<StoreCollective>(store_, group, 0, world_ranks, worker_timeout_);
+  job.collective = collective;
+  LocalTrainerPool here;
+  SPNAS_RETURN_IF_ERROR(here.Submit(job, trainer_));
+  SPNAS_ASSIGN_OR_RETURN(Done done, here.WaitAny());
+  if (!done.result.ok() || done.result->status != FINISHED) {
+    collective->Abort(!done.result.ok() ? std::string(done.result.status().message()) : done.result->error);
+  }
+  // The workers end with rank 0 (or fail with it): wait for their word, or their silence.
+  bool all_back = true;
+  for (Worker* w : members) {
+    while (w->alive && w->job.has_value()) {
+      SPNAS_ASSIGN_OR_RETURN(std::optional<Done> back, Collect(*w));
+      if (back.has_value()) {
+        if (!back->result.ok()) LOG(WARNING) << "worker rank " << w->rank << ": " << back->result.status().message();
+        break;
+      }
+      CheckHeartbeat(*w);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    all_back = all_back && w->alive;
+  }
+  if (all_back) collective->DeleteKeys();
+  if (done.result.ok()) done.result->notes["data_parallel_ranks"] = std::to_string(world_ranks.size());
+  return done;
+}
+
 StatusOr<TrainerPool::Done> RemoteTrainerPool::WaitAny() {
   try {
     while (true) {
+      bool idle = true;
+      for (Worker& w : workers_) idle = idle && !(w.alive && w.job.has_value());
+      if (idle && !queue_.empty() && queue_.front().data_parallel) {
+        TrainJob job = std::move(queue_.front());
+        queue_.pop_front();
+        return TrainTogether(std::move(job));
+      }
       for (Worker& w : workers_) {
         CheckRejoin(w);
-        if (w.alive && !w.job.has_value() && !queue_.empty()) {
+        if (w.alive && !w.job.has_value() && !queue_.empty() && !queue_.front().data_parallel) {
           SPNAS_RETURN_IF_ERROR(Send(w, queue_.front()));
           queue_.pop_front();
         }

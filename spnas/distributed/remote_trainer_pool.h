@@ -11,6 +11,7 @@
 
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
+#include "spnas/distributed/messages.pb.h"
 #include "spnas/trainers/trainer_pool.h"
 
 namespace spnas {
@@ -43,7 +44,10 @@ class RemoteTrainerPool : public TrainerPool {
     std::chrono::steady_clock::time_point beat_seen;
     bool alive = true;
   };
-  Status Send(Worker& worker, const TrainJob& job);
+  // `message` may hold fields of its own (a data-parallel group's); Send fills in the job.
+  Status Send(Worker& worker, const TrainJob& job, WorkerJob message = WorkerJob());
+  // A data-parallel job: rank 0 and every live worker train it together.
+  StatusOr<Done> TrainTogether(TrainJob job);
   StatusOr<std::optional<Done>> Collect(Worker& worker);
   void CheckHeartbeat(Worker& worker);
   void CheckRejoin(Worker& worker);
@@ -55,6 +59,8 @@ class RemoteTrainerPool : public TrainerPool {
   std::chrono::milliseconds worker_timeout_;
   std::vector<Worker> workers_;
   std::deque<TrainJob> queue_;
+  Trainer* trainer_ = nullptr;  // rank 0's, for its part of data-parallel jobs
+  int groups_ = 0;              // data-parallel groups so far
 };
 
 }  // namespace spnas

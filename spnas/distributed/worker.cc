@@ -16,6 +16,7 @@
 #include "spnas/core/step_folder.h"
 #include "spnas/distributed/messages.pb.h"
 #include "spnas/distributed/remote_trainer_pool.h"
+#include "spnas/distributed/store_collective.h"
 #include "spnas/trainers/trainer_pool.h"
 
 namespace spnas {
@@ -59,7 +60,8 @@ struct StepOnWorker {
   std::unique_ptr<Trainer> trainer;
 };
 
-StatusOr<WorkerResult> Train(const WorkerJob& message, StepOnWorker& step, const std::string& trials_dir) {
+StatusOr<WorkerResult> Train(const WorkerJob& message, StepOnWorker& step, const std::string& trials_dir,
+                             std::shared_ptr<StoreCollective> collective) {
   SPNAS_RETURN_IF_ERROR(MakeDirs(trials_dir));
   TrainJob job;
   job.trial_id = message.trial_id();
@@ -79,6 +81,14 @@ StatusOr<WorkerResult> Train(const WorkerJob& message, StepOnWorker& step, const
     job.init_weights =
         (fs::path(trials_dir) / StrCat("init_", job.trial_id, "_", message.init_weights_name())).string();
     SPNAS_RETURN_IF_ERROR(WriteFileAtomic(job.init_weights, message.init_weights()));
+  }
+  if (collective != nullptr) {
+    job.data_parallel = true;
+    job.collective = collective;
+    if (!message.checkpoint().empty()) {
+      SPNAS_RETURN_IF_ERROR(WriteFileAtomic(job.checkpoint, message.checkpoint()));
+      job.resume = true;
+    }
   }
   LocalTrainerPool here;
   SPNAS_RETURN_IF_ERROR(here.Submit(job, step.trainer.get()));
@@ -117,7 +127,9 @@ StatusOr<WorkerResult> Train(const WorkerJob& message, StepOnWorker& step, const
 
 }  // namespace
 
-Status RunWorker(const LoadedConfig& config, const World& world, c10d::Store& store, std::chrono::seconds timeout) {
+Status RunWorker(const LoadedConfig& config, const World& world, c10::intrusive_ptr<c10d::Store> store_ptr,
+                 std::chrono::seconds timeout, std::chrono::milliseconds worker_timeout) {
+  c10d::Store& store = *store_ptr;
   const std::string work_dir = (fs::temp_directory_path() / StrCat("spnas_worker_", ::getpid())).string();
   LOG(INFO) << "worker " << world.Describe() << ": waiting for trials (files in " << work_dir << ")";
   Heartbeat heartbeat(store, world.rank);
@@ -193,7 +205,19 @@ Status RunWorker(const LoadedConfig& config, const World& world, c10d::Store& st
         it = steps.emplace(message.step(), std::move(step)).first;
       }
       LOG(INFO) << "[" << message.step() << "] rank " << world.rank << " trains trial " << message.trial_id();
-      StatusOr<WorkerResult> result = Train(message, it->second, it->second.context.output_dir + "/trials");
+      std::shared_ptr<StoreCollective> collective;
+      if (!message.group().empty()) {
+        collective = std::make_shared<StoreCollective>(
+            store_ptr, message.group(), message.group_rank(),
+            std::vector<int>(message.group_world_ranks().begin(), message.group_world_ranks().end()), worker_timeout);
+      }
+      StatusOr<WorkerResult> result = Train(message, it->second, it->second.context.output_dir + "/trials", collective);
+      // A data-parallel rank that failed on its own: the others must not wait for it.
+      if (collective != nullptr && (!result.ok() || result->error_code() != 0 || result->status() != FINISHED)) {
+        collective->Abort(!result.ok()                ? std::string(result.status().message())
+                          : result->error_code() != 0 ? result->error_message()
+                                                      : result->error());
+      }
       if (!result.ok()) {
         // This worker's own disk failed: say so as the trial's error, and go on.
         WorkerResult failed;

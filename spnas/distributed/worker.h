@@ -21,8 +21,10 @@ std::string BeatKey(int rank);
 std::string JoinKey(int rank);
 std::string RejoinKey(int rank, int64_t generation);
 
-// `timeout`: how long a restarted worker waits for rank 0 to take it back.
-Status RunWorker(const LoadedConfig& config, const World& world, c10d::Store& store, std::chrono::seconds timeout);
+// `timeout`: how long a restarted worker waits for rank 0 to take it back; `worker_timeout`:
+// how long a rank training a trial with it (data parallel) may send no heartbeat.
+Status RunWorker(const LoadedConfig& config, const World& world, c10::intrusive_ptr<c10d::Store> store,
+                 std::chrono::seconds timeout, std::chrono::milliseconds worker_timeout);
 
 }  // namespace spnas
 

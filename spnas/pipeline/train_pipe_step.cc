@@ -95,12 +95,15 @@ class TrainPipeStep : public PipeStep {
     // the workers of a distributed run.
     LocalTrainerPool local;
     TrainerPool& pool = context.workers != nullptr ? *context.workers : local;
+    // A data-parallel job takes every rank.
+    const auto capacity = [&] { return options_.data_parallel() ? 1 : pool.Capacity(); };
     std::map<int, size_t> running;  // trial id -> index in jobs
     size_t next = 0;
     while (true) {
-      for (; next < jobs.size() && static_cast<int>(running.size()) < pool.Capacity(); ++next) {
+      for (; next < jobs.size() && static_cast<int>(running.size()) < capacity(); ++next) {
         if (done.count(jobs[next].trial_id)) continue;
         jobs[next].seed = context.TrialSeed(jobs[next].trial_id);
+        jobs[next].data_parallel = options_.data_parallel();
         SPNAS_ASSIGN_OR_RETURN(
             jobs[next], runner.Start(std::move(jobs[next]), parents[next], hyperparameters[next], pool, trainer.get()));
         running[jobs[next].trial_id] = next;

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "spnas/core/files.h"
@@ -21,10 +22,12 @@
 #include "spnas/device/device.h"
 #include "spnas/metrics/evaluate.h"
 #include "spnas/metrics/metric.h"
+#include "spnas/models/batch_norm.h"
 #include "spnas/models/checkpoint.h"
 #include "spnas/models/cost.h"
 #include "spnas/models/inheritance.h"
 #include "spnas/trainers/callback.h"
+#include "spnas/trainers/gradient_reducer.h"
 #include "spnas/trainers/mixed_precision.h"
 #include "spnas/trainers/optimizer.h"
 #include "spnas/trainers/trainer.h"
@@ -98,6 +101,8 @@ class DefaultTrainer : public Trainer {
                                   const google::protobuf::RepeatedPtrField<PluginConfig>& callback_configs) {
     const StepConfig& step = *job.step->step;
     torch::manual_seed(job.seed);
+    collective_.reset();
+    if (job.data_parallel) collective_ = job.collective ? job.collective : std::make_shared<SoloCollective>();
     TrainContext ctx;
     ctx.job = &job;
     ctx.log_every = options_.log_every();
@@ -157,9 +162,11 @@ class DefaultTrainer : public Trainer {
     if (ctx.val_data != nullptr && options_.epochs() > 0) ctx.evaluate();
     for (auto& [name, cb] : callbacks) SPNAS_RETURN_IF_ERROR(cb->AfterTrain(ctx));
 
-    Costs(ctx, &ctx.metrics);
-    SPNAS_RETURN_IF_ERROR(SaveWeights(job.weights_out, GetStateDict(*ctx.model)));
-    result.wrote_weights = true;
+    if (Leads()) {
+      Costs(ctx, &ctx.metrics);
+      SPNAS_RETURN_IF_ERROR(SaveWeights(job.weights_out, GetStateDict(*ctx.model)));
+      result.wrote_weights = true;
+    }
     result.metrics = ctx.metrics;
     result.model = ctx.model_desc;
     result.notes = ctx.notes;
@@ -214,7 +221,39 @@ class DefaultTrainer : public Trainer {
     o.workers = options_.num_workers();
     o.max_samples = train ? 0 : options_.max_eval_images();
     o.device = device_;
+    if (train && collective_ != nullptr) {
+      o.rank = collective_->rank();
+      o.ranks = collective_->size();
+      o.image_generators = true;
+    }
     return o;
+  }
+
+  // Whether this process evaluates and writes: always, except on the other ranks of a
+  // data-parallel group.
+  bool Leads() const { return collective_ == nullptr || collective_->rank() == 0; }
+
+  // Data parallel: replaces this rank's losses by the global batch's (each rank's weighted by
+  // its samples; 0 for a stand-in batch) and returns this rank's share of the batch's samples.
+  double GlobalLosses(int64_t samples, std::map<std::string, double>* losses, double* total) const {
+    std::vector<double> values;
+    for (const auto& [name, loss] : *losses) values.push_back(loss * static_cast<double>(samples));
+    values.push_back(static_cast<double>(samples));
+    const at::Tensor sum = collective_->AllReduceSum(at::tensor(values, at::kDouble));
+    const double all = sum[-1].item<double>();
+    *total = 0;
+    int64_t i = 0;
+    for (auto& [name, loss] : *losses) {
+      loss = sum[i++].item<double>() / all;
+      *total += loss;
+    }
+    return static_cast<double>(samples) / all;
+  }
+
+  // Data parallel: a stop asked for on any rank (by a callback) stops every rank at once.
+  bool AnyRankStops(bool stop) const {
+    if (collective_ == nullptr) return stop;
+    return collective_->AllReduceSum(at::full({1}, stop ? 1.0 : 0.0, at::kDouble))[0].item<double>() > 0;
   }
 
   Status Loop(TrainContext& ctx, std::vector<std::pair<std::string, std::unique_ptr<Callback>>>& callbacks,
@@ -240,6 +279,18 @@ class DefaultTrainer : public Trainer {
                                            : precision == TrainerOptions::BFLOAT16 ? c10::kBFloat16
                                                                                    : c10::kFloat;
     LossScaler scaler(precision == TrainerOptions::FLOAT16, device_);
+    // Data parallel: BatchNorm in training normalises by the global batch's statistics.
+    std::shared_ptr<BatchNormGroup> norm_group;
+    std::optional<BatchNormGroupScope> norm_scope;
+    if (collective_ != nullptr) {
+      norm_group = std::make_shared<BatchNormGroup>();
+      norm_group->rank = collective_->rank();
+      norm_group->size = collective_->size();
+      norm_group->sum = [collective = collective_](const at::Tensor& values) {
+        return collective->AllReduceSum(values);
+      };
+      norm_scope.emplace(norm_group);
+    }
     std::unique_ptr<DetectionLoader> det_loader;
     std::unique_ptr<ClassificationLoader> cls_loader;
     if (detector) det_loader = std::make_unique<DetectionLoader>(*det_data, Loader(*ctx.job, true));
@@ -254,6 +305,10 @@ class DefaultTrainer : public Trainer {
     SPNAS_ASSIGN_OR_RETURN(std::unique_ptr<OptimizerFactory> factory,
                            OptimizerRegistry().Create(opt_config.type(), opt_config.options()));
     std::unique_ptr<torch::optim::Optimizer> optimizer = factory->Make(params);
+    std::unique_ptr<GradientReducer> reducer;
+    if (collective_ != nullptr && collective_->size() > 1) {
+      reducer = std::make_unique<GradientReducer>(params, collective_->Split("gradients"));
+    }
     std::unique_ptr<LrSchedule> schedule;
     if (options_.has_lr_schedule()) {
       SPNAS_ASSIGN_OR_RETURN(
@@ -280,15 +335,20 @@ class DefaultTrainer : public Trainer {
       while (!ctx.stop && ctx.iteration < ctx.total_iterations) {
         std::map<std::string, at::Tensor> losses;
         bool more = true;
+        int64_t samples = 0;  // data parallel: 0 for a stand-in batch
         {
           AutocastScope autocast(autocast_dtype);  // the forward pass only, not the backward
           if (detector) {
             DetectionBatch batch;
             more = det_epoch->Next(&batch);
+            samples = batch.padding ? 0 : static_cast<int64_t>(batch.images.size());
+            if (norm_group) norm_group->padding = batch.padding;
             if (more) losses = detector->Forward(batch.images, &batch.targets).losses;
           } else {
             ClassificationBatch batch;
             more = cls_epoch->Next(&batch);
+            samples = !more || batch.padding ? 0 : batch.labels.size(0);
+            if (norm_group) norm_group->padding = batch.padding;
             if (more) {
               losses["loss_classifier"] =
                   torch::nn::functional::cross_entropy(classifier->Forward(batch.images), batch.labels);
@@ -310,7 +370,9 @@ class DefaultTrainer : public Trainer {
           total = total + loss;
           ctx.losses[name] = loss.item<double>();
         }
-        const double value = total.item<double>();
+        double value = total.item<double>();
+        double share = 1;
+        if (collective_ != nullptr) share = GlobalLosses(samples, &ctx.losses, &value);
         if (!std::isfinite(value)) {
           result->status = DIVERGED;
           std::string parts;
@@ -320,7 +382,10 @@ class DefaultTrainer : public Trainer {
           return Status::Ok();
         }
         optimizer->zero_grad();
-        scaler.Scale(total).backward();
+        // Data parallel: each rank back-propagates its part of the global batch's loss.
+        if (reducer) reducer->Begin();
+        scaler.Scale(collective_ != nullptr ? total * share : total).backward();
+        if (reducer) reducer->Finish();
         // A float16 step whose gradients overflowed is skipped; the scaler lowers its scale.
         if (scaler.Unscale(params)) {
           if (options_.grad_clip_norm() > 0) torch::nn::utils::clip_grad_norm_(params, options_.grad_clip_norm());
@@ -330,6 +395,7 @@ class DefaultTrainer : public Trainer {
         ++ctx.iteration;
         ctx.seconds = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         for (auto& [name, cb] : callbacks) cb->AfterIteration(ctx);
+        ctx.stop = AnyRankStops(ctx.stop);
         // Mid-epoch checkpoints; the epoch's last iteration is checkpointed after the epoch.
         const bool epoch_end = ctx.iteration % ctx.iterations_per_epoch == 0 || ctx.iteration == ctx.total_iterations;
         if (options_.checkpoint_every() > 0 && ctx.iteration % options_.checkpoint_every() == 0 && !epoch_end) {
@@ -341,6 +407,7 @@ class DefaultTrainer : public Trainer {
         ctx.evaluate();
       }
       for (auto& [name, cb] : callbacks) SPNAS_RETURN_IF_ERROR(cb->AfterEpoch(ctx));
+      ctx.stop = AnyRankStops(ctx.stop);
       SPNAS_RETURN_IF_ERROR(SaveCheckpoint(state, ctx.epoch + 1));
       if (ctx.iteration >= ctx.total_iterations) break;
     }
@@ -371,7 +438,7 @@ class DefaultTrainer : public Trainer {
   // "trainer" (position, random state, loss scale), "metrics" and "callbacks".
   Status SaveCheckpoint(TrainingState& s, int epoch) {
     const TrainContext& ctx = s.ctx;
-    if (ctx.job->checkpoint.empty()) return Status::Ok();
+    if (ctx.job->checkpoint.empty() || !Leads()) return Status::Ok();
     std::map<std::string, StateDict> sections;
     sections["model"] = GetStateDict(*ctx.model);
     StatusOr<StateDict> optimizer = OptimizerState(s.optimizer, s.params);
@@ -500,7 +567,7 @@ class DefaultTrainer : public Trainer {
 
   std::map<std::string, double> Evaluate(TrainContext& ctx, const StepConfig& step) {
     std::map<std::string, double> metrics;
-    if (ctx.val_data == nullptr) return metrics;
+    if (ctx.val_data == nullptr || !Leads()) return metrics;
     at::NoGradGuard no_grad;
     ctx.model->eval();
     const auto start = std::chrono::steady_clock::now();
@@ -561,6 +628,7 @@ class DefaultTrainer : public Trainer {
 
   Options options_;
   c10::Device device_ = c10::kCPU;
+  std::shared_ptr<Collective> collective_;  // data parallel: the ranks training the job together
   bool warned_no_checkpoint_ = false;
 };
 

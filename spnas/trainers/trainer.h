@@ -3,6 +3,7 @@
 #define SPNAS_TRAINERS_TRAINER_H_
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "spnas/core/registry.h"
 #include "spnas/core/status.h"
 #include "spnas/core/step_context.h"
+#include "spnas/trainers/collective.h"
 
 namespace spnas {
 
@@ -36,6 +38,11 @@ struct TrainJob {
   // ReignitionCallback within a search): the trainer runs it alone, with the step's data and
   // budget, then trains the handed-back model as this job says. Type "" when none.
   PluginConfig pretrain;
+  // Data parallel: train one model over the ranks of `collective` (null: a group of this
+  // process alone), each rank on its share of every batch of batch_size x ranks samples; rank
+  // 0 evaluates and writes the weights and checkpoints.
+  bool data_parallel = false;
+  std::shared_ptr<Collective> collective;
 };
 
 struct TrainResult {

@@ -70,21 +70,21 @@ ResidualBlockImpl::ResidualBlockImpl(const BlockConfig& config, const BlockSpec&
   if (bottleneck_) {
     const int64_t width = static_cast<int64_t>(spec.planes * (config.base_width / 64.0)) * config.groups;
     conv1_ = register_module("conv1", Conv(spec.in_channels, width, 1, 1, 0));
-    bn1_ = register_module("bn1", torch::nn::BatchNorm2d(width));
+    bn1_ = register_module("bn1", BatchNorm2d(width));
     conv2_ = register_module("conv2", Conv(width, width, 3, spec.stride, 1, config.groups));
-    bn2_ = register_module("bn2", torch::nn::BatchNorm2d(width));
+    bn2_ = register_module("bn2", BatchNorm2d(width));
     conv3_ = register_module("conv3", Conv(width, out_channels_, 1, 1, 0));
-    bn3_ = register_module("bn3", torch::nn::BatchNorm2d(out_channels_));
+    bn3_ = register_module("bn3", BatchNorm2d(out_channels_));
   } else {
     conv1_ = register_module("conv1", Conv(spec.in_channels, spec.planes, 3, spec.stride, 1));
-    bn1_ = register_module("bn1", torch::nn::BatchNorm2d(spec.planes));
+    bn1_ = register_module("bn1", BatchNorm2d(spec.planes));
     conv2_ = register_module("conv2", Conv(spec.planes, spec.planes, 3, 1, 1));
-    bn2_ = register_module("bn2", torch::nn::BatchNorm2d(spec.planes));
+    bn2_ = register_module("bn2", BatchNorm2d(spec.planes));
   }
   if (spec.stride != 1 || spec.in_channels != out_channels_) {
-    downsample_ =
-        register_module("downsample", torch::nn::Sequential(Conv(spec.in_channels, out_channels_, 1, spec.stride, 0),
-                                                            torch::nn::BatchNorm2d(out_channels_)));
+    downsample_ = register_module(
+        "downsample",
+        torch::nn::Sequential(Conv(spec.in_channels, out_channels_, 1, spec.stride, 0), BatchNorm2d(out_channels_)));
   }
 }
 
@@ -155,7 +155,7 @@ SerialBackbone::SerialBackbone(const Options& options, int)
   }
   const std::vector<std::string> stages = ValueOrThrow(ParseSerialCode(code_));
   conv1_ = register_module("conv1", Conv(3, stem_width_, 7, 2, 3));
-  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(stem_width_));
+  bn1_ = register_module("bn1", BatchNorm2d(stem_width_));
   int64_t in_channels = stem_width_;
   int64_t planes = stem_width_;
   for (size_t s = 0; s < stages.size(); ++s) {
@@ -178,7 +178,7 @@ SerialBackbone::SerialBackbone(const Options& options, int)
     const int64_t input = s == 0 ? stem_width_ : stage_channels_[s - 1];
     connections_[s] =
         register_module("connect" + std::to_string(s + 1),
-                        torch::nn::Sequential(Conv(stage_channels_[s], input, 1, 1, 0), torch::nn::BatchNorm2d(input)));
+                        torch::nn::Sequential(Conv(stage_channels_[s], input, 1, 1, 0), BatchNorm2d(input)));
   }
   InitResNetWeights(*this);
   {

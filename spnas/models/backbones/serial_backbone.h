@@ -14,6 +14,7 @@
 #include <torch/nn/modules/conv.h>
 
 #include "spnas/core/status.h"
+#include "spnas/models/batch_norm.h"
 #include "spnas/models/model.h"
 #include "spnas/models/model_options.pb.h"
 
@@ -51,7 +52,7 @@ class ResidualBlockImpl : public torch::nn::Module {
   bool bottleneck_;
   int64_t out_channels_;
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
+  BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
   torch::nn::Sequential downsample_{nullptr};
 };
 TORCH_MODULE(ResidualBlock);
@@ -82,7 +83,7 @@ class SerialBackbone : public Backbone {
   int64_t stem_width_;
   std::vector<int64_t> stage_channels_;
   torch::nn::Conv2d conv1_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr};
+  BatchNorm2d bn1_{nullptr};
   std::vector<torch::nn::Sequential> stages_;
   std::vector<int> parallel_code_;                  // K per stage (all zeros: serial)
   std::vector<torch::nn::Sequential> connections_;  // per stage; null where K is 0

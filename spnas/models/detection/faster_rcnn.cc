@@ -187,7 +187,7 @@ DetectorOutput FasterRCNN::Forward(const std::vector<at::Tensor>& images, const 
         TORCH_CHECK(t.labels.min().item<int64_t>() >= 1 && t.labels.max().item<int64_t>() < num_classes_,
                     "FasterRCNN: target ", i, " has labels outside 1..", num_classes_ - 1, " (0 is the background)");
       }
-      targets.push_back({t.boxes, t.labels});
+      targets.push_back({t.boxes, t.labels, t.generator});
     }
   }
   std::vector<std::pair<int64_t, int64_t>> original_sizes;

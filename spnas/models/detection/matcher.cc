@@ -24,15 +24,21 @@ at::Tensor Matcher::operator()(const at::Tensor& match_quality) const {
 }
 
 std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> BalancedSampler::operator()(
-    const std::vector<at::Tensor>& labels) const {
+    const std::vector<at::Tensor>& labels, const std::vector<Target>& targets) const {
   std::vector<at::Tensor> pos_masks, neg_masks;
-  for (const at::Tensor& l : labels) {
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const at::Tensor& l = labels[i];
+    const at::Generator& generator = targets[i].generator;
+    auto permutation = [&](int64_t n) {
+      if (!generator.defined()) return at::randperm(n, l.options().dtype(at::kLong));
+      return at::randperm(n, generator, at::TensorOptions().dtype(at::kLong)).to(l.device());
+    };
     const at::Tensor positive = at::where(l >= 1)[0];
     const at::Tensor negative = at::where(l == 0)[0];
     const int64_t num_pos = std::min(positive.numel(), static_cast<int64_t>(batch_size_ * positive_fraction_));
     const int64_t num_neg = std::min(negative.numel(), batch_size_ - num_pos);
-    const at::Tensor perm1 = at::randperm(positive.numel(), l.options().dtype(at::kLong)).slice(0, 0, num_pos);
-    const at::Tensor perm2 = at::randperm(negative.numel(), l.options().dtype(at::kLong)).slice(0, 0, num_neg);
+    const at::Tensor perm1 = permutation(positive.numel()).slice(0, 0, num_pos);
+    const at::Tensor perm2 = permutation(negative.numel()).slice(0, 0, num_neg);
     at::Tensor pos_mask = at::zeros_like(l, l.options().dtype(at::kByte));
     at::Tensor neg_mask = at::zeros_like(l, l.options().dtype(at::kByte));
     pos_mask.index_fill_(0, positive.index_select(0, perm1), 1);

@@ -7,6 +7,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "spnas/core/detection_types.h"
+
 namespace spnas {
 
 class Matcher {
@@ -32,8 +34,10 @@ class BalancedSampler {
       : batch_size_(batch_size_per_image), positive_fraction_(positive_fraction) {}
 
   // labels per image ([P]: >= 1 positive, 0 negative, -1 ignored) -> (positive mask,
-  // negative mask) per image, drawn with torch's generator.
-  std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> operator()(const std::vector<at::Tensor>& labels) const;
+  // negative mask) per image, drawn with the image's generator (Target::generator) when it
+  // has one, else with torch's.
+  std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> operator()(const std::vector<at::Tensor>& labels,
+                                                                         const std::vector<Target>& targets) const;
 
  private:
   int64_t batch_size_;

@@ -112,7 +112,7 @@ std::vector<Detections> RoIHeadsImpl::forward(const std::vector<at::Tensor>& fea
       matched_idxs.push_back(clamped);
       labels.push_back(l);
     }
-    auto [pos_masks, neg_masks] = sampler_(labels);
+    auto [pos_masks, neg_masks] = sampler_(labels, *targets);
     std::vector<at::Tensor> matched_gt;
     for (size_t i = 0; i < num_images; ++i) {
       const at::Tensor sampled = at::where(pos_masks[i].logical_or(neg_masks[i]))[0];

@@ -143,7 +143,7 @@ std::vector<at::Tensor> RegionProposalNetworkImpl::forward(const ImageBatch& ima
       labels.push_back(l);
       regression_targets.push_back(box_coder_.Encode(matched_gt, anchors));
     }
-    auto [pos_masks, neg_masks] = sampler_(labels);
+    auto [pos_masks, neg_masks] = sampler_(labels, *targets);
     const at::Tensor pos = at::where(at::cat(pos_masks, 0))[0];
     const at::Tensor neg = at::where(at::cat(neg_masks, 0))[0];
     const at::Tensor sampled = at::cat({pos, neg}, 0);

@@ -40,7 +40,11 @@ ImageBatch DetectionTransform::operator()(const std::vector<at::Tensor>& images,
     double size = static_cast<double>(options_.min_size.back());
     if (training) {
       // torchvision's torch_choice: one uniform draw per image, even with a single size.
-      const double u = at::empty({1}).uniform_(0.0, static_cast<double>(options_.min_size.size())).item<double>();
+      const at::Generator generator = targets != nullptr ? (*targets)[i].generator : at::Generator();
+      const double u = at::empty({1})
+                           .uniform_(0.0, static_cast<double>(options_.min_size.size()),
+                                     generator.defined() ? std::optional<at::Generator>(generator) : std::nullopt)
+                           .item<double>();
       size = static_cast<double>(options_.min_size[static_cast<size_t>(u)]);
     }
     // In double precision, as torchvision computes it: the resized size is floor(side x scale),
