@@ -188,6 +188,14 @@ int Run() {
     std::cerr << config.status().message() << "\n";
     return 1;
   }
+  // Started by torchrun or srun: rank 0 runs the pipeline, the other ranks train its trials.
+  StatusOr<World> world = WorldFromEnvironment();
+  if (!world.ok()) {
+    std::cerr << world.status().message() << "\n";
+    return 1;
+  }
+  // One GPU per process: "cuda" is cuda:LOCAL_RANK.
+  SetLocalRank(world->local_rank);
   // A GPU that is not there stops the run before any work.
   StatusOr<c10::Device> device = ResolveDevice(config->config().general().device());
   if (!device.ok()) {
@@ -200,12 +208,6 @@ int Run() {
   RunOptions options;
   options.resume = FLAGS_resume;
   options.overwrite = FLAGS_overwrite;
-  // Started by torchrun or srun: rank 0 runs the pipeline, the other ranks train its trials.
-  StatusOr<World> world = WorldFromEnvironment();
-  if (!world.ok()) {
-    std::cerr << world.status().message() << "\n";
-    return 1;
-  }
   std::unique_ptr<RemoteTrainerPool> workers;
   if (world->distributed()) {
     LOG(INFO) << "distributed run: " << world->Describe();

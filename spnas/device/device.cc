@@ -15,6 +15,12 @@
 
 namespace spnas {
 
+namespace {
+std::atomic<int> local_rank{0};
+}  // namespace
+
+void SetLocalRank(int rank) { local_rank = rank; }
+
 StatusOr<c10::Device> ResolveDevice(const std::string& name) {
   static const std::regex kForm("(cpu|cuda)(?::([0-9]{1,4}))?");
   std::smatch m;
@@ -22,8 +28,8 @@ StatusOr<c10::Device> ResolveDevice(const std::string& name) {
     return InvalidArgumentError("device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"", name, "\"");
   }
   if (m[1] == "cpu") return c10::Device(c10::kCPU);
-  const int index = m[2].matched ? std::stoi(m[2].str()) : 0;
   const int count = c10::cuda::device_count();
+  const int index = m[2].matched ? std::stoi(m[2].str()) : count > 0 ? local_rank % count : 0;
   if (count == 0) {
     return FailedPreconditionError("device \"", name,
                                    "\" asked for, but this machine has no CUDA device "

@@ -15,6 +15,9 @@ namespace spnas {
 // "cpu", "cuda" (GPU 0) or "cuda:N", checked against the GPUs of this machine: asking for one
 // that is not there is an error naming how many there are.
 StatusOr<c10::Device> ResolveDevice(const std::string& name);
+// What "cuda" without an index means from now on: cuda:(local_rank mod the GPUs visible), one
+// GPU per process of a distributed run (several processes share a GPU when there are more).
+void SetLocalRank(int local_rank);
 
 // Waits for the work queued on `device` (CUDA runs asynchronously); nothing on the CPU.
 void Synchronize(const c10::Device& device);
