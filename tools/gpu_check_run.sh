@@ -56,5 +56,36 @@ else
   echo "quickstart cuda: FAILED after $(($(date +%s) - start)) s"
   tail -30 "$work/quickstart.log"
 fi
+# Data parallel on the GPU: the quickstart's fine_tune step (30 iterations at a global batch of
+# 8) as one rank, then as 2 ranks sharing the GPU ("cuda" is cuda:LOCAL_RANK mod the GPUs).
+data_parallel() {  # batch size per rank
+  awk '/^step \{/ { n++ } n <= 1' "$work/quickstart.textproto" |
+    sed -e 's|pipe_step { type: "TrainPipeStep" }|pipe_step { type: "TrainPipeStep" options { [type.googleapis.com/spnas.TrainPipeStepOptions] { data_parallel: true } } }|' \
+      -e "s|epochs: 4 warmup_iterations: 50|epochs: 1 warmup_iterations: 50 batch_size: $1 max_iterations: 30 log_every: 1|" \
+      -e 's|final_step: "fullytrain"|final_step: "fine_tune"|'
+}
+data_parallel 8 >"$work/dp1.textproto"
+data_parallel 4 >"$work/dp2.textproto"
+ours "$here/bin/spnas" run --config="$work/dp1.textproto" --local_base_path="$work/dp1" --device=cuda \
+  >"$work/dp1.log" 2>&1 || status=1
+for rank in 0 1; do
+  RANK=$rank WORLD_SIZE=2 LOCAL_RANK=$rank MASTER_ADDR=127.0.0.1 MASTER_PORT=29640 ours "$here/bin/spnas" run \
+    --config="$work/dp2.textproto" --local_base_path="$work/dp2" --device=cuda >"$work/dp2_$rank.log" 2>&1 &
+done
+wait || status=1
+"$python" - "$work" <<'PY'
+import json, sys
+for run, what in (("dp1", "1 rank, batch 8"), ("dp2", "2 ranks on one GPU, batch 4 each")):
+    try:
+        lines = [json.loads(l) for l in open(f"{sys.argv[1]}/{run}/output/fine_tune/metrics_0.jsonl")]
+    except OSError:
+        print(f"data parallel cuda, {what}: FAILED (no metrics)")
+        continue
+    steps = [l for l in lines if "loss" in l]
+    seconds = {l["iteration"]: l["seconds"] for l in steps}
+    maps = [l["mAP"] for l in lines if "mAP" in l]
+    print(f"data parallel cuda, {what}: {(seconds[30] - seconds[5]) / 25:.4f} s/step, "
+          f"loss {steps[-1]['loss']:.4f} at {steps[-1]['iteration']}, mAP {maps[-1] if maps else 'none'}")
+PY
 echo "gpu_check: logs in $work"
 exit $status
