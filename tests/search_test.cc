@@ -571,5 +571,27 @@ TEST(ParallelSamplingTest, SamplerStopsBeforeBreakingTheLimits) {
   EXPECT_EQ(full, (std::vector<int>{5, 5, 5, 5}));  // max_per_stage caps every stage
 }
 
+// A cheap stage (weight 1/1) and an expensive one (1/4) under a budget of 6: without
+// fill_limits a code ends at the first pass that does not fit, and usually falls short; with
+// it, the sampler keeps drawing among the stages that still fit and ends within 1 of the budget.
+TEST(ParallelSamplingTest, FillLimitsDrawsOnUntilNoStageFits) {
+  ParallelSampler sampler;
+  sampler.pass_flops = {1, 4};
+  sampler.stop_probability = 0;
+  sampler.max_per_stage = 8;
+  auto cost = [](const std::vector<int>& code) { return code[0] * 1 + code[1] * 4; };
+  sampler.within_limits = [&](const std::vector<int>& code) { return cost(code) <= 6; };
+  std::mt19937_64 rng(5);
+  int short_of_budget = 0;
+  for (int i = 0; i < 200; ++i) short_of_budget += cost(sampler.Sample({}, rng)) < 5;
+  EXPECT_GT(short_of_budget, 20);
+  sampler.fill_limits = true;
+  for (int i = 0; i < 200; ++i) {
+    const auto code = sampler.Sample({}, rng);
+    EXPECT_GE(cost(code), 5) << code[0] << " " << code[1];
+    EXPECT_LE(cost(code), 6);
+  }
+}
+
 }  // namespace
 }  // namespace spnas

@@ -1,6 +1,6 @@
 // SpNasP's sampler (spnas.md §6): extra passes are added one at a time to a stage drawn with
 // probability proportional to 1 / the FLOPs of one pass of that stage, until the next addition
-// would break the limits, or a random stop.
+// would break the limits (with fill_limits: until no stage's would fit), or a random stop.
 #ifndef SPNAS_SEARCH_PARALLEL_SAMPLING_H_
 #define SPNAS_SEARCH_PARALLEL_SAMPLING_H_
 
@@ -17,6 +17,7 @@ struct ParallelSampler {
   std::vector<double> pass_flops;  // per stage
   int max_per_stage = 3;
   double stop_probability = 0.25;
+  bool fill_limits = false;
   // Whether a code is within the resource limits.
   std::function<bool(const std::vector<int>&)> within_limits;
 

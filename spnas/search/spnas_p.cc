@@ -129,6 +129,7 @@ class SpNasP : public ParetoSearchAlgorithm {
       sampler.pass_flops = p.pass_flops;
       sampler.max_per_stage = options_.max_per_stage();
       sampler.stop_probability = options_.stop_probability();
+      sampler.fill_limits = options_.fill_limits();
       sampler.within_limits = [&](const std::vector<int>& code) { return WithinAdditiveLimits(p, code).ok(); };
       SPNAS_ASSIGN_OR_RETURN(auto candidate, Make(i, sampler.Sample({}, rng)));
       if (candidate) return candidate;
