@@ -140,14 +140,14 @@ StatusOr<Trial> TrialRunner::Commit(const TrainJob& job, const std::string& pare
   fs::remove(job.checkpoint, ec);
 
   ++run_;
-  seconds_ += seconds;
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   std::string metrics;
   for (const auto& [key, value] : result.metrics) metrics += StrCat(" ", key, "=", value);
   std::string progress = StrCat("trial ", id, " ", TrialStatus_Name(result.status), " in ", FormatDuration(seconds));
   if (budget_ > 0) {
     const int finished = done_ + run_;
     const int left = std::max(0, budget_ - finished);
-    progress += StrCat(" [", finished, "/", budget_, "], step ETA ", FormatDuration(left * seconds_ / run_));
+    progress += StrCat(" [", finished, "/", budget_, "], step ETA ", FormatDuration(left * wall / run_));
   }
   if (result.status == FINISHED) {
     LOG(INFO) << "[" << context_.step->name() << "] " << progress << ":" << metrics;

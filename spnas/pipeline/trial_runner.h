@@ -3,6 +3,7 @@
 #ifndef SPNAS_PIPELINE_TRIAL_RUNNER_H_
 #define SPNAS_PIPELINE_TRIAL_RUNNER_H_
 
+#include <chrono>
 #include <string>
 
 #include "spnas/core/record_store.h"
@@ -33,7 +34,9 @@ class TrialRunner {
   int budget_;
   int done_;
   int run_ = 0;
-  double seconds_ = 0;
+  // For the ETA: wall time per finished trial, which counts trials training side by side on
+  // the workers of a distributed run once.
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   Provenance provenance_;  // the same for every trial of the step
 };
 
