@@ -543,6 +543,25 @@ TEST_F(InheritanceTest, SwapAndAddStageChildrenLoadEveryTensorThatFits) {
   }
 }
 
+// A network whose edits from the weights' network are not known (a random search's code
+// starting from the seed's weights): every tensor that fits by name is copied, the rest is new.
+TEST_F(InheritanceTest, WithoutEditsTensorsMatchByName) {
+  const PluginConfig child_desc = Plugin("FasterRCNN", Tiny("111-21-2111-21"));
+  auto child = Build(child_desc);
+  const StateDict parent_state = GetStateDict(*parent_);
+  auto report = InheritWeights(parent_state, parent_desc_, child_desc, {}, *child);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->reshaped.empty()) << report->Summary();
+  ASSERT_FALSE(report->fresh.empty());
+  for (const std::string& name : report->fresh) {
+    EXPECT_THAT(name, ::testing::AnyOf(HasSubstr("layer1.2."), HasSubstr("layer3.2."), HasSubstr("layer3.3.")));
+  }
+  for (const std::string& name : report->inherited) {
+    EXPECT_TRUE(at::equal(GetStateDict(*child).at(name), parent_state.at(name))) << name;
+  }
+  EXPECT_EQ(report->inherited.size(), parent_state.size());
+}
+
 TEST_F(InheritanceTest, ClassifierAndDetectorShareBackboneWeights) {
   SerialClassificationNetOptions c;
   FasterRCNNOptions d;

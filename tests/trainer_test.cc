@@ -284,6 +284,35 @@ step {
   EXPECT_THAT(trials[0].record.error(), HasSubstr("'" + weights + "' does not hold the weights of this model"));
 }
 
+// A search step's pretrained_model_file holds the step's model; each candidate the search space
+// makes from it (here with other block counts) starts from the tensors that fit.
+TEST(TrainerTest, SearchCandidatesStartFromTheTensorsOfThePretrainedFileThatFit) {
+  const std::string base = Base("search_pretrained");
+  const std::string text = TrainStep("epochs: 1 batch_size: 4") + R"pb(
+step {
+  name: "random"
+  pipe_step { type: "SearchPipeStep" }
+  search_algorithm { type: "RandomSearch" options { [type.googleapis.com/spnas.RandomSearchOptions] { max_sample: 3 } } }
+  search_space {
+    type: "HyperparameterSpace"
+    options {
+      [type.googleapis.com/spnas.HyperparameterSpaceOptions] {
+        hyperparameter { key: "network.backbone.code" type: CATEGORY range: ["111-21-21-21", "11-21-2111-21", "11-21-21-21-1"] }
+      }
+    }
+  }
+  model { ref: "shared.detector" }
+  pretrained_model_file: "{local_base_path}/output/train/model_0.pth"
+  trainer { ref: "train.trainer" }
+  train_data { ref: "shared.train" }
+  val_data { ref: "shared.val" }
+})pb";
+  ASSERT_TRUE(RunText(text, base).ok());
+  auto trials = RecordStore(base + "/output/random/trials").LoadAll().value();
+  ASSERT_EQ(trials.size(), 3u);
+  for (const auto& trial : trials) EXPECT_EQ(trial.record.status(), FINISHED) << trial.record.error();
+}
+
 TEST(TrainerTest, MixedPrecisionOnTheCpuFailsTheTrialClearly) {
   const std::string base = Base("mixed_precision");
   ASSERT_TRUE(RunText(TrainStep("epochs: 1 batch_size: 4 mixed_precision: FLOAT16"), base).ok());

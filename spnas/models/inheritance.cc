@@ -147,7 +147,9 @@ StatusOr<InheritReport> InheritWeights(const StateDict& parent_state, const Plug
   std::map<std::string, std::string> block_source;  // child "layer<s>.<j>" -> parent's, or "" for new
   StatusOr<std::string> parent_code = SerialCodeOf(parent_desc);
   StatusOr<std::string> child_code = SerialCodeOf(child_desc);
-  if (parent_code.ok() && child_code.ok()) {
+  // Without recorded edits (the same network, another model with the same backbone, or a
+  // network whose relation to the parent is unknown) blocks match by name.
+  if (parent_code.ok() && child_code.ok() && !mutations.empty()) {
     const std::vector<std::string> parent_blocks = BlockNames(*parent_code);
     const std::vector<std::string> child_blocks = BlockNames(*child_code);
     SPNAS_ASSIGN_OR_RETURN(std::vector<int> align, AlignBlocks(static_cast<int>(parent_blocks.size()),

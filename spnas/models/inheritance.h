@@ -34,8 +34,9 @@ struct InheritReport {
 };
 
 // Initialises `child` (built from child_desc) from `parent_state` (weights of parent_desc).
-// `mutations` are those that made the child from the parent (empty: same architecture, or
-// another model with the same backbone, e.g. a classifier and a detector).
+// `mutations` are those that made the child from the parent (empty: same architecture,
+// another model with the same backbone, e.g. a classifier and a detector, or a network whose
+// edits are not known; tensors then match by name).
 StatusOr<InheritReport> InheritWeights(const StateDict& parent_state, const PluginConfig& parent_desc,
                                        const PluginConfig& child_desc, const std::vector<Mutation>& mutations,
                                        torch::nn::Module& child);

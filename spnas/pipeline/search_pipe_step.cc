@@ -201,8 +201,11 @@ class SearchPipeStep : public PipeStep {
       *parent_label = candidate.parent_is_input ? RecordLabel(context.input_dir, parent.record.id())
                                                 : StrCat(step.name(), "/", parent.record.id());
     } else if (!step.pretrained_model_file().empty()) {
+      // The file holds the step's model, which the search space edits into each candidate:
+      // a candidate takes the tensors that fit.
       job.init_weights = step.pretrained_model_file();
       job.convert_pretrained = step.convert_pretrained();
+      if (step.has_model()) job.parent_model = step.model();
     }
     return job;
   }
