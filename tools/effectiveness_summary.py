@@ -44,13 +44,27 @@ def spearman(a, b):
     return cov / den if den else float("nan")
 
 
+def generations(trials):
+    """Serial generation of each record of serial/trials: 0 for a child of the step's input."""
+    depth = {}
+
+    def of(i):
+        if i not in depth:
+            parent = trials[i]["parent"]
+            own = parent.startswith("serial/") and int(parent.split("/")[1]) in trials
+            depth[i] = of(int(parent.split("/")[1])) + 1 if own else 0
+        return depth[i]
+
+    return {i: of(i) for i in trials}
+
+
 def stat(values, digits=2):
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
 
 
 def main(runs):
-    f1, f2, f3, f4 = [], [], [], []
+    f1, f2, f3, f4, f1s, f3s = [], [], [], [], [], []
     for run in runs:
         seed, serial = only(run, "seed_fullytrain"), only(run, "serial_fullytrain")
         final, plain = only(run, "fullytrain"), only(run, "plain_fullytrain")
@@ -58,27 +72,37 @@ def main(runs):
         f1.append((serial["mAP"], seed["mAP"], serial["params"], seed["params"]))
         f2.append((final["mAP"], plain["mAP"], final["flops"] / plain["flops"]))
         f3.append((final["mAP"], rand["mAP"], final["params"], rand["params"]))
+        seed_s, serial_s = only(run, "seed_scratch_fullytrain"), only(run, "serial_scratch_fullytrain")
+        final_s, rand_s = only(run, "final_scratch_fullytrain"), only(run, "random_scratch_fullytrain")
+        f1s.append((serial_s["mAP"], seed_s["mAP"]))
+        f3s.append((final_s["mAP"], rand_s["mAP"]))
         inherited, scratch = records(run, "serial/trials"), records(run, "scratch")
         ids = sorted(set(inherited) & set(scratch))
         a = [float(inherited[i]["mAP"]) for i in ids]
         b = [float(scratch[i]["mAP"]) for i in ids]
+        depth = generations(inherited)
         cost = sum(float(inherited[i]["train_seconds"]) for i in ids) / sum(
             float(scratch[i]["train_seconds"]) for i in ids)
-        f4.append((spearman(a, b), len(ids), statistics.mean(a), statistics.mean(b), cost))
+        f4.append((spearman(a, b), len(ids), statistics.mean(a), statistics.mean(b), cost,
+                   spearman(a, [depth[i] for i in ids])))
 
     col = lambda rows, i: [r[i] for r in rows]
     n = len(runs)
     print(f"1. serial winner vs seed ({n} seeds): mAP {stat(col(f1, 0))} vs {stat(col(f1, 1))}, "
           f"difference {stat([r[0] - r[1] for r in f1])}; params {stat([r[2] / 1e6 for r in f1], 3)} M vs "
           f"{stat([r[3] / 1e6 for r in f1], 3)} M")
+    print(f"1'. the same two networks fully trained from scratch ({n} seeds): mAP {stat(col(f1s, 0))} vs "
+          f"{stat(col(f1s, 1))}, difference {stat([r[0] - r[1] for r in f1s])}")
     print(f"2. parallel final vs serial winner ({n} seeds): mAP {stat(col(f2, 0))} vs {stat(col(f2, 1))}, "
           f"difference {stat([r[0] - r[1] for r in f2])}; FLOPs x{stat(col(f2, 2), 3)}")
     print(f"3. SP-NAS vs random search ({n} seeds): mAP {stat(col(f3, 0))} vs {stat(col(f3, 1))}, "
           f"difference {stat([r[0] - r[1] for r in f3])}; params {stat([r[2] / 1e6 for r in f3], 3)} M vs "
           f"{stat([r[3] / 1e6 for r in f3], 3)} M")
+    print(f"3'. the same two networks fully trained from scratch ({n} seeds): mAP {stat(col(f3s, 0))} vs "
+          f"{stat(col(f3s, 1))}, difference {stat([r[0] - r[1] for r in f3s])}")
     print(f"4. inherited vs from-scratch evaluation ({n} seeds, {stat(col(f4, 1), 0)} candidates each): "
           f"Spearman {stat(col(f4, 0))}; mAP {stat(col(f4, 2))} vs {stat(col(f4, 3))}; "
-          f"time ratio {stat(col(f4, 4))}")
+          f"time ratio {stat(col(f4, 4))}; Spearman of inherited mAP with serial generation {stat(col(f4, 5))}")
 
 
 if __name__ == "__main__":
