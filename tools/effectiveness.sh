@@ -1,6 +1,6 @@
 #!/bin/bash
 # The search-effectiveness study: configs/effectiveness_fashiondet.textproto for three seeds
-# (15 to 20 minutes each on 2 cores), then one line per figure, mean ± standard deviation:
+# (28 to 29 minutes each on 2 cores), then one line per figure, mean ± standard deviation:
 #   tools/effectiveness.sh [--seeds "1 2 3"] [--out runs/effectiveness]
 # A seed whose run finished is not run again; an interrupted one resumes.
 set -euo pipefail
