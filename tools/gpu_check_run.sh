@@ -68,11 +68,13 @@ data_parallel 8 >"$work/dp1.textproto"
 data_parallel 4 >"$work/dp2.textproto"
 ours "$here/bin/spnas" run --config="$work/dp1.textproto" --local_base_path="$work/dp1" --device=cuda \
   >"$work/dp1.log" 2>&1 || status=1
+ranks=()
 for rank in 0 1; do
   RANK=$rank WORLD_SIZE=2 LOCAL_RANK=$rank MASTER_ADDR=127.0.0.1 MASTER_PORT=29640 ours "$here/bin/spnas" run \
     --config="$work/dp2.textproto" --local_base_path="$work/dp2" --device=cuda >"$work/dp2_$rank.log" 2>&1 &
+  ranks+=($!)
 done
-wait || status=1
+for pid in "${ranks[@]}"; do wait "$pid" || status=1; done  # a bare `wait` returns 0 whatever they did
 "$python" - "$work" <<'PY'
 import json, sys
 for run, what in (("dp1", "1 rank, batch 8"), ("dp2", "2 ranks on one GPU, batch 4 each")):

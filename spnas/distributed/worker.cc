@@ -212,11 +212,11 @@ Status RunWorker(const LoadedConfig& config, const World& world, c10::intrusive_
             std::vector<int>(message.group_world_ranks().begin(), message.group_world_ranks().end()), worker_timeout);
       }
       StatusOr<WorkerResult> result = Train(message, it->second, it->second.context.output_dir + "/trials", collective);
-      // This worker's own files failed around the training (whose failures LocalTrainerPool
-      // reports): the other ranks of a data-parallel group must not wait for it.
-      if (collective != nullptr && !result.ok()) collective->Abort(std::string(result.status().message()));
       if (!result.ok()) {
-        // This worker's own disk failed: say so as the trial's error, and go on.
+        // This worker's own files failed around the training (whose failures LocalTrainerPool
+        // reports): the other ranks of a data-parallel group must not wait for it. Say so as
+        // the trial's error, and go on.
+        if (collective != nullptr) collective->Abort(std::string(result.status().message()));
         WorkerResult failed;
         failed.set_trial_id(message.trial_id());
         failed.set_error_code(static_cast<int>(result.status().code()));
