@@ -543,6 +543,22 @@ TEST_F(InheritanceTest, SwapAndAddStageChildrenLoadEveryTensorThatFits) {
   }
 }
 
+// Two generations of edits at once (equal_training): the grandchild starts from the
+// grandparent's weights through both edits, computing what the grandparent computes.
+TEST_F(InheritanceTest, ChainedEditsInheritAcrossGenerations) {
+  const PluginConfig child_desc = Plugin("FasterRCNN", Tiny("111-211-21-21"));
+  auto child = Build(child_desc);
+  auto report =
+      InheritWeights(GetStateDict(*parent_), parent_desc_, child_desc, {ExpandMutation(4), ExpandMutation(1)}, *child);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->reshaped.empty()) << report->Summary();
+  ASSERT_FALSE(report->fresh.empty());
+  for (const std::string& name : report->fresh) {
+    EXPECT_THAT(name, ::testing::AnyOf(HasSubstr("layer1.1."), HasSubstr("layer2.2."))) << name;
+  }
+  ExpectSameDetections(Detect(*parent_, images_), Detect(*child, images_));
+}
+
 // A network whose edits from the weights' network are not known (a random search's code
 // starting from the seed's weights): every tensor that fits by name is copied, the rest is new.
 TEST_F(InheritanceTest, WithoutEditsTensorsMatchByName) {

@@ -145,6 +145,7 @@ Trial SeedTrial() {
 SearchContext SeedContext() {
   SearchContext context;
   context.inputs = {SeedTrial()};
+  context.input_labels = {"fine_tune/0"};
   return context;
 }
 
@@ -377,6 +378,45 @@ TEST(SpNasSTest, MutationsChainAndEachIsRecordedAsApplied) {
       EXPECT_EQ(WithoutBlock(m->code, m->mutation.expand().child_block()), parent) << m->code;
     }
   }
+}
+
+// equal_training: every candidate starts from its lineage's input record, through the edits
+// of its whole lineage (its parent's recorded edits, then its own), whatever its generation.
+TEST(SpNasSTest, EqualTrainingStartsEachCandidateFromItsLineagesInputThroughAllEdits) {
+  SpNasSOptions o;
+  o.set_max_sample(1000);
+  o.set_max_optimal(1);
+  o.set_num_mutate(1);
+  o.set_equal_training(true);
+  auto algorithm = SpNasS(o);
+  ASSERT_TRUE(algorithm->Init(SeedContext()).ok());
+  std::vector<Trial> history = {SeedTrial(), Finished(1, 25, 90, "11-211-21-21")};
+  history[0].record.set_parent("fine_tune/0");
+  history[1].record.set_parent("fine_tune/0");
+  *history[1].record.add_mutations() = ExpandMutation(4);
+  std::mt19937_64 rng(24);
+  for (int i = 0; i < 50; ++i) {
+    auto c = algorithm->Propose(history, rng).value();
+    ASSERT_TRUE(c.has_value());
+    EXPECT_EQ(c->parent, 0);
+    EXPECT_TRUE(c->parent_is_input);
+    ASSERT_EQ(c->mutations.size(), 2u);
+    EXPECT_TRUE(c->mutations[0].has_expand() && c->mutations[0].expand().child_block() == 4);
+    const std::string code = c->hyperparameters.at("network.backbone.code");
+    EXPECT_EQ(Blocks(code), 9 + c->mutations[1].has_expand() + c->mutations[1].has_add_stage()) << code;
+  }
+  // A front member that did not start from an input record is an error, not a silent parent.
+  history[1].record.set_parent("serial/0");
+  auto wrong = algorithm->Propose(history, rng);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_THAT(wrong.status().message(), HasSubstr("trial 1's parent 'serial/0' is none of the step's input records"));
+  // It needs input records, and excludes reignition.
+  EXPECT_THAT(SpNasS(o)->Init(SearchContext()).message(), HasSubstr("this step has none (set models_folder)"));
+  o.set_stall_candidates(3);
+  google::protobuf::Any any;
+  any.PackFrom(o);
+  EXPECT_THAT(SearchAlgorithmRegistry().Create("SpNasS", any).status().message(),
+              HasSubstr("equal_training and stall_candidates exclude each other"));
 }
 
 TEST(SpNasSTest, AStalledFrontIsReignitedUpToMaxReignitionsPerLineage) {

@@ -313,6 +313,36 @@ step {
   for (const auto& trial : trials) EXPECT_EQ(trial.record.status(), FINISHED) << trial.record.error();
 }
 
+// equal_training: every serial candidate, whatever its generation, starts from the input
+// record's weights through its lineage's edits, and records that record as its parent.
+TEST(TrainerTest, AnEqualTrainingSerialSearchStartsEveryCandidateFromTheInputRecord) {
+  const std::string base = Base("equal_training");
+  const std::string text = TrainStep("epochs: 1 batch_size: 4") + R"pb(
+step {
+  name: "serial"
+  pipe_step { type: "SearchPipeStep" }
+  search_algorithm {
+    type: "SpNasS"
+    options { [type.googleapis.com/spnas.SpNasSOptions] { max_sample: 6 num_mutate: 1 max_optimal: 1 expend_ratio: 0 add_stage_ratio: 0 objective_keys: ["params"] equal_training: true } }
+  }
+  trainer { ref: "train.trainer" }
+  train_data { ref: "shared.train" }
+  val_data { ref: "shared.val" }
+  models_folder: "train"
+})pb";
+  ASSERT_TRUE(RunText(text, base).ok());
+  auto trials = RecordStore(base + "/output/serial/trials").LoadAll().value();
+  ASSERT_EQ(trials.size(), 6u);
+  size_t most_edits = 0;
+  for (const auto& trial : trials) {
+    EXPECT_EQ(trial.record.status(), FINISHED) << trial.record.error();
+    EXPECT_EQ(trial.record.parent(), "train/0");
+    most_edits = std::max<size_t>(most_edits, trial.record.mutations_size());
+  }
+  EXPECT_EQ(trials[0].record.mutations_size(), 0);
+  EXPECT_GE(most_edits, 2u);  // a second generation, inherited from the input through both edits
+}
+
 TEST(TrainerTest, MixedPrecisionOnTheCpuFailsTheTrialClearly) {
   const std::string base = Base("mixed_precision");
   ASSERT_TRUE(RunText(TrainStep("epochs: 1 batch_size: 4 mixed_precision: FLOAT16"), base).ok());

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The search-effectiveness study: configs/effectiveness_fashiondet.textproto for three seeds
-# (28 to 29 minutes each on 2 cores), then one line per figure, mean ± standard deviation:
+# (about 25 minutes each on 2 cores), then one line per figure, mean ± standard deviation:
 #   tools/effectiveness.sh [--seeds "1 2 3"] [--out runs/effectiveness]
 # A seed whose run finished is not run again; an interrupted one resumes.
 set -euo pipefail
@@ -23,7 +23,7 @@ for seed in $seeds; do
   mkdir -p "$base"
   sed "s|^general { local_base_path: \"[^\"]*\" seed: [0-9]*|general { local_base_path: \"$base\" seed: $seed|" \
     "$config" > "$base/config.textproto"
-  if [[ -f "$base/output/scratch/summary.csv" ]]; then continue; fi
+  if [[ -f "$base/output/random_scratch_fullytrain/summary.csv" ]]; then continue; fi
   flags=(--overwrite)
   if [[ -d "$base/output" ]]; then flags=(--resume); fi
   start=$(date +%s)

@@ -44,16 +44,18 @@ def spearman(a, b):
     return cov / den if den else float("nan")
 
 
-def generations(trials):
-    """Serial generation of each record of serial/trials: 0 for a child of the step's input."""
-    depth = {}
+def edits(trials):
+    """Edits from the step's input to each record of serial/trials: its own recorded mutations,
+    plus its parent's edits when the parent is a record of the same step."""
+    count = {}
 
     def of(i):
-        if i not in depth:
+        if i not in count:
+            own = len([m for m in trials[i]["mutations"].split(";") if m.strip()])
             parent = trials[i]["parent"]
-            own = parent.startswith("serial/") and int(parent.split("/")[1]) in trials
-            depth[i] = of(int(parent.split("/")[1])) + 1 if own else 0
-        return depth[i]
+            inside = parent.startswith("serial/") and int(parent.split("/")[1]) in trials
+            count[i] = own + (of(int(parent.split("/")[1])) if inside else 0)
+        return count[i]
 
     return {i: of(i) for i in trials}
 
@@ -80,7 +82,7 @@ def main(runs):
         ids = sorted(set(inherited) & set(scratch))
         a = [float(inherited[i]["mAP"]) for i in ids]
         b = [float(scratch[i]["mAP"]) for i in ids]
-        depth = generations(inherited)
+        depth = edits(inherited)
         cost = sum(float(inherited[i]["train_seconds"]) for i in ids) / sum(
             float(scratch[i]["train_seconds"]) for i in ids)
         f4.append((spearman(a, b), len(ids), statistics.mean(a), statistics.mean(b), cost,
@@ -102,7 +104,7 @@ def main(runs):
           f"{stat(col(f3s, 1))}, difference {stat([r[0] - r[1] for r in f3s])}")
     print(f"4. inherited vs from-scratch evaluation ({n} seeds, {stat(col(f4, 1), 0)} candidates each): "
           f"Spearman {stat(col(f4, 0))}; mAP {stat(col(f4, 2))} vs {stat(col(f4, 3))}; "
-          f"time ratio {stat(col(f4, 4))}; Spearman of inherited mAP with serial generation {stat(col(f4, 5))}")
+          f"time ratio {stat(col(f4, 4))}; Spearman of inherited mAP with the edits from the seed {stat(col(f4, 5))}")
 
 
 if __name__ == "__main__":

@@ -79,6 +79,7 @@ class SearchPipeStep : public PipeStep {
     if (!context.input_dir.empty()) {
       SPNAS_ASSIGN_OR_RETURN(search.inputs, LoadInputs(context));
       search.input_metrics = LineageMetrics(context.input_dir, search.inputs);
+      for (const Trial& t : search.inputs) search.input_labels.push_back(RecordLabel(context.input_dir, t.record.id()));
     }
     SPNAS_RETURN_IF_ERROR(algorithm->Init(search));
 

@@ -20,9 +20,10 @@
 namespace spnas {
 
 struct SearchContext {
-  const SearchSpace* space = nullptr;  // null when the step has no search_space
-  PluginConfig base_model;             // the step's `model`
-  std::vector<Trial> inputs;           // records of the step's models_folder
+  const SearchSpace* space = nullptr;     // null when the step has no search_space
+  PluginConfig base_model;                // the step's `model`
+  std::vector<Trial> inputs;              // records of the step's models_folder
+  std::vector<std::string> input_labels;  // per input: the parent label its children record
   // Per input: its record's metrics completed with those of its ancestors that it lacks (a
   // reignition record has the classifier's accuracy; its serial parent, the detector's mAP).
   std::vector<std::map<std::string, double>> input_metrics;

@@ -1,8 +1,8 @@
 // SpNasS: serial-level search (spnas.md §4). Each candidate is a parent from the top of the
 // current Pareto front with num_mutate mutations (expand, swap, add stage), evaluated from the
-// parent's weights. The initial parents (the input records, or the search space's codes) are
-// evaluated first with the same budget, so the front compares like with like. When the front
-// stalls, its members are reignited and the search goes on from them (stall_candidates).
+// parent's weights (or, with equal_training, from its lineage's input weights). The initial parents (the input records,
+// or the search space's codes) are evaluated first with the same budget, so the front compares like with like. When the
+// front stalls, its members are reignited and the search goes on from them (stall_candidates).
 
 #include <set>
 
@@ -56,11 +56,21 @@ class SpNasS : public ParetoSearchAlgorithm {
     }
     if (o.stall_candidates() < 0) return InvalidArgumentError("stall_candidates must be >= 0 (0: never reignite)");
     if (o.max_reignitions() < 0) return InvalidArgumentError("max_reignitions must be >= 0");
+    if (o.equal_training() && o.stall_candidates() > 0) {
+      return InvalidArgumentError(
+          "equal_training and stall_candidates exclude each other: a reignited candidate hands on weights trained "
+          "longer than its lineage's input");
+    }
     return Status::Ok();
   }
 
   Status Init(const SearchContext& context) override {
     SPNAS_ASSIGN_OR_RETURN(objectives_, Objectives(options_.objective_keys()));
+    if (options_.equal_training() && context.inputs.empty()) {
+      return InvalidArgumentError(
+          "equal_training: candidates start from the weights of the step's input records, and this step has none "
+          "(set models_folder)");
+    }
     max_sample_ = options_.max_sample();
     context_ = context;
     // Initial parents: the input records, or the base model with each code of the space.
@@ -123,17 +133,24 @@ class SpNasS : public ParetoSearchAlgorithm {
     struct Parent {
       const PluginConfig* desc;
       std::string code;
-      int index;  // into the history, or into the inputs (is_input); -1: none
+      int index;  // whose weights the child starts from: into the history, or the inputs (is_input); -1: none
       bool is_input;
+      std::vector<Mutation> edits;  // from the weights' model to `desc` (equal_training)
     };
     std::vector<Parent> parents;
     const std::vector<int> front = ParetoFront(history, objectives_);
     for (size_t i = 0; i < front.size() && static_cast<int>(i) < options_.max_optimal(); ++i) {
       const Trial& t = history[front[i]];
-      parents.push_back({&t.desc, t.record.hyperparameters().at(kCodeKey), front[i], false});
+      Parent p{&t.desc, t.record.hyperparameters().at(kCodeKey), front[i], false, {}};
+      if (options_.equal_training()) {
+        SPNAS_ASSIGN_OR_RETURN(p.index, InputOf(t));
+        p.is_input = true;
+        p.edits.assign(t.record.mutations().begin(), t.record.mutations().end());
+      }
+      parents.push_back(std::move(p));
     }
     if (parents.empty() && !running_.empty()) {
-      for (const Seed& seed : seeds_) parents.push_back({&seed.model, seed.code, seed.input, seed.input >= 0});
+      for (const Seed& seed : seeds_) parents.push_back({&seed.model, seed.code, seed.input, seed.input >= 0, {}});
     }
     if (parents.empty()) {
       return FailedPreconditionError("SpNasS: no finished trial has all objectives (", JoinKeys(),
@@ -142,7 +159,7 @@ class SpNasS : public ParetoSearchAlgorithm {
     for (int attempt = 0; attempt < options_.max_redraws(); ++attempt) {
       const Parent& p = parents[std::uniform_int_distribution<size_t>(0, parents.size() - 1)(rng)];
       std::string code = p.code;
-      std::vector<Mutation> mutations;
+      std::vector<Mutation> mutations = p.edits;
       for (int k = 0; k < options_.num_mutate(); ++k) {
         std::optional<Mutated> m;
         const double r = std::uniform_real_distribution<double>(0, 1)(rng);
@@ -156,7 +173,7 @@ class SpNasS : public ParetoSearchAlgorithm {
         code = m->code;
         mutations.push_back(m->mutation);
       }
-      if (mutations.empty() || seen.count(code) || !ParseSerialCode(code).ok() ||
+      if (mutations.size() == p.edits.size() || seen.count(code) || !ParseSerialCode(code).ok() ||
           static_cast<int>(SplitStages(code).size()) > options_.max_stages()) {
         continue;  // a duplicate or an invalid code: redraw
       }
@@ -183,6 +200,15 @@ class SpNasS : public ParetoSearchAlgorithm {
   }
 
  private:
+  // The input record a trial of an equal_training search started from (its parent).
+  StatusOr<int> InputOf(const Trial& t) const {
+    for (size_t i = 0; i < context_.input_labels.size(); ++i) {
+      if (context_.input_labels[i] == t.record.parent()) return static_cast<int>(i);
+    }
+    return FailedPreconditionError("equal_training: trial ", t.record.id(), "'s parent '", t.record.parent(),
+                                   "' is none of the step's input records");
+  }
+
   static bool IsReignition(const Trial& t) {
     for (const Mutation& m : t.record.mutations()) {
       if (m.has_reignition()) return true;
