@@ -272,6 +272,28 @@ TEST_F(PipelineTest, ResumesAfterSigkillWithoutRedoingFinishedTrials) {
   EXPECT_EQ(testing::TrainCalls().load(), calls_after);
 }
 
+// Steps appended to a finished run's config run on --resume, and the finished ones are kept;
+// a change to a step that ran is refused.
+TEST_F(PipelineTest, ResumeRunsAppendedStepsAndRefusesAChangedOne) {
+  const std::string base = TempDir("appended");
+  fs::remove_all(base);
+  const std::string all = kPipeline;
+  const std::string first = all.substr(0, all.find("step {\n  name: \"train\""));
+  RunOptions fresh, resume;
+  resume.resume = true;
+  ASSERT_TRUE(RunPipeline(Load(base, first), fresh).ok());
+  EXPECT_FALSE(fs::exists(base + "/output/train"));
+  const int calls = testing::TrainCalls().load();
+  ASSERT_TRUE(RunPipeline(Load(base, all), resume).ok());
+  EXPECT_EQ(testing::TrainCalls().load() - calls, 2);  // the train step's two, not the search again
+  EXPECT_EQ(Summary(base + "/output/train").size(), 2u);
+
+  std::string changed = all;
+  changed.replace(changed.find("max_sample: 6"), 13, "max_sample: 5");
+  const Status refused = RunPipeline(Load(base, changed), resume);
+  EXPECT_THAT(refused.message(), HasSubstr("step 'search': the config differs from the one of the run being resumed"));
+}
+
 // A candidate that runs out of memory is recorded as FAILED with the allocator's message, and
 // the search goes on.
 TEST_F(PipelineTest, ACandidateOutOfMemoryIsRecordedAndTheSearchGoesOn) {

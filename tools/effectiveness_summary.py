@@ -60,6 +60,18 @@ def edits(trials):
     return {i: of(i) for i in trials}
 
 
+def trainings(run, step):
+    """mAP of `step`'s network in each of its trainings: the study's, then the repeats'
+    (configs/effectiveness_repeats.textproto in <run>/repeats) that finished."""
+    maps = [only(run, step)["mAP"]]
+    for r in (2, 3):
+        try:
+            maps.append(only(f"{run}/repeats", f"{step}_{r}")["mAP"])
+        except FileNotFoundError:
+            pass
+    return maps
+
+
 def stat(values, digits=2):
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
@@ -72,7 +84,9 @@ def main(runs):
         final, plain = only(run, "fullytrain"), only(run, "plain_fullytrain")
         rand = only(run, "random_fullytrain")
         f1.append((serial["mAP"], seed["mAP"], serial["params"], seed["params"]))
-        f2.append((final["mAP"], plain["mAP"], final["flops"] / plain["flops"]))
+        final_maps, plain_maps = trainings(run, "fullytrain"), trainings(run, "plain_fullytrain")
+        f2.append((statistics.mean(final_maps), statistics.mean(plain_maps), final["flops"] / plain["flops"],
+                   min(len(final_maps), len(plain_maps)), final_maps, plain_maps))
         f3.append((final["mAP"], rand["mAP"], final["params"], rand["params"]))
         seed_s, serial_s = only(run, "seed_scratch_fullytrain"), only(run, "serial_scratch_fullytrain")
         final_s, rand_s = only(run, "final_scratch_fullytrain"), only(run, "random_scratch_fullytrain")
@@ -95,8 +109,10 @@ def main(runs):
           f"{stat([r[3] / 1e6 for r in f1], 3)} M")
     print(f"1'. the same two networks fully trained from scratch ({n} seeds): mAP {stat(col(f1s, 0))} vs "
           f"{stat(col(f1s, 1))}, difference {stat([r[0] - r[1] for r in f1s])}")
-    print(f"2. parallel final vs serial winner ({n} seeds): mAP {stat(col(f2, 0))} vs {stat(col(f2, 1))}, "
-          f"difference {stat([r[0] - r[1] for r in f2])}; FLOPs x{stat(col(f2, 2), 3)}")
+    print(f"2. parallel final vs serial winner ({n} seeds, at least {min(col(f2, 3))} training(s) per network): mAP {stat(col(f2, 0))} "
+          f"vs {stat(col(f2, 1))}, difference {stat([r[0] - r[1] for r in f2])}; FLOPs x{stat(col(f2, 2), 3)}; "
+          f"per seed, final | plain: " + "; ".join(
+              " ".join(f"{m:.2f}" for m in r[4]) + " | " + " ".join(f"{m:.2f}" for m in r[5]) for r in f2))
     print(f"3. SP-NAS vs random search ({n} seeds): mAP {stat(col(f3, 0))} vs {stat(col(f3, 1))}, "
           f"difference {stat([r[0] - r[1] for r in f3])}; params {stat([r[2] / 1e6 for r in f3], 3)} M vs "
           f"{stat([r[3] / 1e6 for r in f3], 3)} M")

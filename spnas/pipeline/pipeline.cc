@@ -1,6 +1,9 @@
 #include "spnas/pipeline/pipeline.h"
 #include "spnas/core/logging.h"
 
+#include <google/protobuf/text_format.h>
+#include <google/protobuf/util/message_differencer.h>
+
 #include <chrono>
 #include <filesystem>
 
@@ -20,6 +23,18 @@ namespace {
 bool NonEmptyDir(const std::string& dir) {
   std::error_code ec;
   return fs::is_directory(dir, ec) && !fs::is_empty(dir, ec);
+}
+
+// Whether a finished or interrupted step's saved config (`saved`, resolved text) is this run's
+// config: equal but for steps this run appends after the saved config's last one, so that a
+// study can add steps to a finished run.
+bool SameRunConfig(const std::string& saved, const PipelineConfig& current) {
+  PipelineConfig previous;
+  if (!google::protobuf::TextFormat::ParseFromString(saved, &previous)) return false;
+  if (previous.step_size() > current.step_size()) return false;
+  PipelineConfig prefix = current;
+  prefix.mutable_step()->DeleteSubrange(previous.step_size(), current.step_size() - previous.step_size());
+  return google::protobuf::util::MessageDifferencer::Equals(previous, prefix);
 }
 
 }  // namespace
@@ -86,13 +101,13 @@ Status RunPipeline(const LoadedConfig& config, const RunOptions& options) {
     const std::string config_path = folder.ResolvedConfigPath();
     if (options.resume && fs::exists(config_path)) {
       StatusOr<std::string> previous = ReadFile(config_path);
-      if (previous.ok() && *previous != resolved) {
+      if (previous.ok() && !SameRunConfig(*previous, config.config())) {
         return FailedPreconditionError("step '", step.name(),
                                        "': the config differs from the one of the run "
                                        "being resumed (",
                                        config_path,
-                                       "); resuming would mix results. "
-                                       "Restore it, or pass --overwrite to start over.");
+                                       "); resuming would mix results. Only steps appended after the last "
+                                       "one may be added. Restore it, or pass --overwrite to start over.");
       }
     }
     if (options.resume && fs::exists(status_path)) {
