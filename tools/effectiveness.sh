@@ -17,12 +17,14 @@ done
 tools/setup.sh
 bazel build //:spnas
 spnas="${SPNAS:-bazel-bin/spnas/spnas}"
-config=configs/effectiveness_fashiondet.textproto
+# CONFIG with its general line's base path and seed replaced: for_run CONFIG BASE SEED
+for_run() {
+  sed "s|^general { local_base_path: \"[^\"]*\" seed: [0-9]*|general { local_base_path: \"$2\" seed: $3|" "$1"
+}
 for seed in $seeds; do
   base="$out/seed_$seed"
   mkdir -p "$base"
-  sed "s|^general { local_base_path: \"[^\"]*\" seed: [0-9]*|general { local_base_path: \"$base\" seed: $seed|" \
-    "$config" > "$base/config.textproto"
+  for_run configs/effectiveness_fashiondet.textproto "$base" "$seed" > "$base/config.textproto"
   if [[ ! -f "$base/output/random_scratch_fullytrain/summary.csv" ]]; then
     flags=(--overwrite)
     if [[ -d "$base/output" ]]; then flags=(--resume); fi
@@ -32,8 +34,7 @@ for seed in $seeds; do
   fi
   # Figure 2's two networks trained twice more, over the study's outputs.
   if [[ ! -f "$base/repeats/output/plain_fullytrain_3/summary.csv" ]]; then
-    sed "s|^general { local_base_path: \"[^\"]*\" seed: [0-9]*|general { local_base_path: \"$base/repeats\" seed: $seed|" \
-      configs/effectiveness_repeats.textproto > "$base/repeats.textproto"
+    for_run configs/effectiveness_repeats.textproto "$base/repeats" "$seed" > "$base/repeats.textproto"
     start=$(date +%s)
     "$spnas" run --config="$base/repeats.textproto" --resume > "$base/repeats.log" 2>&1
     echo "seed $seed, figure 2 repeats: $(( $(date +%s) - start )) s"

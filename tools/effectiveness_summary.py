@@ -61,15 +61,15 @@ def edits(trials):
 
 
 def trainings(run, step):
-    """mAP of `step`'s network in each of its trainings: the study's, then the repeats'
+    """`step`'s record in each training of its network: the study's, then the repeats'
     (configs/effectiveness_repeats.textproto in <run>/repeats) that finished."""
-    maps = [only(run, step)["mAP"]]
+    found = [only(run, step)]
     for r in (2, 3):
         try:
-            maps.append(only(f"{run}/repeats", f"{step}_{r}")["mAP"])
+            found.append(only(f"{run}/repeats", f"{step}_{r}"))
         except FileNotFoundError:
             pass
-    return maps
+    return found
 
 
 def stat(values, digits=2):
@@ -81,10 +81,11 @@ def main(runs):
     f1, f2, f3, f4, f1s, f3s = [], [], [], [], [], []
     for run in runs:
         seed, serial = only(run, "seed_fullytrain"), only(run, "serial_fullytrain")
-        final, plain = only(run, "fullytrain"), only(run, "plain_fullytrain")
+        finals, plains = trainings(run, "fullytrain"), trainings(run, "plain_fullytrain")
+        final, plain = finals[0], plains[0]
         rand = only(run, "random_fullytrain")
         f1.append((serial["mAP"], seed["mAP"], serial["params"], seed["params"]))
-        final_maps, plain_maps = trainings(run, "fullytrain"), trainings(run, "plain_fullytrain")
+        final_maps, plain_maps = [r["mAP"] for r in finals], [r["mAP"] for r in plains]
         f2.append((statistics.mean(final_maps), statistics.mean(plain_maps), final["flops"] / plain["flops"],
                    min(len(final_maps), len(plain_maps)), final_maps, plain_maps))
         f3.append((final["mAP"], rand["mAP"], final["params"], rand["params"]))
