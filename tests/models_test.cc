@@ -352,6 +352,57 @@ TEST(ParallelStructureTest, PassesShareTheStageWeightsAndCostTheirFlops) {
   EXPECT_EQ(parallel_flops - serial_flops, (589824 + 16384) + 2 * (524288 + 8192) + (524288 + 8192));
 }
 
+// Momentum 1: after one training batch, every running statistic is that batch's.
+void SetMomentumOne(torch::nn::Module& m) {
+  for (auto& module : m.modules()) {
+    if (auto* bn = module->as<torch::nn::BatchNorm2dImpl>()) bn->options.momentum(1.0);
+  }
+}
+
+TEST(ParallelStructureTest, EachPassIsEvaluatedWithTheStatisticsOfItsOwnInputs) {
+  // Stage 2 runs three times (two passes and the trunk) on three different inputs once the
+  // connection is open. Trained on one batch with momentum 1 and evaluated on the same batch,
+  // statistics per pass reproduce training's output (up to the unbiased variance's factor
+  // n / (n - 1), n = 2 * 16 * 16, compounded over the layers); shared ones hold only the
+  // trunk's, the stage's last run (and the connection's, its last pass's).
+  torch::manual_seed(3);
+  SerialBackboneOptions per_pass = TinyBody("11-21-21-21", {0, 2, 0, 0}), shared = per_pass;
+  shared.set_pass_statistics(SHARED);
+  auto a = BuildBackbone(per_pass), b = BuildBackbone(shared);
+  CopyShared(*a, *b);
+  const at::Tensor images = at::rand({2, 3, 128, 128});
+  for (auto* net : {a.get(), b.get()}) {
+    torch::NoGradGuard no_grad;
+    net->named_parameters()["connect2.1.weight"].fill_(1);
+    SetMomentumOne(*net);
+  }
+  std::vector<double> errors;
+  for (auto* net : {a.get(), b.get()}) {
+    torch::NoGradGuard no_grad;
+    net->train(true);
+    const at::Tensor trained = net->Forward(images).stages[1];
+    net->eval();
+    const at::Tensor evaluated = net->Forward(images).stages[1];
+    errors.push_back(((evaluated - trained).abs().max() / trained.abs().max()).item<double>());
+  }
+  EXPECT_LT(errors[0], 0.03);
+  EXPECT_GT(errors[1], 0.2);
+  // Each pass counted one batch in its own buffers, and the trunk one in the layer's.
+  const auto buffers = a->named_buffers();
+  for (const char* name : {"layer2.0.bn1.num_batches_tracked", "layer2.0.bn1.num_batches_tracked_pass1",
+                           "layer2.1.bn2.num_batches_tracked_pass2"}) {
+    ASSERT_NE(buffers.find(name), nullptr) << name;
+    EXPECT_EQ(buffers[name].item<int64_t>(), 1) << name;
+  }
+  EXPECT_NE(buffers.find("layer2.0.downsample.1.running_var_pass2"), nullptr);
+  EXPECT_EQ(buffers.find("layer2.0.bn1.running_mean_pass3"), nullptr);
+  EXPECT_EQ(buffers.find("layer1.0.bn1.running_mean_pass1"), nullptr);  // K = 0: one set
+  EXPECT_EQ(buffers["connect2.1.num_batches_tracked_pass1"].item<int64_t>(), 1);
+  EXPECT_EQ(buffers.find("connect2.1.running_mean_pass2"), nullptr);
+  EXPECT_EQ(b->named_buffers().find("layer2.0.bn1.running_mean_pass1"), nullptr);
+  EXPECT_EQ(b->named_buffers()["layer2.0.bn1.num_batches_tracked"].item<int64_t>(), 3);
+}
+
 TEST(ParallelStructureTest, ConnectionsTrainEvenWithFrozenBatchNormAndStages) {
   SerialBackboneOptions body = TinyBody("11-21-21-21", {0, 1, 0, 0});
   body.set_norm(FROZEN_BATCH_NORM);
@@ -485,6 +536,18 @@ TEST_F(InheritanceTest, ParallelCandidateStartsAsItsSerialParent) {
   // Only the connections are new: the passes share the stages' (inherited) weights.
   EXPECT_FALSE(report->fresh.empty());
   for (const std::string& name : report->fresh) EXPECT_THAT(name, HasSubstr(".connect")) << report->Summary();
+  // Each pass's BatchNorm statistics start from its layer's: the parent's in the stages, the new
+  // connection's own in the connections.
+  const StateDict parent_state = GetStateDict(*parent_), child_state = GetStateDict(*child);
+  int passes = 0;
+  for (const auto& [name, t] : child_state) {
+    const size_t at = name.find("_pass");
+    if (at == std::string::npos) continue;
+    ++passes;
+    const StateDict& source = name.find(".connect") != std::string::npos ? child_state : parent_state;
+    EXPECT_TRUE(at::equal(t, source.at(name.substr(0, at)))) << name;
+  }
+  EXPECT_GT(passes, 0);
   ExpectSameDetections(Detect(*parent_, images_), Detect(*child, images_));
   // [0, 0, 0, 0] is exactly the serial network: every tensor inherited, none new.
   const PluginConfig plain_desc = Plugin("FasterRCNN", Tiny("11-21-21-21", {0, 0, 0, 0}));

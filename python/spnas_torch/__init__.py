@@ -9,6 +9,7 @@ FasterRCNN with torchvision's module names, so that model_<id>.pth loads with st
 Options a description leaves unset take torchvision's defaults, which are spnas's too.
 """
 import collections
+import functools
 import glob
 import json
 import os
@@ -39,17 +40,58 @@ def _resnet_code(depth):
     return "-".join(("1" if i == 0 else "2") + "1" * (n - 1) for i, n in enumerate(stages))
 
 
+class _PassBatchNorm(nn.BatchNorm2d):
+    """BatchNorm2d (or, frozen, FrozenBatchNorm2d) of a stage that the parallel structure runs
+    more than once: one extra set of running statistics per extra pass (running_mean_pass<p>,
+    running_var_pass<p>, num_batches_tracked_pass<p>), picked by `pass_index` (0: its own)."""
+
+    def __init__(self, num_features, passes, frozen=False):
+        super().__init__(num_features)
+        self.pass_index, self.frozen = 0, frozen
+        for p in range(1, passes + 1):
+            self.register_buffer(f"running_mean_pass{p}", torch.zeros(num_features))
+            self.register_buffer(f"running_var_pass{p}", torch.ones(num_features))
+            self.register_buffer(f"num_batches_tracked_pass{p}", torch.tensor(0, dtype=torch.long))
+        if frozen:
+            self.weight.requires_grad_(False)
+            self.bias.requires_grad_(False)
+
+    def forward(self, x):
+        suffix = f"_pass{self.pass_index}" if self.pass_index else ""
+        mean, var = getattr(self, "running_mean" + suffix), getattr(self, "running_var" + suffix)
+        training, momentum = self.training and not self.frozen, self.momentum
+        if training:
+            batches = getattr(self, "num_batches_tracked" + suffix)
+            batches.add_(1)
+            momentum = 1.0 / float(batches) if momentum is None else momentum
+        return nn.functional.batch_norm(x, mean, var, self.weight, self.bias, training, momentum or 0.0, self.eps)
+
+
+def _run_pass(stage, x, pass_index):
+    """The stage on x with its BatchNorm layers' statistics of `pass_index`."""
+    norms = [m for m in stage.modules() if isinstance(m, _PassBatchNorm)]
+    for norm in norms:
+        norm.pass_index = pass_index
+    try:
+        return stage(x)
+    finally:
+        for norm in norms:
+            norm.pass_index = 0
+
+
 class SerialBackbone(nn.Module):
     """A backbone from a serial code ("11-21-21-21": '1' a block, '2' a block doubling the width,
     '-' a new stage with stride 2), with the SP-NAS parallel structure of `parallel_code`: stage l
     runs K_l extra passes with its own weights, chained from the last to the first through one
-    connection (connect<l>: 1x1 conv + BN) and added to the stage's input in the trunk.
+    connection (connect<l>: 1x1 conv + BN) and added to the stage's input in the trunk. With
+    pass_statistics "PER_PASS" each pass keeps its own BatchNorm running statistics.
     Returns the outputs of `return_stages` (0-based) as an OrderedDict "0", "1", ..."""
 
     def __init__(self, code, block="BOTTLENECK", stem_width=64, groups=None, base_width=None, norm="BATCH_NORM",
-                 parallel_code=(), return_stages=None):
+                 parallel_code=(), return_stages=None, pass_statistics="PER_PASS"):
         super().__init__()
-        norm_layer = FrozenBatchNorm2d if norm == "FROZEN_BATCH_NORM" else nn.BatchNorm2d
+        frozen = norm == "FROZEN_BATCH_NORM"
+        norm_layer = FrozenBatchNorm2d if frozen else nn.BatchNorm2d
         block_type = BasicBlock if block == "BASIC" else Bottleneck
         expansion = block_type.expansion
         groups = groups or (32 if block == "RESNEXT" else 1)
@@ -64,7 +106,9 @@ class SerialBackbone(nn.Module):
         self.stages, self.stage_channels = [], []
         for s, stage in enumerate(stages):
             stage_in.append(in_channels)
-            blocks = []
+            blocks, stage_norm = [], norm_layer
+            if self.parallel_code[s] > 0 and pass_statistics == "PER_PASS":
+                stage_norm = functools.partial(_PassBatchNorm, passes=self.parallel_code[s], frozen=frozen)
             for b, c in enumerate(stage):
                 if c == "2":
                     planes *= 2
@@ -72,16 +116,20 @@ class SerialBackbone(nn.Module):
                 out = planes * expansion
                 downsample = None
                 if stride != 1 or in_channels != out:
-                    downsample = nn.Sequential(nn.Conv2d(in_channels, out, 1, stride, bias=False), norm_layer(out))
+                    downsample = nn.Sequential(nn.Conv2d(in_channels, out, 1, stride, bias=False), stage_norm(out))
                 kwargs = {"groups": groups, "base_width": base_width} if block_type is Bottleneck else {}
-                blocks.append(block_type(in_channels, planes, stride, downsample, norm_layer=norm_layer, **kwargs))
+                blocks.append(block_type(in_channels, planes, stride, downsample, norm_layer=stage_norm, **kwargs))
                 in_channels = out
             name = f"layer{s + 1}"
             self.add_module(name, nn.Sequential(*blocks))
             self.stages.append(name)
             if self.parallel_code[s] > 0:
+                # Run once per pass: pass m uses its statistics set m (0: the layer's own).
+                connect_norm = nn.BatchNorm2d(stage_in[s])
+                if pass_statistics == "PER_PASS":
+                    connect_norm = _PassBatchNorm(stage_in[s], self.parallel_code[s] - 1)
                 self.add_module(f"connect{s + 1}", nn.Sequential(nn.Conv2d(in_channels, stage_in[s], 1, bias=False),
-                                                                 nn.BatchNorm2d(stage_in[s])))
+                                                                 connect_norm))
             self.stage_channels.append(in_channels)
         self.return_stages = list(range(len(stages))) if return_stages is None else list(return_stages)
 
@@ -93,8 +141,8 @@ class SerialBackbone(nn.Module):
             passes, fused = [None] * k, None
             for m in range(k - 1, -1, -1):
                 source = x if not previous else previous[min(m, len(previous) - 1)]
-                passes[m] = stage(source if fused is None else source + fused)
-                fused = getattr(self, f"connect{s + 1}")(passes[m])
+                passes[m] = _run_pass(stage, source if fused is None else source + fused, m + 1)
+                fused = _run_pass(getattr(self, f"connect{s + 1}"), passes[m], m)
                 if fused.shape[-2:] != x.shape[-2:]:
                     fused = nn.functional.interpolate(fused, size=x.shape[-2:], mode="nearest")
             previous = passes
@@ -127,7 +175,8 @@ def _backbone(plugin, stages):
     elif plugin["type"] != "SerialBackbone":
         raise ValueError(f"backbone '{plugin['type']}' has no PyTorch builder (SerialBackbone and ResNet have)")
     return SerialBackbone(o["code"], o.get("block", "BOTTLENECK"), o.get("stem_width", 64), o.get("groups"),
-                          o.get("base_width"), o.get("norm", "BATCH_NORM"), o.get("parallel_code", ()), stages)
+                          o.get("base_width"), o.get("norm", "BATCH_NORM"), o.get("parallel_code", ()), stages,
+                          o.get("pass_statistics", "PER_PASS"))
 
 
 def build_model(desc):

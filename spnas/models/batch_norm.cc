@@ -4,6 +4,7 @@
 #include <torch/autograd.h>
 
 #include <mutex>
+#include <string>
 
 namespace spnas {
 namespace {
@@ -94,14 +95,36 @@ BatchNormGroupScope::~BatchNormGroupScope() {
   current_group.reset();
 }
 
-at::Tensor BatchNorm2dImpl::forward(const at::Tensor& input) {
-  if (!is_training() || CurrentGroup() == nullptr) return torch::nn::BatchNorm2dImpl::forward(input);
+void BatchNorm2dImpl::AddPassStatistics(int passes) {
+  TORCH_CHECK(options.track_running_stats(), "BatchNorm2d: statistics per pass need running statistics");
+  for (int p = pass_statistics() + 1; p <= passes; ++p) {
+    const std::string suffix = "_pass" + std::to_string(p);
+    pass_statistics_.push_back({register_buffer("running_mean" + suffix, running_mean.clone()),
+                                register_buffer("running_var" + suffix, running_var.clone()),
+                                register_buffer("num_batches_tracked" + suffix, num_batches_tracked.clone())});
+  }
+}
+
+at::Tensor BatchNorm2dImpl::ForwardPass(const at::Tensor& input, int pass) {
+  TORCH_CHECK(pass >= 0 && pass <= pass_statistics(), "BatchNorm2d: pass ", pass, " has no statistics (the layer has ",
+              pass_statistics(), " extra sets)");
+  if (pass == 0 && (!is_training() || CurrentGroup() == nullptr)) return torch::nn::BatchNorm2dImpl::forward(input);
   TORCH_CHECK(input.dim() == 4, "BatchNorm2d: expected a 4-D input, got ", input.sizes());
+  const Statistics stats =
+      pass == 0 ? Statistics{running_mean, running_var, num_batches_tracked} : pass_statistics_[pass - 1];
+  // As torch::nn::BatchNorm2d: an exponential average, or a cumulative one without momentum.
+  double momentum = options.momentum().value_or(0.0);
+  if (is_training()) {
+    stats.batches.add_(1);
+    if (!options.momentum().has_value()) momentum = 1.0 / stats.batches.item<double>();
+  }
+  if (!is_training() || CurrentGroup() == nullptr) {
+    return at::batch_norm(input, weight, bias, stats.mean, stats.var, is_training(), momentum, options.eps(),
+                          at::globalContext().userEnabledCuDNN());
+  }
   TORCH_CHECK(options.affine() && options.track_running_stats(),
               "BatchNorm2d over the ranks needs affine parameters and running statistics");
-  num_batches_tracked += 1;
-  return GroupBatchNorm::apply(input, weight, bias, running_mean, running_var, options.momentum().value(),
-                               options.eps());
+  return GroupBatchNorm::apply(input, weight, bias, stats.mean, stats.var, momentum, options.eps());
 }
 
 }  // namespace spnas

@@ -88,11 +88,15 @@ ResidualBlockImpl::ResidualBlockImpl(const BlockConfig& config, const BlockSpec&
   }
 }
 
-at::Tensor ResidualBlockImpl::forward(const at::Tensor& x) {
-  at::Tensor out = bn1_->forward(conv1_->forward(x)).relu_();
-  out = bn2_->forward(conv2_->forward(out));
-  if (bottleneck_) out = bn3_->forward(conv3_->forward(out.relu_()));
-  const at::Tensor identity = downsample_ ? downsample_->forward(x) : x;
+at::Tensor ResidualBlockImpl::ForwardPass(const at::Tensor& x, int pass) {
+  at::Tensor out = bn1_->ForwardPass(conv1_->forward(x), pass).relu_();
+  out = bn2_->ForwardPass(conv2_->forward(out), pass);
+  if (bottleneck_) out = bn3_->ForwardPass(conv3_->forward(out.relu_()), pass);
+  at::Tensor identity = x;
+  if (downsample_) {
+    identity = downsample_[1]->as<BatchNorm2dImpl>()->ForwardPass(
+        downsample_[0]->as<torch::nn::Conv2dImpl>()->forward(x), pass);
+  }
   return (out + identity).relu_();
 }
 
@@ -100,6 +104,11 @@ torch::nn::Sequential MakeStage(const BlockConfig& config, const std::vector<Blo
   torch::nn::Sequential stage;
   for (const BlockSpec& spec : blocks) stage->push_back(ResidualBlock(config, spec));
   return stage;
+}
+
+at::Tensor ForwardStage(const torch::nn::Sequential& stage, at::Tensor x, int pass) {
+  for (auto& block : *stage.ptr()) x = block.get<ResidualBlockImpl>().ForwardPass(x, pass);
+  return x;
 }
 
 void InitResNetWeights(torch::nn::Module& module) {
@@ -147,7 +156,10 @@ SerialBackbone::SerialBackbone(const Options& options_in)
     : SerialBackbone(OptionsWithDefaults<SerialBackbone>(options_in), 0) {}
 
 SerialBackbone::SerialBackbone(const Options& options, int)
-    : code_(options.code()), frozen_norm_(options.norm() == FROZEN_BATCH_NORM), stem_width_(options.stem_width()) {
+    : code_(options.code()),
+      frozen_norm_(options.norm() == FROZEN_BATCH_NORM),
+      stem_width_(options.stem_width()),
+      per_pass_statistics_(options.pass_statistics() == PER_PASS) {
   block_.type = options.block();
   if (block_.type == RESNEXT) {
     block_.groups = options.groups();
@@ -179,6 +191,13 @@ SerialBackbone::SerialBackbone(const Options& options, int)
     connections_[s] =
         register_module("connect" + std::to_string(s + 1),
                         torch::nn::Sequential(Conv(stage_channels_[s], input, 1, 1, 0), BatchNorm2d(input)));
+    if (!per_pass_statistics_) continue;
+    // The stage runs K + 1 times (trunk: its own statistics; pass m: set m + 1), the
+    // connection K times (pass m: set m).
+    for (auto& m : stages_[s]->modules(/*include_self=*/false)) {
+      if (auto* bn = m->as<BatchNorm2dImpl>()) bn->AddPassStatistics(parallel_code_[s]);
+    }
+    connections_[s][1]->as<BatchNorm2dImpl>()->AddPassStatistics(parallel_code_[s] - 1);
   }
   InitResNetWeights(*this);
   {
@@ -236,15 +255,16 @@ BackboneFeatures SerialBackbone::Forward(const at::Tensor& images) {
     for (int m = k - 1; m >= 0; --m) {
       const at::Tensor& input =
           previous_passes.empty() ? x : previous_passes[std::min<size_t>(m, previous_passes.size() - 1)];
-      passes[m] = stages_[s]->forward(fused.defined() ? input + fused : input);
-      fused = connections_[s]->forward(passes[m]);
+      passes[m] = ForwardStage(stages_[s], fused.defined() ? input + fused : input, per_pass_statistics_ ? m + 1 : 0);
+      fused = connections_[s][1]->as<BatchNorm2dImpl>()->ForwardPass(
+          connections_[s][0]->as<torch::nn::Conv2dImpl>()->forward(passes[m]), per_pass_statistics_ ? m : 0);
       if (fused.sizes().slice(2) != x.sizes().slice(2)) {
         fused = F::interpolate(
             fused, F::InterpolateFuncOptions().size(std::vector<int64_t>{x.size(2), x.size(3)}).mode(torch::kNearest));
       }
     }
     previous_passes = std::move(passes);
-    x = stages_[s]->forward(fused.defined() ? x + fused : x);
+    x = ForwardStage(stages_[s], fused.defined() ? x + fused : x, 0);
     features.stages.push_back(x);
   }
   return features;

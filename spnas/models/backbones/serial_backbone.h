@@ -2,7 +2,7 @@
 // torchvision's ResNet layout and parameter names (conv1, bn1, layer{i}.{j}.conv1, ...), and
 // optionally the parallel structure of SP-NAS (spnas.md §6): extra passes of a stage sharing its
 // weights, fused through one connection per stage (connect{i}.0 conv, connect{i}.1 BN) and fed
-// back into the trunk.
+// back into the trunk. By default each pass keeps its own BatchNorm running statistics.
 #ifndef SPNAS_MODELS_BACKBONES_SERIAL_BACKBONE_H_
 #define SPNAS_MODELS_BACKBONES_SERIAL_BACKBONE_H_
 
@@ -45,7 +45,9 @@ struct BlockConfig {
 class ResidualBlockImpl : public torch::nn::Module {
  public:
   ResidualBlockImpl(const BlockConfig& config, const BlockSpec& spec);
-  at::Tensor forward(const at::Tensor& x);
+  at::Tensor forward(const at::Tensor& x) { return ForwardPass(x, 0); }
+  // With the BatchNorm statistics of `pass` (BatchNorm2dImpl::ForwardPass).
+  at::Tensor ForwardPass(const at::Tensor& x, int pass);
   int64_t out_channels() const { return out_channels_; }
 
  private:
@@ -59,6 +61,8 @@ TORCH_MODULE(ResidualBlock);
 
 // The blocks of one stage; `in_channels` is the stage input's width.
 torch::nn::Sequential MakeStage(const BlockConfig& config, const std::vector<BlockSpec>& blocks);
+// A stage of MakeStage run with the BatchNorm statistics of `pass`.
+at::Tensor ForwardStage(const torch::nn::Sequential& stage, at::Tensor x, int pass);
 
 class SerialBackbone : public Backbone {
  public:
@@ -86,6 +90,7 @@ class SerialBackbone : public Backbone {
   BatchNorm2d bn1_{nullptr};
   std::vector<torch::nn::Sequential> stages_;
   std::vector<int> parallel_code_;                  // K per stage (all zeros: serial)
+  bool per_pass_statistics_;
   std::vector<torch::nn::Sequential> connections_;  // per stage; null where K is 0
 };
 
