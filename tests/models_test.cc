@@ -287,6 +287,20 @@ std::shared_ptr<Backbone> BuildBackbone(const SerialBackboneOptions& options) {
   return std::shared_ptr<Backbone>(BackboneRegistry().Create("SerialBackbone", any).value().release());
 }
 
+// Random BatchNorm statistics and affine parameters, so identity claims are tested for real.
+void Randomize(torch::nn::Module& m) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : m.named_buffers()) {
+    if (item.key().find("running_mean") != std::string::npos) item.value().uniform_(-0.2, 0.2);
+    if (item.key().find("running_var") != std::string::npos) item.value().uniform_(0.5, 1.5);
+  }
+  for (auto& item : m.named_parameters()) {
+    if (item.key().find("bn") != std::string::npos || item.key().find("downsample.1") != std::string::npos) {
+      item.value().uniform_(0.5, 1.5);
+    }
+  }
+}
+
 // Copies every tensor the serial backbone has into the parallel one, by name.
 void CopyShared(torch::nn::Module& from, torch::nn::Module& to) {
   torch::NoGradGuard no_grad;
@@ -403,6 +417,26 @@ TEST(ParallelStructureTest, EachPassIsEvaluatedWithTheStatisticsOfItsOwnInputs) 
   EXPECT_EQ(b->named_buffers()["layer2.0.bn1.num_batches_tracked"].item<int64_t>(), 3);
 }
 
+TEST(ParallelStructureTest, AStateWithOneSetOfStatisticsPerLayerLoadsIntoEveryPass) {
+  SerialBackboneOptions per_pass = TinyBody("11-21-21-21", {1, 2, 0, 1}), shared = per_pass;
+  shared.set_pass_statistics(SHARED);
+  auto a = BuildBackbone(per_pass), b = BuildBackbone(shared);
+  Randomize(*b);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& item : b->named_parameters()) {
+      if (item.key().rfind("connect", 0) == 0) item.value().uniform_(0.5, 1.5);
+    }
+  }
+  const LoadReport report = LoadStateDict(*a, GetStateDict(*b));
+  EXPECT_TRUE(report.missing.empty() && report.unexpected.empty() && report.mismatched.empty()) << report.Summary();
+  a->eval();
+  b->eval();
+  const at::Tensor images = at::rand({2, 3, 64, 64});
+  const BackboneFeatures x = a->Forward(images), y = b->Forward(images);
+  for (size_t s = 0; s < x.stages.size(); ++s) EXPECT_TRUE(at::equal(x.stages[s], y.stages[s])) << s;
+}
+
 TEST(ParallelStructureTest, ConnectionsTrainEvenWithFrozenBatchNormAndStages) {
   SerialBackboneOptions body = TinyBody("11-21-21-21", {0, 1, 0, 0});
   body.set_norm(FROZEN_BATCH_NORM);
@@ -457,20 +491,6 @@ TEST(CostTest, TrainingStepMemoryCountsWeightsAndWhatTheStepKeeps) {
   for (auto& p : model->parameters()) p.mutable_grad() = at::full_like(p, 0.5);
   EXPECT_EQ(TrainingStepMemoryBytes(*model, 32, c10::kCPU), at32);
   for (const auto& p : model->parameters()) EXPECT_TRUE(at::equal(p.grad(), at::full_like(p, 0.5)));
-}
-
-// Random BatchNorm statistics and affine parameters, so identity claims are tested for real.
-void Randomize(torch::nn::Module& m) {
-  torch::NoGradGuard no_grad;
-  for (auto& item : m.named_buffers()) {
-    if (item.key().find("running_mean") != std::string::npos) item.value().uniform_(-0.2, 0.2);
-    if (item.key().find("running_var") != std::string::npos) item.value().uniform_(0.5, 1.5);
-  }
-  for (auto& item : m.named_parameters()) {
-    if (item.key().find("bn") != std::string::npos || item.key().find("downsample.1") != std::string::npos) {
-      item.value().uniform_(0.5, 1.5);
-    }
-  }
 }
 
 DetectorOutput Detect(Model& m, const std::vector<at::Tensor>& images) {

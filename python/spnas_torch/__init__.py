@@ -239,7 +239,14 @@ def load(model_dir, id=None):
             raise FileNotFoundError(f"{model_dir} holds no finished records (performance_<id>.json)")
         id = best[1]
     model = build_model(os.path.join(model_dir, f"desc_{id}.json"))
-    model.load_state_dict(torch.load(os.path.join(model_dir, f"model_{id}.pth")), strict=True)
+    state = torch.load(os.path.join(model_dir, f"model_{id}.pth"))
+    # Statistics per pass absent from a model saved with one set per layer start from the
+    # layer's: the model computes what it computed.
+    for name in model.state_dict():
+        layer, _, p = name.rpartition("_pass")
+        if name not in state and p.isdigit() and layer in state:
+            state[name] = state[layer].clone()
+    model.load_state_dict(state, strict=True)
     return prime_roi_scales(model.eval())
 
 

@@ -37,6 +37,13 @@ LoadReport LoadStateDict(torch::nn::Module& module, const StateDict& state) {
   torch::NoGradGuard no_grad;
   for (auto& [name, tensor] : own) {
     auto it = state.find(name);
+    // Statistics per pass (BatchNorm2dImpl::AddPassStatistics) absent from a state saved with
+    // one set per layer start from the layer's: the model computes what it computed.
+    const size_t pass = name.rfind("_pass");
+    if (it == state.end() && pass != std::string::npos &&
+        name.find_first_not_of("0123456789", pass + 5) == std::string::npos) {
+      it = state.find(name.substr(0, pass));
+    }
     if (it == state.end()) {
       report.missing.push_back(name);
       continue;

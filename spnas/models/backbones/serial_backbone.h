@@ -89,7 +89,7 @@ class SerialBackbone : public Backbone {
   torch::nn::Conv2d conv1_{nullptr};
   BatchNorm2d bn1_{nullptr};
   std::vector<torch::nn::Sequential> stages_;
-  std::vector<int> parallel_code_;                  // K per stage (all zeros: serial)
+  std::vector<int> parallel_code_;  // K per stage (all zeros: serial)
   bool per_pass_statistics_;
   std::vector<torch::nn::Sequential> connections_;  // per stage; null where K is 0
 };
