@@ -181,9 +181,8 @@ StatusOr<InheritReport> InheritWeights(const StateDict& parent_state, const Plug
     auto source = parent.find(key);
     // A pass's BatchNorm statistics start from the layer's own when the parent has none of
     // its own (a serial parent, or one with fewer passes or shared statistics).
-    if (source == parent.end() && std::regex_search(key, m, std::regex("_pass[0-9]+$"))) {
-      source = parent.find(key.substr(0, key.size() - m[0].length()));
-    }
+    const std::string layer = LayerStatisticOfPass(key);
+    if (source == parent.end() && !layer.empty()) source = parent.find(layer);
     if (source == parent.end()) {
       report.fresh.push_back(name);
       continue;

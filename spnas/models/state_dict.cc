@@ -31,19 +31,25 @@ std::string LoadReport::Summary() const {
   return os.str();
 }
 
+std::string LayerStatisticOfPass(const std::string& name) {
+  const size_t pass = name.rfind("_pass");
+  const size_t digits = pass == std::string::npos ? pass : pass + 5;
+  if (digits == std::string::npos || digits == name.size() ||
+      name.find_first_not_of("0123456789", digits) != std::string::npos) {
+    return "";
+  }
+  return name.substr(0, pass);
+}
+
 LoadReport LoadStateDict(torch::nn::Module& module, const StateDict& state) {
   LoadReport report;
   StateDict own = GetStateDict(module);
   torch::NoGradGuard no_grad;
   for (auto& [name, tensor] : own) {
     auto it = state.find(name);
-    // Statistics per pass (BatchNorm2dImpl::AddPassStatistics) absent from a state saved with
-    // one set per layer start from the layer's: the model computes what it computed.
-    const size_t pass = name.rfind("_pass");
-    if (it == state.end() && pass != std::string::npos &&
-        name.find_first_not_of("0123456789", pass + 5) == std::string::npos) {
-      it = state.find(name.substr(0, pass));
-    }
+    // From the layer's statistics, the model computes what it computed.
+    const std::string layer = LayerStatisticOfPass(name);
+    if (it == state.end() && !layer.empty()) it = state.find(layer);
     if (it == state.end()) {
       report.missing.push_back(name);
       continue;

@@ -24,8 +24,13 @@ struct LoadReport {
   std::string Summary() const;          // counts, and the names of what did not load
 };
 
-// Copies each tensor whose name and shape match; everything else is reported.
+// Copies each tensor whose name and shape match; everything else is reported. Statistics per
+// pass absent from `state` (saved with one set per layer) load from the layer's.
 LoadReport LoadStateDict(torch::nn::Module& module, const StateDict& state);
+
+// The layer statistic a BatchNorm statistic per pass (BatchNorm2dImpl::AddPassStatistics)
+// starts from: "bn1.running_mean" for "bn1.running_mean_pass2"; "" for any other name.
+std::string LayerStatisticOfPass(const std::string& name);
 
 }  // namespace spnas
 

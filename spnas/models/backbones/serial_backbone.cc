@@ -63,6 +63,11 @@ torch::nn::Conv2d Conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, 
       torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).groups(groups).bias(false));
 }
 
+// A Sequential(conv, BatchNorm2d) (a downsample, a connection) with the statistics of `pass`.
+at::Tensor ForwardConvNorm(torch::nn::Sequential conv_norm, const at::Tensor& x, int pass) {
+  return conv_norm[1]->as<BatchNorm2dImpl>()->ForwardPass(conv_norm[0]->as<torch::nn::Conv2dImpl>()->forward(x), pass);
+}
+
 }  // namespace
 
 ResidualBlockImpl::ResidualBlockImpl(const BlockConfig& config, const BlockSpec& spec)
@@ -92,11 +97,7 @@ at::Tensor ResidualBlockImpl::ForwardPass(const at::Tensor& x, int pass) {
   at::Tensor out = bn1_->ForwardPass(conv1_->forward(x), pass).relu_();
   out = bn2_->ForwardPass(conv2_->forward(out), pass);
   if (bottleneck_) out = bn3_->ForwardPass(conv3_->forward(out.relu_()), pass);
-  at::Tensor identity = x;
-  if (downsample_) {
-    identity = downsample_[1]->as<BatchNorm2dImpl>()->ForwardPass(
-        downsample_[0]->as<torch::nn::Conv2dImpl>()->forward(x), pass);
-  }
+  const at::Tensor identity = downsample_ ? ForwardConvNorm(downsample_, x, pass) : x;
   return (out + identity).relu_();
 }
 
@@ -256,8 +257,7 @@ BackboneFeatures SerialBackbone::Forward(const at::Tensor& images) {
       const at::Tensor& input =
           previous_passes.empty() ? x : previous_passes[std::min<size_t>(m, previous_passes.size() - 1)];
       passes[m] = ForwardStage(stages_[s], fused.defined() ? input + fused : input, per_pass_statistics_ ? m + 1 : 0);
-      fused = connections_[s][1]->as<BatchNorm2dImpl>()->ForwardPass(
-          connections_[s][0]->as<torch::nn::Conv2dImpl>()->forward(passes[m]), per_pass_statistics_ ? m : 0);
+      fused = ForwardConvNorm(connections_[s], passes[m], per_pass_statistics_ ? m : 0);
       if (fused.sizes().slice(2) != x.sizes().slice(2)) {
         fused = F::interpolate(
             fused, F::InterpolateFuncOptions().size(std::vector<int64_t>{x.size(2), x.size(3)}).mode(torch::kNearest));
