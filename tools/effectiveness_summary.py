@@ -68,7 +68,10 @@ def trainings(run, step):
         try:
             found.append(only(f"{run}/repeats", f"{step}_{r}"))
         except FileNotFoundError:
-            pass
+            continue
+        if any(f == found[-1] for f in found[:-1]):
+            raise SystemExit(f"{run}/repeats/output/{step}_{r} is an earlier training of {step} again: "
+                             "the repeat reused that training's trial seed")
     return found
 
 
@@ -77,18 +80,33 @@ def stat(values, digits=2):
     return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
 
 
+def per_seed(rows, a, b):
+    """Each seed's trainings of two networks (lists at columns a and b): "x x x | y y y; ..."."""
+    return "; ".join(" ".join(f"{m:.2f}" for m in r[a]) + " | " + " ".join(f"{m:.2f}" for m in r[b]) for r in rows)
+
+
 def main(runs):
-    f1, f2, f3, f4, f1s, f3s = [], [], [], [], [], []
+    f1, f2, f2c, f3, f4, f1s, f3s = [], [], [], [], [], [], []
     for run in runs:
-        seed, serial = only(run, "seed_fullytrain"), only(run, "serial_fullytrain")
+        seeds, serials = trainings(run, "seed_fullytrain"), trainings(run, "serial_fullytrain")
+        seed_maps, serial_maps = [r["mAP"] for r in seeds], [r["mAP"] for r in serials]
         finals, plains = trainings(run, "fullytrain"), trainings(run, "plain_fullytrain")
         final, plain = finals[0], plains[0]
         rand = only(run, "random_fullytrain")
-        f1.append((serial["mAP"], seed["mAP"], serial["params"], seed["params"]))
+        f1.append((statistics.mean(serial_maps), statistics.mean(seed_maps), serials[0]["params"], seeds[0]["params"],
+                   min(len(serial_maps), len(seed_maps)), serial_maps, seed_maps))
         final_maps, plain_maps = [r["mAP"] for r in finals], [r["mAP"] for r in plains]
         f2.append((statistics.mean(final_maps), statistics.mean(plain_maps), final["flops"] / plain["flops"],
                    min(len(final_maps), len(plain_maps)), final_maps, plain_maps))
         f3.append((final["mAP"], rand["mAP"], final["params"], rand["params"]))
+        # tools/effectiveness_capacity.py's deeper serial winner, where it ran.
+        try:
+            deeps = [only(f"{run}/capacity", f"deep_fullytrain_{r}") for r in (1, 2, 3)]
+            deep_maps = [r["mAP"] for r in deeps]
+            f2c.append((statistics.mean(deep_maps), statistics.mean(plain_maps), deeps[0]["flops"] / plain["flops"],
+                        deeps[0]["params"] / plain["params"], deep_maps, plain_maps))
+        except FileNotFoundError:
+            pass
         seed_s, serial_s = only(run, "seed_scratch_fullytrain"), only(run, "serial_scratch_fullytrain")
         final_s, rand_s = only(run, "final_scratch_fullytrain"), only(run, "random_scratch_fullytrain")
         f1s.append((serial_s["mAP"], seed_s["mAP"]))
@@ -105,15 +123,20 @@ def main(runs):
 
     col = lambda rows, i: [r[i] for r in rows]
     n = len(runs)
-    print(f"1. serial winner vs seed ({n} seeds): mAP {stat(col(f1, 0))} vs {stat(col(f1, 1))}, "
-          f"difference {stat([r[0] - r[1] for r in f1])}; params {stat([r[2] / 1e6 for r in f1], 3)} M vs "
-          f"{stat([r[3] / 1e6 for r in f1], 3)} M")
+    print(f"1. serial winner vs seed ({n} seeds, at least {min(col(f1, 4))} training(s) per network): mAP "
+          f"{stat(col(f1, 0))} vs {stat(col(f1, 1))}, difference {stat([r[0] - r[1] for r in f1])}; params "
+          f"{stat([r[2] / 1e6 for r in f1], 3)} M vs {stat([r[3] / 1e6 for r in f1], 3)} M; per seed, "
+          f"winner | seed: {per_seed(f1, 5, 6)}")
     print(f"1'. the same two networks fully trained from scratch ({n} seeds): mAP {stat(col(f1s, 0))} vs "
           f"{stat(col(f1s, 1))}, difference {stat([r[0] - r[1] for r in f1s])}")
     print(f"2. parallel final vs serial winner ({n} seeds, at least {min(col(f2, 3))} training(s) per network): mAP {stat(col(f2, 0))} "
           f"vs {stat(col(f2, 1))}, difference {stat([r[0] - r[1] for r in f2])}; FLOPs x{stat(col(f2, 2), 3)}; "
-          f"per seed, final | plain: " + "; ".join(
-              " ".join(f"{m:.2f}" for m in r[4]) + " | " + " ".join(f"{m:.2f}" for m in r[5]) for r in f2))
+          f"per seed, final | plain: {per_seed(f2, 4, 5)}")
+    if f2c:
+        print(f"2c. capacity control, the serial winner with a block added to stages 2-4 vs the serial winner "
+              f"({len(f2c)} seeds, 3 trainings): mAP {stat(col(f2c, 0))} vs {stat(col(f2c, 1))}, "
+              f"difference {stat([r[0] - r[1] for r in f2c])}; FLOPs x{stat(col(f2c, 2), 3)}; "
+              f"params x{stat(col(f2c, 3), 3)}; per seed, deeper | plain: {per_seed(f2c, 4, 5)}")
     print(f"3. SP-NAS vs random search ({n} seeds): mAP {stat(col(f3, 0))} vs {stat(col(f3, 1))}, "
           f"difference {stat([r[0] - r[1] for r in f3])}; params {stat([r[2] / 1e6 for r in f3], 3)} M vs "
           f"{stat([r[3] / 1e6 for r in f3], 3)} M")
