@@ -11,6 +11,7 @@
 #include "spnas/models/inheritance.h"
 #include "spnas/models/model_options.pb.h"
 #include "spnas/models/searchable.h"
+#include "spnas/search/candidate_cost.h"
 #include "spnas/search/parallel_sampling.h"
 #include "spnas/search/pareto.h"
 #include "spnas/search/search_algorithm.h"
@@ -255,6 +256,59 @@ TEST(SpNasSTest, CandidatesOverALimitAreRejectedBeforeTraining) {
   EXPECT_TRUE(algorithm->Propose(history, rng).value().has_value());
 }
 
+// A HyperparameterSpace of one key over the given values.
+std::unique_ptr<SearchSpace> Codes(const std::string& key, const std::vector<std::string>& codes) {
+  HyperparameterSpaceOptions o;
+  Hyperparameter* h = o.add_hyperparameter();
+  h->set_key(key);
+  for (const std::string& code : codes) h->add_range(code);
+  google::protobuf::Any any;
+  any.PackFrom(o);
+  return SearchSpaceRegistry().Create("HyperparameterSpace", any).value();
+}
+
+// The codes RandomSearch proposes, in order, until it ends (each proposal becomes a trial).
+std::vector<std::string> RandomSearchCodes(const RandomSearchOptions& o, const std::vector<std::string>& space_codes) {
+  google::protobuf::Any any;
+  any.PackFrom(o);
+  auto algorithm = SearchAlgorithmRegistry().Create("RandomSearch", any).value();
+  const auto space = Codes("network.backbone.code", space_codes);
+  SearchContext context;
+  context.base_model = Detector("11-21-21-21");
+  context.space = space.get();
+  EXPECT_TRUE(algorithm->Init(context).ok());
+  std::mt19937_64 rng(7);
+  std::vector<Trial> history;
+  std::vector<std::string> codes;
+  while (true) {
+    auto c = algorithm->Propose(history, rng).value();
+    if (!c.has_value()) break;
+    const std::string code = c->hyperparameters.at("network.backbone.code");
+    codes.push_back(code);
+    history.push_back(T(static_cast<int>(history.size()), M(10, 10), code));
+  }
+  return codes;
+}
+
+TEST(RandomSearchTest, PointsOverALimitAreRedrawnBeforeTraining) {
+  const double seed_params = CandidateCosts(Detector("11-21-21-21"), 64, CostsWanted{}).value().at("params");
+  // Two codes no bigger than the seed (itself, and one with a narrower last stage), two bigger.
+  const std::vector<std::string> space = {"11-21-21-21", "11-21-21-12", "11-211-211-211", "11-21-21-211"};
+  ASSERT_LT(CandidateCosts(Detector("11-21-21-12"), 64, CostsWanted{}).value().at("params"), seed_params);
+  RandomSearchOptions o;
+  o.set_max_sample(10);
+  o.set_max_redraws(50);
+  o.set_cost_input_size(64);
+  std::vector<std::string> codes = RandomSearchCodes(o, space);
+  EXPECT_EQ(std::set<std::string>(codes.begin(), codes.end()), std::set<std::string>(space.begin(), space.end()));
+  o.mutable_limits()->set_max_params(seed_params);
+  codes = RandomSearchCodes(o, space);
+  EXPECT_EQ(std::set<std::string>(codes.begin(), codes.end()), (std::set<std::string>{"11-21-21-21", "11-21-21-12"}));
+  EXPECT_EQ(codes.size(), 2u);  // each once, then the search ends: every other point is over the limit
+  o.mutable_limits()->set_max_params(seed_params - 1);
+  EXPECT_EQ(RandomSearchCodes(o, space), (std::vector<std::string>{"11-21-21-12"}));
+}
+
 TEST(RecordLabelTest, ParentLabelsNameAStepAndAnId) {
   EXPECT_EQ(ParseRecordLabel("serial/12"), std::make_optional(std::make_pair(std::string("serial"), 12)));
   EXPECT_EQ(ParseRecordLabel("out/serial/3"), std::make_optional(std::make_pair(std::string("out/serial"), 3)));
@@ -477,16 +531,6 @@ std::unique_ptr<SearchAlgorithm> SpNasP(const SpNasPOptions& o) {
   return SearchAlgorithmRegistry().Create("SpNasP", any).value();
 }
 
-std::unique_ptr<SearchSpace> ParallelCodes(const std::string& key, const std::vector<std::string>& codes) {
-  HyperparameterSpaceOptions o;
-  Hyperparameter* h = o.add_hyperparameter();
-  h->set_key(key);
-  for (const std::string& code : codes) h->add_range(code);
-  google::protobuf::Any any;
-  any.PackFrom(o);
-  return SearchSpaceRegistry().Create("HyperparameterSpace", any).value();
-}
-
 // Three reignited backbones whose serial parents had mAP 30, 40 and 35 at 102, 101 and 100
 // parameters (their own records carry the classifier's accuracy only): the front is 1, then 2.
 SearchContext ReignitedInputs() {
@@ -507,7 +551,7 @@ TEST(SpNasPTest, ParentsAreTheBestMaxOptimalInputsAndConfiguredCodesComeFirst) {
   o.set_cost_input_size(64);
   o.set_stop_probability(0.5f);
   SearchContext context = ReignitedInputs();
-  const auto space = ParallelCodes("network.backbone.parallel_code", {"[0, 1, 2, 1]"});
+  const auto space = Codes("network.backbone.parallel_code", {"[0, 1, 2, 1]"});
   context.space = space.get();
   auto algorithm = SpNasP(o);  // max_optimal 1: the best lineage only
   ASSERT_TRUE(algorithm->Init(context).ok());
@@ -537,7 +581,7 @@ TEST(SpNasPTest, ParentsAreTheBestMaxOptimalInputsAndConfiguredCodesComeFirst) {
   for (int i = 0; i < 30; ++i) parents.insert(algorithm->Propose({}, rng).value()->parent);
   EXPECT_EQ(parents, (std::set<int>{1, 2}));  // never the weakest lineage
 
-  const auto old_key = ParallelCodes("network.neck.code", {"[0, 1, 2, 1]"});
+  const auto old_key = Codes("network.neck.code", {"[0, 1, 2, 1]"});
   context.space = old_key.get();
   EXPECT_THAT(SpNasP(o)->Init(context).message(), HasSubstr("got 'network.neck.code'"));
 }

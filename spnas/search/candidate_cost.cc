@@ -1,5 +1,7 @@
 #include "spnas/search/candidate_cost.h"
 
+#include <utility>
+
 #include "spnas/device/device.h"
 #include "spnas/models/cost.h"
 #include "spnas/models/model.h"
@@ -21,6 +23,24 @@ StatusOr<std::map<std::string, double>> CandidateCosts(const PluginConfig& model
 
 CostsWanted CostsFor(const ResourceLimits& limits) {
   return CostsWanted{limits.max_latency_ms() > 0, limits.max_memory_mb() > 0};
+}
+
+bool HasLimits(const ResourceLimits& l) {
+  return l.max_params() > 0 || l.max_flops() > 0 || l.max_latency_ms() > 0 || l.max_memory_mb() > 0;
+}
+
+Status CheckLimits(const std::map<std::string, double>& costs, const ResourceLimits& limits) {
+  const std::pair<const char*, double> checks[] = {{"params", limits.max_params()},
+                                                   {"flops", limits.max_flops()},
+                                                   {"latency_ms", limits.max_latency_ms()},
+                                                   {"memory_mb", limits.max_memory_mb()}};
+  for (const auto& [key, limit] : checks) {
+    auto it = costs.find(key);
+    if (limit > 0 && it != costs.end() && it->second > limit) {
+      return Status(StatusCode::kOutOfRange, StrCat(key, " ", it->second, " > ", limit));
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace spnas

@@ -21,6 +21,10 @@ StatusOr<std::map<std::string, double>> CandidateCosts(const PluginConfig& model
                                                        const std::string& device = "cpu");
 // The costs that `limits` bound beyond params and FLOPs (which are always measured).
 CostsWanted CostsFor(const ResourceLimits& limits);
+// Whether `limits` bound anything (every limit 0: none).
+bool HasLimits(const ResourceLimits& limits);
+// OK when `costs` are within the limits, else OutOfRange naming the limit ("params 101 > 100").
+Status CheckLimits(const std::map<std::string, double>& costs, const ResourceLimits& limits);
 
 }  // namespace spnas
 

@@ -72,18 +72,4 @@ std::vector<int> ParetoSearchAlgorithm::SelectOutputs(const std::vector<Trial>& 
   return ids;
 }
 
-Status CheckLimits(const std::map<std::string, double>& costs, const ResourceLimits& limits) {
-  const std::pair<const char*, double> checks[] = {{"params", limits.max_params()},
-                                                   {"flops", limits.max_flops()},
-                                                   {"latency_ms", limits.max_latency_ms()},
-                                                   {"memory_mb", limits.max_memory_mb()}};
-  for (const auto& [key, limit] : checks) {
-    auto it = costs.find(key);
-    if (limit > 0 && it != costs.end() && it->second > limit) {
-      return Status(StatusCode::kOutOfRange, StrCat(key, " ", it->second, " > ", limit));
-    }
-  }
-  return Status::Ok();
-}
-
 }  // namespace spnas

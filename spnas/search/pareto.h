@@ -50,9 +50,6 @@ class ParetoSearchAlgorithm : public SearchAlgorithm {
   int max_sample_ = 0;
 };
 
-// OK when `costs` are within the limits, else OutOfRange naming the limit ("params 101 > 100").
-Status CheckLimits(const std::map<std::string, double>& costs, const ResourceLimits& limits);
-
 }  // namespace spnas
 
 #endif  // SPNAS_SEARCH_PARETO_H_

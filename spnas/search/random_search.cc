@@ -1,6 +1,11 @@
 // RandomSearch: samples the search space uniformly; the baseline every search is compared to.
+// Points whose models are over the resource limits are redrawn, so that it searches the space
+// SpNasS searches under the same limits.
 #include <set>
+#include <string>
 
+#include "spnas/core/logging.h"
+#include "spnas/search/candidate_cost.h"
 #include "spnas/search/search_algorithm.h"
 
 namespace spnas {
@@ -14,9 +19,16 @@ class RandomSearch : public SearchAlgorithm {
     if (options_.max_redraws() == 0) options_.set_max_redraws(100);
   }
 
+  static void SetDefaults(Options* o) {
+    if (!o->has_cost_input_size()) o->set_cost_input_size(224);
+  }
+
   static Status ValidateOptions(const Options& options) {
     if (options.max_sample() <= 0) return InvalidArgumentError("max_sample must be > 0, got ", options.max_sample());
     if (options.max_redraws() < 0) return InvalidArgumentError("max_redraws must be >= 0");
+    if (options.cost_input_size() <= 0) {
+      return InvalidArgumentError("cost_input_size must be > 0, got ", options.cost_input_size());
+    }
     return Status::Ok();
   }
 
@@ -43,9 +55,21 @@ class RandomSearch : public SearchAlgorithm {
       if (seen_.count(candidate.hyperparameters)) continue;
       candidate.model = context_.base_model;
       SPNAS_RETURN_IF_ERROR(context_.space->Apply(candidate.hyperparameters, &candidate.model));
+      if (HasLimits(options_.limits())) {
+        SPNAS_ASSIGN_OR_RETURN(auto costs, CandidateCosts(candidate.model, options_.cost_input_size(),
+                                                          CostsFor(options_.limits()), context_.device));
+        const Status within = CheckLimits(costs, options_.limits());
+        if (!within.ok()) {
+          std::string point;
+          for (const auto& [key, value] : candidate.hyperparameters) point += StrCat(" ", key, "=", value);
+          LOG(INFO) << "RandomSearch: candidate" << point << " rejected before training: " << within.message();
+          seen_.insert(candidate.hyperparameters);
+          continue;
+        }
+      }
       return std::optional<Candidate>(std::move(candidate));
     }
-    return std::optional<Candidate>();  // the space is exhausted
+    return std::optional<Candidate>();  // the space is exhausted, or every draw was over a limit
   }
 
   int Budget() const override { return options_.max_sample(); }

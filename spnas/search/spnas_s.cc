@@ -180,7 +180,7 @@ class SpNasS : public ParetoSearchAlgorithm {
       }
       Candidate c;
       SPNAS_ASSIGN_OR_RETURN(c.model, WithSerialCode(*p.desc, code));
-      if (HasLimits()) {
+      if (HasLimits(options_.limits())) {
         SPNAS_ASSIGN_OR_RETURN(auto costs, CandidateCosts(c.model, options_.cost_input_size(),
                                                           CostsFor(options_.limits()), context_.device));
         const Status within = CheckLimits(costs, options_.limits());
@@ -269,10 +269,6 @@ class SpNasS : public ParetoSearchAlgorithm {
     std::string code;
     int input;  // index into the inputs, or -1
   };
-  bool HasLimits() const {
-    const ResourceLimits& l = options_.limits();
-    return l.max_params() > 0 || l.max_flops() > 0 || l.max_latency_ms() > 0 || l.max_memory_mb() > 0;
-  }
   std::string JoinKeys() const {
     std::string s;
     for (const auto& o : objectives_) s += (s.empty() ? "" : ", ") + o.key;
