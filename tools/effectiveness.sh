@@ -37,7 +37,7 @@ for seed in $seeds; do
   fi
   # Figures 1 and 2's networks trained twice more, over the study's outputs.
   if [[ ! -f "$base/repeats/output/seed_fullytrain_3/summary.csv" ]]; then
-    for_run configs/effectiveness_repeats.textproto "$base/repeats" "$seed" > "$base/repeats.textproto"
+    for_run configs/effectiveness_repeats.textproto "$base/repeats" "$((seed + 1000))" > "$base/repeats.textproto"
     start=$(date +%s)
     "$spnas" run --config="$base/repeats.textproto" --resume > "$base/repeats.log" 2>&1
     echo "seed $seed, figures 1 and 2 repeats: $(( $(date +%s) - start )) s"

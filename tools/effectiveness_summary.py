@@ -68,11 +68,19 @@ def trainings(run, step):
         try:
             found.append(only(f"{run}/repeats", f"{step}_{r}"))
         except FileNotFoundError:
-            continue
-        if any(f == found[-1] for f in found[:-1]):
-            raise SystemExit(f"{run}/repeats/output/{step}_{r} is an earlier training of {step} again: "
-                             "the repeat reused that training's trial seed")
+            pass
     return found
+
+
+def distinct(run, trainings):
+    """Fails when two trainings scored exactly alike: one reused the other's trial seed."""
+    seen = {}
+    for name, records in trainings.items():
+        for i, r in enumerate(records):
+            if r["mAP"] in seen:
+                raise SystemExit(f"{run}: training {i + 1} of {name} scored exactly as {seen[r['mAP']]} "
+                                 f"({r['mAP']}): it reused that training's trial seed")
+            seen[r["mAP"]] = f"training {i + 1} of {name}"
 
 
 def stat(values, digits=2):
@@ -91,6 +99,8 @@ def main(runs):
         seeds, serials = trainings(run, "seed_fullytrain"), trainings(run, "serial_fullytrain")
         seed_maps, serial_maps = [r["mAP"] for r in seeds], [r["mAP"] for r in serials]
         finals, plains = trainings(run, "fullytrain"), trainings(run, "plain_fullytrain")
+        distinct(run, {"seed_fullytrain": seeds, "serial_fullytrain": serials, "fullytrain": finals,
+                       "plain_fullytrain": plains})
         final, plain = finals[0], plains[0]
         rand = only(run, "random_fullytrain")
         f1.append((statistics.mean(serial_maps), statistics.mean(seed_maps), serials[0]["params"], seeds[0]["params"],
