@@ -1,7 +1,7 @@
 #!/bin/bash
 # The search-effectiveness study: configs/effectiveness_fashiondet.textproto for three seeds
-# (about 20 minutes each on 2 cores), then over each seed's run the repeats of figures 1 and 2
-# (configs/effectiveness_repeats.textproto) and figure 2's capacity control
+# (about 20 minutes each on 2 cores), then over each seed's run the repeats of figures 1, 1', 2
+# and 3' (configs/effectiveness_repeats.textproto) and figure 2's capacity control
 # (tools/effectiveness_capacity.py), then one line per figure, mean ± standard deviation:
 #   tools/effectiveness.sh [--seeds "1 2 3"] [--out runs/effectiveness]
 # A seed whose run finished is not run again; an interrupted one resumes.
@@ -35,12 +35,12 @@ for seed in $seeds; do
     "$spnas" run --config="$base/config.textproto" "${flags[@]}" > "$base/run.log" 2>&1
     echo "seed $seed: $(( $(date +%s) - start )) s"
   fi
-  # Figures 1 and 2's networks trained twice more, over the study's outputs.
-  if [[ ! -f "$base/repeats/output/seed_fullytrain_3/summary.csv" ]]; then
+  # The networks of figures 1, 1', 2 and 3' trained twice more, over the study's outputs.
+  if [[ ! -f "$base/repeats/output/random_scratch_fullytrain_3/summary.csv" ]]; then
     for_run configs/effectiveness_repeats.textproto "$base/repeats" "$((seed + 1000))" > "$base/repeats.textproto"
     start=$(date +%s)
     "$spnas" run --config="$base/repeats.textproto" --resume > "$base/repeats.log" 2>&1
-    echo "seed $seed, figures 1 and 2 repeats: $(( $(date +%s) - start )) s"
+    echo "seed $seed, repeats: $(( $(date +%s) - start )) s"
   fi
   # Figure 2's capacity control: the serial winner made deeper instead of parallel.
   if [[ ! -f "$base/capacity/output/deep_fullytrain_3/summary.csv" ]]; then

@@ -1,6 +1,6 @@
 // RandomSearch: samples the search space uniformly; the baseline every search is compared to.
-// Points whose models are over the resource limits are redrawn, so that it searches the space
-// SpNasS searches under the same limits.
+// A point whose model is over the resource limits is redrawn before training, as SpNasS
+// rejects its candidates.
 #include <set>
 #include <string>
 
