@@ -72,15 +72,15 @@ def trainings(run, step):
     return found
 
 
-def distinct(run, trainings):
+def distinct(run, maps):
     """Fails when two trainings scored exactly alike: one reused the other's trial seed."""
     seen = {}
-    for name, records in trainings.items():
-        for i, r in enumerate(records):
-            if r["mAP"] in seen:
-                raise SystemExit(f"{run}: training {i + 1} of {name} scored exactly as {seen[r['mAP']]} "
-                                 f"({r['mAP']}): it reused that training's trial seed")
-            seen[r["mAP"]] = f"training {i + 1} of {name}"
+    for step, values in maps.items():
+        for i, m in enumerate(values):
+            if m in seen:
+                raise SystemExit(f"{run}: training {i + 1} of {step} scored exactly as {seen[m]} ({m}): "
+                                 "it reused that training's trial seed")
+            seen[m] = f"training {i + 1} of {step}"
 
 
 def stat(values, digits=2):
@@ -88,45 +88,43 @@ def stat(values, digits=2):
     return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
 
 
-def per_seed(rows, a, b):
-    """Each seed's trainings of two networks (lists at columns a and b): "x x x | y y y; ..."."""
-    return "; ".join(" ".join(f"{m:.2f}" for m in r[a]) + " | " + " ".join(f"{m:.2f}" for m in r[b]) for r in rows)
+def comparison(a, b, *extras):
+    """One seed's row of a figure comparing two networks' trainings (mAP lists a and b):
+    (mean a, mean b, trainings of the less trained, a, b, *extras)."""
+    return (statistics.mean(a), statistics.mean(b), min(len(a), len(b)), a, b) + extras
+
+
+def maps_line(rows):
+    """The mAPs and differences of comparison rows, and each seed's trainings."""
+    per_seed = "; ".join(" ".join(f"{m:.2f}" for m in r[3]) + " | " + " ".join(f"{m:.2f}" for m in r[4])
+                         for r in rows)
+    return (f"mAP {stat([r[0] for r in rows])} vs {stat([r[1] for r in rows])}, "
+            f"difference {stat([r[0] - r[1] for r in rows])}", per_seed)
 
 
 def main(runs):
     f1, f2, f2c, f3, f4, f1s, f3s = [], [], [], [], [], [], []
     for run in runs:
-        seeds, serials = trainings(run, "seed_fullytrain"), trainings(run, "serial_fullytrain")
-        seed_maps, serial_maps = [r["mAP"] for r in seeds], [r["mAP"] for r in serials]
-        finals, plains = trainings(run, "fullytrain"), trainings(run, "plain_fullytrain")
-        distinct(run, {"seed_fullytrain": seeds, "serial_fullytrain": serials, "fullytrain": finals,
-                       "plain_fullytrain": plains})
-        final, plain = finals[0], plains[0]
+        steps = ["seed_fullytrain", "serial_fullytrain", "fullytrain", "plain_fullytrain"] + [
+            f"{network}_scratch_fullytrain" for network in ("seed", "serial", "final", "random")]
+        records_of = {step: trainings(run, step) for step in steps}
+        maps = {step: [r["mAP"] for r in found] for step, found in records_of.items()}
+        distinct(run, maps)
+        seed, serial = records_of["seed_fullytrain"][0], records_of["serial_fullytrain"][0]
+        final, plain = records_of["fullytrain"][0], records_of["plain_fullytrain"][0]
         rand = only(run, "random_fullytrain")
-        f1.append((statistics.mean(serial_maps), statistics.mean(seed_maps), serials[0]["params"], seeds[0]["params"],
-                   min(len(serial_maps), len(seed_maps)), serial_maps, seed_maps))
-        final_maps, plain_maps = [r["mAP"] for r in finals], [r["mAP"] for r in plains]
-        f2.append((statistics.mean(final_maps), statistics.mean(plain_maps), final["flops"] / plain["flops"],
-                   min(len(final_maps), len(plain_maps)), final_maps, plain_maps))
+        f1.append(comparison(maps["serial_fullytrain"], maps["seed_fullytrain"], serial["params"], seed["params"]))
+        f2.append(comparison(maps["fullytrain"], maps["plain_fullytrain"], final["flops"] / plain["flops"]))
         f3.append((final["mAP"], rand["mAP"], final["params"], rand["params"]))
         # tools/effectiveness_capacity.py's deeper serial winner, where it ran.
         try:
             deeps = [only(f"{run}/capacity", f"deep_fullytrain_{r}") for r in (1, 2, 3)]
-            deep_maps = [r["mAP"] for r in deeps]
-            f2c.append((statistics.mean(deep_maps), statistics.mean(plain_maps), deeps[0]["flops"] / plain["flops"],
-                        deeps[0]["params"] / plain["params"], deep_maps, plain_maps))
+            f2c.append(comparison([r["mAP"] for r in deeps], maps["plain_fullytrain"],
+                                  deeps[0]["flops"] / plain["flops"], deeps[0]["params"] / plain["params"]))
         except FileNotFoundError:
             pass
-        scratch_maps = {step: [r["mAP"] for r in trainings(run, f"{step}_scratch_fullytrain")]
-                        for step in ("seed", "serial", "final", "random")}
-        distinct(run, {f"{step}_scratch_fullytrain": [{"mAP": m} for m in maps]
-                       for step, maps in scratch_maps.items()})
-        f1s.append((statistics.mean(scratch_maps["serial"]), statistics.mean(scratch_maps["seed"]),
-                    min(len(scratch_maps["serial"]), len(scratch_maps["seed"])), scratch_maps["serial"],
-                    scratch_maps["seed"]))
-        f3s.append((statistics.mean(scratch_maps["final"]), statistics.mean(scratch_maps["random"]),
-                    min(len(scratch_maps["final"]), len(scratch_maps["random"])), scratch_maps["final"],
-                    scratch_maps["random"]))
+        f1s.append(comparison(maps["serial_scratch_fullytrain"], maps["seed_scratch_fullytrain"]))
+        f3s.append(comparison(maps["final_scratch_fullytrain"], maps["random_scratch_fullytrain"]))
         inherited, scratch = records(run, "serial/trials"), records(run, "scratch")
         ids = sorted(set(inherited) & set(scratch))
         a = [float(inherited[i]["mAP"]) for i in ids]
@@ -139,27 +137,27 @@ def main(runs):
 
     col = lambda rows, i: [r[i] for r in rows]
     n = len(runs)
-    print(f"1. serial winner vs seed ({n} seeds, at least {min(col(f1, 4))} training(s) per network): mAP "
-          f"{stat(col(f1, 0))} vs {stat(col(f1, 1))}, difference {stat([r[0] - r[1] for r in f1])}; params "
-          f"{stat([r[2] / 1e6 for r in f1], 3)} M vs {stat([r[3] / 1e6 for r in f1], 3)} M; per seed, "
-          f"winner | seed: {per_seed(f1, 5, 6)}")
+    line, per_seed = maps_line(f1)
+    print(f"1. serial winner vs seed ({n} seeds, at least {min(col(f1, 2))} training(s) per network): {line}; "
+          f"params {stat([r[5] / 1e6 for r in f1], 3)} M vs {stat([r[6] / 1e6 for r in f1], 3)} M; per seed, "
+          f"winner | seed: {per_seed}")
+    line, per_seed = maps_line(f1s)
     print(f"1'. the same two networks fully trained from scratch ({n} seeds, at least {min(col(f1s, 2))} "
-          f"training(s) per network): mAP {stat(col(f1s, 0))} vs {stat(col(f1s, 1))}, difference "
-          f"{stat([r[0] - r[1] for r in f1s])}; per seed, winner | seed: {per_seed(f1s, 3, 4)}")
-    print(f"2. parallel final vs serial winner ({n} seeds, at least {min(col(f2, 3))} training(s) per network): mAP {stat(col(f2, 0))} "
-          f"vs {stat(col(f2, 1))}, difference {stat([r[0] - r[1] for r in f2])}; FLOPs x{stat(col(f2, 2), 3)}; "
-          f"per seed, final | plain: {per_seed(f2, 4, 5)}")
+          f"training(s) per network): {line}; per seed, winner | seed: {per_seed}")
+    line, per_seed = maps_line(f2)
+    print(f"2. parallel final vs serial winner ({n} seeds, at least {min(col(f2, 2))} training(s) per network): "
+          f"{line}; FLOPs x{stat(col(f2, 5), 3)}; per seed, final | plain: {per_seed}")
     if f2c:
+        line, per_seed = maps_line(f2c)
         print(f"2c. capacity control, the serial winner with a block added to stages 2-4 vs the serial winner "
-              f"({len(f2c)} seeds, 3 trainings): mAP {stat(col(f2c, 0))} vs {stat(col(f2c, 1))}, "
-              f"difference {stat([r[0] - r[1] for r in f2c])}; FLOPs x{stat(col(f2c, 2), 3)}; "
-              f"params x{stat(col(f2c, 3), 3)}; per seed, deeper | plain: {per_seed(f2c, 4, 5)}")
+              f"({len(f2c)} seeds, 3 trainings): {line}; FLOPs x{stat(col(f2c, 5), 3)}; "
+              f"params x{stat(col(f2c, 6), 3)}; per seed, deeper | plain: {per_seed}")
     print(f"3. SP-NAS vs random search ({n} seeds): mAP {stat(col(f3, 0))} vs {stat(col(f3, 1))}, "
           f"difference {stat([r[0] - r[1] for r in f3])}; params {stat([r[2] / 1e6 for r in f3], 3)} M vs "
           f"{stat([r[3] / 1e6 for r in f3], 3)} M")
+    line, per_seed = maps_line(f3s)
     print(f"3'. the same two networks fully trained from scratch ({n} seeds, at least {min(col(f3s, 2))} "
-          f"training(s) per network): mAP {stat(col(f3s, 0))} vs {stat(col(f3s, 1))}, difference "
-          f"{stat([r[0] - r[1] for r in f3s])}; per seed, SP-NAS | random: {per_seed(f3s, 3, 4)}")
+          f"training(s) per network): {line}; per seed, SP-NAS | random: {per_seed}")
     print(f"4. inherited vs from-scratch evaluation ({n} seeds, {stat(col(f4, 1), 0)} candidates each): "
           f"Spearman {stat(col(f4, 0))}; mAP {stat(col(f4, 2))} vs {stat(col(f4, 3))}; "
           f"time ratio {stat(col(f4, 4))}; Spearman of inherited mAP with the edits from the seed {stat(col(f4, 5))}")
