@@ -25,10 +25,6 @@ CostsWanted CostsFor(const ResourceLimits& limits) {
   return CostsWanted{limits.max_latency_ms() > 0, limits.max_memory_mb() > 0};
 }
 
-bool HasLimits(const ResourceLimits& l) {
-  return l.max_params() > 0 || l.max_flops() > 0 || l.max_latency_ms() > 0 || l.max_memory_mb() > 0;
-}
-
 Status CheckLimits(const std::map<std::string, double>& costs, const ResourceLimits& limits) {
   const std::pair<const char*, double> checks[] = {{"params", limits.max_params()},
                                                    {"flops", limits.max_flops()},
@@ -41,6 +37,16 @@ Status CheckLimits(const std::map<std::string, double>& costs, const ResourceLim
     }
   }
   return Status::Ok();
+}
+
+Status CheckModelLimits(const PluginConfig& model, const ResourceLimits& limits, int input_size,
+                        const std::string& device) {
+  if (limits.max_params() <= 0 && limits.max_flops() <= 0 && limits.max_latency_ms() <= 0 &&
+      limits.max_memory_mb() <= 0) {
+    return Status::Ok();  // nothing to measure
+  }
+  SPNAS_ASSIGN_OR_RETURN(auto costs, CandidateCosts(model, input_size, CostsFor(limits), device));
+  return CheckLimits(costs, limits);
 }
 
 }  // namespace spnas

@@ -21,10 +21,12 @@ StatusOr<std::map<std::string, double>> CandidateCosts(const PluginConfig& model
                                                        const std::string& device = "cpu");
 // The costs that `limits` bound beyond params and FLOPs (which are always measured).
 CostsWanted CostsFor(const ResourceLimits& limits);
-// Whether `limits` bound anything (every limit 0: none).
-bool HasLimits(const ResourceLimits& limits);
 // OK when `costs` are within the limits, else OutOfRange naming the limit ("params 101 > 100").
 Status CheckLimits(const std::map<std::string, double>& costs, const ResourceLimits& limits);
+// CheckLimits of `model`'s costs, measured only when `limits` bound anything: OutOfRange when
+// over a limit, another error when the costs cannot be measured.
+Status CheckModelLimits(const PluginConfig& model, const ResourceLimits& limits, int input_size,
+                        const std::string& device);
 
 }  // namespace spnas
 

@@ -55,18 +55,16 @@ class RandomSearch : public SearchAlgorithm {
       if (seen_.count(candidate.hyperparameters)) continue;
       candidate.model = context_.base_model;
       SPNAS_RETURN_IF_ERROR(context_.space->Apply(candidate.hyperparameters, &candidate.model));
-      if (HasLimits(options_.limits())) {
-        SPNAS_ASSIGN_OR_RETURN(auto costs, CandidateCosts(candidate.model, options_.cost_input_size(),
-                                                          CostsFor(options_.limits()), context_.device));
-        const Status within = CheckLimits(costs, options_.limits());
-        if (!within.ok()) {
-          std::string point;
-          for (const auto& [key, value] : candidate.hyperparameters) point += StrCat(" ", key, "=", value);
-          LOG(INFO) << "RandomSearch: candidate" << point << " rejected before training: " << within.message();
-          seen_.insert(candidate.hyperparameters);
-          continue;
-        }
+      const Status within =
+          CheckModelLimits(candidate.model, options_.limits(), options_.cost_input_size(), context_.device);
+      if (within.code() == StatusCode::kOutOfRange) {
+        std::string point;
+        for (const auto& [key, value] : candidate.hyperparameters) point += StrCat(" ", key, "=", value);
+        LOG(INFO) << "RandomSearch: candidate" << point << " rejected before training: " << within.message();
+        seen_.insert(candidate.hyperparameters);
+        continue;
       }
+      SPNAS_RETURN_IF_ERROR(within);
       return std::optional<Candidate>(std::move(candidate));
     }
     return std::optional<Candidate>();  // the space is exhausted, or every draw was over a limit

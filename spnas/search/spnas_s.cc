@@ -180,16 +180,13 @@ class SpNasS : public ParetoSearchAlgorithm {
       }
       Candidate c;
       SPNAS_ASSIGN_OR_RETURN(c.model, WithSerialCode(*p.desc, code));
-      if (HasLimits(options_.limits())) {
-        SPNAS_ASSIGN_OR_RETURN(auto costs, CandidateCosts(c.model, options_.cost_input_size(),
-                                                          CostsFor(options_.limits()), context_.device));
-        const Status within = CheckLimits(costs, options_.limits());
-        if (!within.ok()) {
-          LOG(INFO) << "SpNasS: candidate " << code << " rejected before training: " << within.message();
-          seen.insert(code);
-          continue;
-        }
+      const Status within = CheckModelLimits(c.model, options_.limits(), options_.cost_input_size(), context_.device);
+      if (within.code() == StatusCode::kOutOfRange) {
+        LOG(INFO) << "SpNasS: candidate " << code << " rejected before training: " << within.message();
+        seen.insert(code);
+        continue;
       }
+      SPNAS_RETURN_IF_ERROR(within);
       c.parent = p.index;
       c.parent_is_input = p.is_input;
       c.mutations = mutations;
