@@ -14,7 +14,7 @@ status=0
 # not build, timed out or has no status counts as one failure. Appends "passed failed".
 count() {
   /usr/bin/python3 - "$log" >>"$counts" <<'PY'
-import re, sys, xml.etree.ElementTree as ET
+import glob, re, sys, xml.etree.ElementTree as ET
 passed = failed = 0
 for line in open(sys.argv[1], errors="replace"):
     m = re.match(r"^(//\S+)\s+(?:\(cached\) )?(PASSED|FAILED|FLAKY|TIMEOUT|NO STATUS|FAILED TO BUILD|INCOMPLETE)", line)
@@ -25,8 +25,11 @@ for line in open(sys.argv[1], errors="replace"):
         failed += 1
         continue
     package, name = target[2:].split(":")
+    # A sharded target writes one XML per shard.
+    logs = f"bazel-testlogs/{package}/{name}"
     try:
-        cases = list(ET.parse(f"bazel-testlogs/{package}/{name}/test.xml").getroot().iter("testcase"))
+        cases = [c for path in glob.glob(f"{logs}/test.xml") + glob.glob(f"{logs}/shard_*/test.xml")
+                 for c in ET.parse(path).getroot().iter("testcase")]
     except (OSError, ET.ParseError):
         cases = []
     bad = [c for c in cases if c.find("failure") is not None or c.find("error") is not None]
