@@ -25,10 +25,10 @@ for line in open(sys.argv[1], errors="replace"):
         failed += 1
         continue
     package, name = target[2:].split(":")
-    # A sharded target writes one XML per shard.
+    # A sharded target writes one XML per shard, and a merged one only when its result is cached.
     logs = f"bazel-testlogs/{package}/{name}"
     try:
-        cases = [c for path in glob.glob(f"{logs}/test.xml") + glob.glob(f"{logs}/shard_*/test.xml")
+        cases = [c for path in glob.glob(f"{logs}/test.xml") or glob.glob(f"{logs}/shard_*/test.xml")
                  for c in ET.parse(path).getroot().iter("testcase")]
     except (OSError, ET.ParseError):
         cases = []
