@@ -13,7 +13,7 @@ ALLOWED_DEPS = {
     "device": ["core"],
     "ops": ["core"],
     "models": ["core", "device", "ops"],
-    "data": ["core"],
+    "data": ["core", "device"],
     "metrics": ["core", "data"],
     "report": ["core"],
     "tensorboard": ["core"],

@@ -47,6 +47,34 @@ check "the error names the flag and the command's flags" grep -q -- \
   "spnas run: --image is not a flag of 'run'; its flags: --config, --local_base_path, --resume, --overwrite, --threads, --device" <<<"$out"
 out=$("$SPNAS" list --config=x 2>&1); status=$?
 check "list takes no flags" grep -q -- "--config is not a flag of 'list'; its flags: none" <<<"$out"
+
+# A numeric flag given a value it cannot mean is an error naming it, before anything runs.
+out=$(timeout 60 "$SPNAS" run --config=configs/spnas_quickstart.textproto --local_base_path="$dir/negative" --threads=-1 2>&1); status=$?
+check "--threads=-1 is a usage error" test $status -eq 2
+check "the error names --threads" grep -q -- "spnas run: --threads must be >= 0 (0 = all cores), got -1" <<<"$out"
+check "nothing ran" test ! -e "$dir/negative"
+out=$("$SPNAS" run --config=configs/spnas_quickstart.textproto --local_base_path="$dir/negative" --worker_timeout=nan 2>&1); status=$?
+check "--worker_timeout=nan is an error" grep -q -- "--worker_timeout must be a finite number of seconds > 0, got nan" <<<"$out"
+out=$("$SPNAS" predict --model_dir="$dir" --image=x.png --id=-2 2>&1); status=$?
+check "--id=-2 is an error" grep -q -- "--id must be >= 0" <<<"$out"
+out=$("$SPNAS" predict --model_dir="$dir" --image=x.png --score_threshold=1.5 2>&1); status=$?
+check "--score_threshold=1.5 is an error" grep -q -- "--score_threshold must be in \[0, 1\], got 1.5" <<<"$out"
+
+# mixed_precision is checked against the device by validate, at the line of the field (here in
+# a shared trainer that the steps inherit through `ref`).
+sed '0,/^        epochs: 1$/s//        epochs: 1\n        mixed_precision: FLOAT16/' configs/spnas_quickstart.textproto >"$dir/fp16.textproto"
+line=$(grep -n "mixed_precision: FLOAT16" "$dir/fp16.textproto" | cut -d: -f1)
+out=$("$SPNAS" validate --config="$dir/fp16.textproto" 2>&1); status=$?
+check "FLOAT16 on the cpu fails validation" test $status -ne 0
+check "the error names the field's line and the device" \
+  grep -q "$dir/fp16.textproto:$line:9: mixed_precision FLOAT16 needs a CUDA device, but the configured device (general.device or --device) is \"cpu\"" <<<"$out"
+check "the steps that inherit it do not repeat it" test "$(grep -c "mixed_precision FLOAT16" <<<"$out")" -eq 1
+out=$("$SPNAS" validate --config="$dir/fp16.textproto" --device=cuda 2>&1)
+check "FLOAT16 validates with --device=cuda" test $? -eq 0
+sed 's/FLOAT16/BFLOAT16/' "$dir/fp16.textproto" >"$dir/bf16.textproto"
+out=$("$SPNAS" validate --config="$dir/bf16.textproto" 2>&1)
+check "BFLOAT16 on the cpu validates" test $? -eq 0
+
 for help in "help predict" "predict --help"; do
   out=$("$SPNAS" $help 2>&1); status=$?
   check "$help exits 0" test $status -eq 0

@@ -233,6 +233,99 @@ TEST(ConfigTest, SearchSpaceKeysMustExistInTheModel) {
                                             "'hiden' (fields: hidden, inputs)"));
 }
 
+TEST(ConfigTest, NonFiniteNumbersAreErrorsNamingLineAndField) {
+  // nan in an optimizer packed in the trainer's options (an Any in an Any), inf as the second
+  // element of a repeated float of a model option, -inf in the trainer's own options.
+  const std::string text = R"pb(general { local_base_path: "/tmp/spnas_config_finite" }
+step {
+  name: "train"
+  pipe_step { type: "TrainPipeStep" }
+  model {
+    type: "FasterRCNN"
+    options {
+      [type.googleapis.com/spnas.FasterRCNNOptions] {
+        aspect_ratios: [0.5, inf]
+      }
+    }
+  }
+  trainer {
+    type: "Trainer"
+    options {
+      [type.googleapis.com/spnas.TrainerOptions] {
+        optimizer { type: "SGD" options { [type.googleapis.com/spnas.SGDOptions] { lr: nan } } }
+        warmup_factor: -inf
+      }
+    }
+  }
+})pb";
+  auto parsed = Parse(text);
+  const std::string errors = AllErrors(*parsed);
+  EXPECT_THAT(errors, HasSubstr("pipe.textproto:9:9: `step[0].model.options.aspect_ratios[1]` must be a finite "
+                                "number, got inf"));
+  EXPECT_THAT(errors, HasSubstr("pipe.textproto:17:84: `step[0].trainer.options.optimizer.options.lr` must be a "
+                                "finite number, got nan"));
+  EXPECT_THAT(errors, HasSubstr("pipe.textproto:18:9: `step[0].trainer.options.warmup_factor` must be a finite "
+                                "number, got -inf"));
+}
+
+TEST(ConfigTest, NonFiniteNumberInASharedPluginIsReportedOnceAtItsLine) {
+  const std::string text = R"pb(general { local_base_path: "/tmp/spnas_config_finite" }
+shared {
+  name: "trainer"
+  plugin { type: "Trainer" options { [type.googleapis.com/spnas.TrainerOptions] { grad_clip_norm: inf } } }
+}
+step { name: "a" pipe_step { type: "TrainPipeStep" } model { type: "TinyMlp" } trainer { ref: "shared.trainer" } }
+step { name: "b" pipe_step { type: "TrainPipeStep" } model { type: "TinyMlp" } trainer { ref: "shared.trainer" } }
+)pb";
+  auto parsed = Parse(text);
+  const std::string errors = AllErrors(*parsed);
+  EXPECT_THAT(errors, HasSubstr("pipe.textproto:4:83: `shared[0].plugin.options.grad_clip_norm` must be a finite "
+                                "number, got inf"));
+  EXPECT_EQ(errors.find("must be a finite number"), errors.rfind("must be a finite number")) << errors;
+}
+
+// A one-step pipeline training on `device` in `precision`.
+std::string PrecisionConfig(const std::string& device, const std::string& precision) {
+  return R"pb(general { local_base_path: "/tmp/spnas_config_precision" device: ")pb" + device + R"pb(" }
+step {
+  name: "train"
+  pipe_step { type: "TrainPipeStep" }
+  model { type: "TinyMlp" options { [type.googleapis.com/spnas.testing.TinyMlpOptions] { hidden: 4 } } }
+  trainer {
+    type: "Trainer"
+    options {
+      [type.googleapis.com/spnas.TrainerOptions] {
+        epochs: 1
+        mixed_precision: )pb" + precision + R"pb(
+      }
+    }
+  }
+})pb";
+}
+
+TEST(ConfigTest, Float16OnTheCpuIsAnErrorAtValidation) {
+  auto parsed = Parse(PrecisionConfig("cpu", "FLOAT16"));
+  EXPECT_THAT(AllErrors(*parsed), HasSubstr("pipe.textproto:11:9: mixed_precision FLOAT16 needs a CUDA device, but "
+                                            "the configured device (general.device or --device) is \"cpu\""));
+  EXPECT_EQ(parsed->errors.size(), 1u) << AllErrors(*parsed);
+  // --device=cpu over a config on cuda is the same error.
+  ConfigErrors errors;
+  ConfigLoadOptions options;
+  options.device = "cpu";
+  auto config = ParseConfig(PrecisionConfig("cuda", "FLOAT16"), "pipe.textproto", options, &errors);
+  ASSERT_TRUE(config.ok());
+  ValidatePipeline(*config, &errors);
+  EXPECT_THAT(errors.ToStatus().message(), HasSubstr("pipe.textproto:11:9: mixed_precision FLOAT16 needs a CUDA"));
+}
+
+TEST(ConfigTest, MixedPrecisionThatTheDeviceRunsValidates) {
+  for (const auto& [device, precision] : std::vector<std::pair<std::string, std::string>>{
+           {"cpu", "BFLOAT16"}, {"cpu", "FLOAT32"}, {"cuda", "FLOAT16"}, {"cuda:1", "FLOAT16"}, {"cuda", "BFLOAT16"}}) {
+    auto parsed = Parse(PrecisionConfig(device, precision));
+    EXPECT_TRUE(parsed->errors.empty()) << device << " " << precision << ": " << AllErrors(*parsed);
+  }
+}
+
 TEST(ConfigTest, OverrideFieldsReplacesRepeatedAndMergesMessages) {
   HyperparameterSpaceOptions base, over;
   auto* h = base.add_hyperparameter();

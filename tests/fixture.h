@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <ATen/autocast_mode.h>
 #include <torch/serialize.h>
 
 namespace spnas::testing {
@@ -34,6 +35,21 @@ inline std::string ErrorOf(const std::function<void()>& f) {
   }
   return "no error";
 }
+
+// Autocast on the CPU to bfloat16 while alive, as the trainer's mixed precision sets it.
+class CpuAutocast {
+ public:
+  CpuAutocast() {
+    at::autocast::set_autocast_enabled(at::kCPU, true);
+    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+  }
+  ~CpuAutocast() {
+    at::autocast::set_autocast_enabled(at::kCPU, false);
+    at::autocast::clear_cache();
+  }
+  CpuAutocast(const CpuAutocast&) = delete;
+  CpuAutocast& operator=(const CpuAutocast&) = delete;
+};
 
 }  // namespace spnas::testing
 

@@ -1,16 +1,24 @@
 // The CUDA kernels of RoIAlign and NMS against the CPU ones on the same inputs (the CPU side is
-// checked against torchvision by ops_test). Skipped, visibly, where there is no GPU.
+// checked against torchvision by ops_test), and against torchvision's kept indices past its
+// per-device strategy limits; inputs large enough for the kernels' 64-bit index paths. Skipped,
+// visibly, where there is no GPU; failed there when SPNAS_REQUIRE_CUDA=1 (tests/cuda_required.h).
 #include <ATen/ATen.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAException.h>
+#include <cuda_runtime_api.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "spnas/ops/nms/nms.h"
 #include "spnas/ops/roi_align/roi_align.h"
+#include "tests/cuda_required.h"
 #include "tests/fixture.h"
 
 namespace spnas::ops {
@@ -20,9 +28,6 @@ using spnas::testing::ErrorOf;
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-#define SKIP_WITHOUT_CUDA() \
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device"
 
 constexpr double kScale = 0.25;
 constexpr int64_t kPooledH = 5, kPooledW = 4;
@@ -263,6 +268,110 @@ TEST(OpsCudaTest, EmptyInputsGiveEmptyOutputsOnTheDevice) {
                                           kPooledH, kPooledW, 2, false);
   EXPECT_EQ(flat.sizes(), (std::vector<int64_t>{2, 3, kPooledH, kPooledW}));
   EXPECT_EQ(flat.abs().sum().item<double>(), 0);
+}
+
+// Past torchvision's per-device strategy limits (tests/make_nms_large_fixture.py): on CUDA,
+// 10,000 boxes are offset apart and 30,000 (over 100,000 coordinates) get one NMS per category.
+// Torchvision's kept indices, exactly, on both devices.
+TEST(OpsCudaTest, BatchedNmsKeepsWhatTorchvisionKeepsPastItsStrategyLimits) {
+  SKIP_WITHOUT_CUDA();
+  const auto fixture = testing::LoadFixture("tests/fixtures/nms_large.pt");
+  for (const std::string name : {"mid", "large"}) {
+    const at::Tensor boxes = fixture.at(name + ".boxes"), scores = fixture.at(name + ".scores");
+    const at::Tensor idxs = fixture.at(name + ".idxs"), expected = fixture.at(name + ".keep");
+    ExpectSameKeep(BatchedNms(boxes.cuda(), scores.cuda(), idxs.cuda(), 0.5), expected,
+                   name + " (" + std::to_string(boxes.numel()) + " coordinates), cuda");
+    EXPECT_TRUE(at::equal(BatchedNms(boxes, scores, idxs, 0.5), expected)) << name << ", cpu";
+  }
+}
+
+constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+
+// GiB free on the GPU, the allocator's cache handed back first.
+double FreeGib() {
+  c10::cuda::CUDACachingAllocator::emptyCache();
+  size_t free = 0, total = 0;
+  C10_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+  return static_cast<double>(free) / (1 << 30);
+}
+
+// The tests of the 64-bit index paths need tensors of over 2^31 elements (8 GiB in float32).
+#define SKIP_WITHOUT_GIB(gib) \
+  if (FreeGib() < (gib)) GTEST_SKIP() << "needs " << (gib) << " GiB free on the GPU, has " << FreeGib()
+
+// A feature map of more than 2^31 elements, [2, 2200, 720, 720] (9.1 GB): the kernels switch to
+// 64-bit offsets, and image 1's planes from channel 1943 on start past 2^31. Against image 1
+// alone as a map of its own (1.1e9 elements, the 32-bit path).
+TEST(OpsCudaTest, RoiAlignOnAMapOfMoreThanInt32MaxElements) {
+  SKIP_WITHOUT_CUDA();
+  SKIP_WITHOUT_GIB(40);
+  const int64_t channels = 2200, size = 720, k = 16;
+  at::manual_seed(13);
+  at::Tensor input = at::rand({2, channels, size, size}, at::kCUDA);
+  ASSERT_GT(input.numel(), kInt32Max);
+  // Across the map, one at its far corner and one past its border.
+  const at::Tensor xy = at::rand({k - 2, 2}) * (size - 30), wh = at::rand({k - 2, 2}) * 25 + 1;
+  const at::Tensor boxes =
+      at::cat({at::cat({xy, xy + wh}, 1), at::tensor({700.f, 690.f, 720.f, 720.f, 710.f, 712.f, 730.f, 726.f}).view({2, 4})})
+          .cuda();
+  const at::Tensor on_image1 = at::cat({at::ones({k, 1}, at::kCUDA), boxes}, 1);
+  const at::Tensor on_image0 = at::cat({at::zeros({k, 1}, at::kCUDA), boxes}, 1);
+  const at::Tensor image1 = input.narrow(0, 1, 1);
+  ASSERT_LE(image1.numel(), kInt32Max);
+  const at::Tensor out = RoiAlignForward(input, on_image1, 1.0, 7, 7, 2, true);
+  // The same arithmetic in both paths, only the index type differs: equal to the bit.
+  const at::Tensor expected = RoiAlignForward(image1, on_image0, 1.0, 7, 7, 2, true);
+  EXPECT_TRUE(at::equal(out, expected)) << "forward: max difference " << MaxDiff(out, expected);
+  EXPECT_GT(out.abs().sum().item<double>(), 0);
+  input = at::Tensor();  // room for the gradients
+  const at::Tensor grad = at::rand_like(out);
+  const at::Tensor got = RoiAlignBackward(grad, on_image1, 1.0, 7, 7, 2, channels, size, size, 2, true);
+  const at::Tensor want = RoiAlignBackward(grad, on_image0, 1.0, 7, 7, 1, channels, size, size, 2, true);
+  // Overlapping RoIs add to the same pixels with atomics, in any order: float32 rounding.
+  EXPECT_TRUE(at::allclose(got[1], want[0], 1e-5, 1e-6)) << "backward: max difference " << MaxDiff(got[1], want[0]);
+  EXPECT_FALSE(got[0].any().item<bool>()) << "backward: gradient on image 0, which no RoI reads";
+}
+
+// 685,000 RoIs x 64 channels x 7 x 7: an output of 2.148e9 elements (8.6 GB), the last RoIs'
+// past 2^31. Against the first and last RoIs on their own (the 32-bit path).
+TEST(OpsCudaTest, RoiAlignWithAnOutputOfMoreThanInt32MaxElements) {
+  SKIP_WITHOUT_CUDA();
+  SKIP_WITHOUT_GIB(24);
+  const int64_t k = 685000, channels = 64, size = 64, part = 5000;
+  at::manual_seed(17);
+  const at::Tensor input = at::rand({2, channels, size, size}, at::kCUDA);
+  const at::Tensor xy = at::rand({k, 2}, at::kCUDA) * (size - 8), wh = at::rand({k, 2}, at::kCUDA) * 16 + 1;
+  const at::Tensor rois = at::cat({at::randint(0, 2, {k, 1}, at::kCUDA).to(at::kFloat), xy, xy + wh}, 1);
+  const at::Tensor out = RoiAlignForward(input, rois, 1.0, 7, 7, 1, true);
+  ASSERT_GT(out.numel(), kInt32Max);
+  for (const int64_t start : {int64_t{0}, k - part}) {
+    const at::Tensor expected = RoiAlignForward(input, rois.narrow(0, start, part), 1.0, 7, 7, 1, true);
+    EXPECT_TRUE(at::equal(out.narrow(0, start, part), expected))
+        << "forward of RoIs from " << start << ": max difference " << MaxDiff(out.narrow(0, start, part), expected);
+  }
+  // A gradient for the last RoIs only (the kernel skips zeros, so the other threads are cheap).
+  at::Tensor grad = at::zeros_like(out);
+  grad.narrow(0, k - part, part).uniform_();
+  const at::Tensor got = RoiAlignBackward(grad, rois, 1.0, 7, 7, 2, channels, size, size, 1, true);
+  const at::Tensor want = RoiAlignBackward(grad.narrow(0, k - part, part), rois.narrow(0, k - part, part), 1.0, 7, 7,
+                                           2, channels, size, size, 1, true);
+  EXPECT_TRUE(at::allclose(got, want, 1e-5, 1e-6)) << "backward: max difference " << MaxDiff(got, want);
+}
+
+// 400,000 boxes: 6,250 mask words a row, more than the reduction keeps in shared memory (6,080),
+// so it keeps its "suppressed" bits in global memory; the mask alone is 20 GB. Gathered around
+// 300 centres, so that few boxes are kept and the CPU's kernel (kept x n steps) is quick.
+TEST(OpsCudaTest, NmsOfMoreBoxesThanTheSharedMemoryReductionHolds) {
+  SKIP_WITHOUT_CUDA();
+  SKIP_WITHOUT_GIB(24);
+  const int64_t n = 400000;
+  at::manual_seed(19);
+  const at::Tensor centres = (at::rand({300, 2}) * 4000).floor();
+  const at::Tensor xy =
+      centres.index_select(0, at::randint(0, 300, {n})) + at::randint(-6, 7, {n, 2}).to(at::kFloat);
+  const at::Tensor boxes = at::cat({xy, xy + at::randint(60, 80, {n, 2}).to(at::kFloat)}, 1);
+  const at::Tensor scores = at::rand({n});
+  ExpectSameKeep(Nms(boxes.cuda(), scores.cuda(), 0.5), Nms(boxes, scores, 0.5), "n 400000");
 }
 
 }  // namespace

@@ -26,12 +26,6 @@ bool IsLogPoint(const TrainContext& ctx) {
   return ctx.iteration % ctx.log_every == 0 || ctx.iteration == ctx.total_iterations;
 }
 
-double TotalLoss(const std::map<std::string, double>& losses) {
-  double total = 0;
-  for (const auto& [name, value] : losses) total += value;
-  return total;
-}
-
 // The monitor must be a metric with a known direction.
 template <typename Options>
 Status ValidateMonitor(const Options& o) {
@@ -66,9 +60,7 @@ class ProgressLogger : public Callback {
   }
   static std::string Losses(const TrainContext& ctx) {
     std::string s;
-    double total = 0;
-    for (const auto& [name, v] : ctx.losses) total += v;
-    s += StrCat(", loss ", total);
+    s += StrCat(", loss ", ctx.losses.Total());
     return s;
   }
   static std::string Eta(const TrainContext& ctx) {
@@ -94,8 +86,8 @@ class MetricsLog : public Callback {
     nlohmann::json line = Point(ctx);
     line["lr"] = ctx.lr;
     line["seconds"] = ctx.seconds;
-    for (const auto& [name, value] : ctx.losses) line[name] = value;
-    line["loss"] = TotalLoss(ctx.losses);
+    for (const auto& [name, value] : ctx.losses.Read()) line[name] = value;
+    line["loss"] = ctx.losses.Total();
     Write(ctx, line);
   }
   Status AfterEpoch(TrainContext& ctx) override { return LogEvaluation(ctx); }
@@ -155,8 +147,8 @@ class TensorBoardLog : public Callback {
   }
   void AfterIteration(TrainContext& ctx) override {
     if (!IsLogPoint(ctx)) return;
-    for (const auto& [name, value] : ctx.losses) Keep(writer_->AddScalar("train/" + name, value, ctx.iteration));
-    Keep(writer_->AddScalar("train/loss", TotalLoss(ctx.losses), ctx.iteration));
+    for (const auto& [name, value] : ctx.losses.Read()) Keep(writer_->AddScalar("train/" + name, value, ctx.iteration));
+    Keep(writer_->AddScalar("train/loss", ctx.losses.Total(), ctx.iteration));
     Keep(writer_->AddScalar("train/lr", ctx.lr, ctx.iteration));
   }
   Status AfterEpoch(TrainContext& ctx) override { return LogEvaluation(ctx); }

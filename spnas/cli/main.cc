@@ -1,7 +1,7 @@
 // spnas: search, train and inspect detection backbones from a pipeline config.
 //
 //   spnas run --config=FILE [--local_base_path=DIR] [--resume | --overwrite] [--threads=N] [--device=D]
-//   spnas validate --config=FILE
+//   spnas validate --config=FILE [--device=D]
 //   spnas list
 //   spnas help <command>   (each command takes only its own flags)
 #include <thread>
@@ -10,6 +10,7 @@
 #include <gflags/gflags.h>
 
 #include <algorithm>
+#include <cmath>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -37,7 +38,8 @@ DEFINE_int32(threads, -1, "Intra-op threads for LibTorch; overrides general.thre
 DEFINE_int32(connect_timeout, 60, "run, distributed: seconds the ranks have to meet at the master.");
 DEFINE_double(worker_timeout, 10,
               "run, distributed: seconds without a heartbeat after which a worker's trial goes to another.");
-DEFINE_string(device, "", "cpu, cuda or cuda:N; run: overrides general.device; eval/predict/convert: default cpu.");
+DEFINE_string(device, "",
+              "cpu, cuda or cuda:N; run/validate: overrides general.device; eval/predict/convert: default cpu.");
 DEFINE_string(model_dir, "", "eval/predict/export: a step's output folder.");
 DEFINE_int32(id, -1, "eval/predict/export: the record to use (default: the best by mAP).");
 DEFINE_string(dataset, "",
@@ -72,7 +74,9 @@ const std::vector<Command>& Commands() {
       {"run",
        "runs a pipeline; each step writes to {local_base_path}/output/<step>/ (distributed under torchrun or srun)",
        {"config", "local_base_path", "resume", "overwrite", "threads", "device", "connect_timeout", "worker_timeout"}},
-      {"validate", "checks a config and prints every error with file:line:column", {"config", "local_base_path"}},
+      {"validate",
+       "checks a config and prints every error with file:line:column",
+       {"config", "local_base_path", "device"}},
       {"list", "shows the registered plugins by kind, with their defaults", {}},
       {"report", "writes output/report.html from the records", {"config", "local_base_path"}},
       {"eval",
@@ -130,6 +134,35 @@ Status CheckFlags(const Command& c) {
     for (const std::string& flag : c.flags) own += StrCat(own.empty() ? "" : ", ", "--", flag);
     return InvalidArgumentError("--", info.name, " is not a flag of '", c.name,
                                 "'; its flags: ", own.empty() ? "none" : own);
+  }
+  return Status::Ok();
+}
+
+// A numeric flag with a value it cannot mean is an error before anything runs. The -1 default
+// of --threads and --id means "not given", so for them only a value on the command line counts.
+Status CheckFlagValues() {
+  auto given = [](const char* name) {
+    gflags::CommandLineFlagInfo info;
+    return gflags::GetCommandLineFlagInfo(name, &info) && !info.is_default;
+  };
+  if (given("threads") && FLAGS_threads < 0) {
+    return InvalidArgumentError("--threads must be >= 0 (0 = all cores), got ", FLAGS_threads);
+  }
+  if (given("id") && FLAGS_id < 0) {
+    return InvalidArgumentError("--id must be >= 0 (leave it out for the best record), got ", FLAGS_id);
+  }
+  if (FLAGS_connect_timeout <= 0) {
+    return InvalidArgumentError("--connect_timeout must be > 0 seconds, got ", FLAGS_connect_timeout);
+  }
+  if (!std::isfinite(FLAGS_worker_timeout) || FLAGS_worker_timeout <= 0) {
+    return InvalidArgumentError("--worker_timeout must be a finite number of seconds > 0, got ", FLAGS_worker_timeout);
+  }
+  if (FLAGS_max_images < 0) {
+    return InvalidArgumentError("--max_images must be >= 0 (0 = all), got ", FLAGS_max_images);
+  }
+  // Scores are in [0, 1]; the negated test also refuses nan.
+  if (!(FLAGS_score_threshold >= 0 && FLAGS_score_threshold <= 1)) {
+    return InvalidArgumentError("--score_threshold must be in [0, 1], got ", FLAGS_score_threshold);
   }
   return Status::Ok();
 }
@@ -327,7 +360,9 @@ int main(int argc, char** argv) {
     std::cout << spnas::CommandHelp(*command);
     return 0;
   }
-  if (const spnas::Status flags = spnas::CheckFlags(*command); !flags.ok()) {
+  spnas::Status flags = spnas::CheckFlags(*command);
+  if (flags.ok()) flags = spnas::CheckFlagValues();
+  if (!flags.ok()) {
     std::cerr << "spnas " << first << ": " << flags.message() << "\n";
     return 2;
   }

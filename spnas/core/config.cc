@@ -1,5 +1,7 @@
 #include "spnas/core/config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -155,12 +157,17 @@ std::vector<const FieldDescriptor*> PluginSlots(const Descriptor* descriptor) {
 
 }  // namespace
 
+// A mistake in a shared plugin shows in every step that inherits it; once is enough.
 void ConfigErrors::Add(std::string where, std::string message) {
-  errors_.push_back(where.empty() ? message : where + ": " + message);
+  std::string error = where.empty() ? message : where + ": " + message;
+  if (std::find(errors_.begin(), errors_.end(), error) == errors_.end()) errors_.push_back(std::move(error));
 }
 
 void ConfigErrors::AddWarning(std::string where, std::string message) {
-  warnings_.push_back(where.empty() ? message : where + ": " + message);
+  std::string warning = where.empty() ? message : where + ": " + message;
+  if (std::find(warnings_.begin(), warnings_.end(), warning) == warnings_.end()) {
+    warnings_.push_back(std::move(warning));
+  }
 }
 
 Status ConfigErrors::ToStatus() const {
@@ -205,24 +212,55 @@ std::string LoadedConfig::InputDir(const StepConfig& step) const {
   return ResolveUserPath(step.models_folder());
 }
 
-std::string LoadedConfig::Where(const FieldPath& field) const {
+size_t LoadedConfig::Locate(const FieldPath& field, google::protobuf::TextFormat::ParseLocation* location) const {
   const google::protobuf::TextFormat::ParseInfoTree* tree = locations_.get();
-  const Descriptor* descriptor = PipelineConfig::descriptor();
-  google::protobuf::TextFormat::ParseLocation best;
-  bool found = false;
-  for (size_t i = 0; i < field.size() && tree != nullptr && descriptor != nullptr; ++i) {
-    const FieldDescriptor* fd = descriptor->FindFieldByName(field[i].first);
+  // Walks the config beside the locations, to know the type packed in each Any passed through.
+  const Message* message = &config_;
+  std::unique_ptr<Message> unpacked;
+  size_t matched = 0;
+  while (matched < field.size() && tree != nullptr && message != nullptr) {
+    const auto& [name, index] = field[matched];
+    const FieldDescriptor* fd = message->GetDescriptor()->FindFieldByName(name);
     if (fd == nullptr) break;
-    const auto location = tree->GetLocation(fd, field[i].second);
-    if (location.line < 0) break;
-    best = location;
-    found = true;
-    if (fd->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || IsAny(fd)) break;
-    tree = tree->GetTreeForNested(fd, field[i].second);
-    descriptor = fd->message_type();
+    auto here = tree->GetLocation(fd, index);
+    // A list written `[a, b]` has one location, that of its first element.
+    for (int j = index - 1; here.line < 0 && j >= 0; --j) here = tree->GetLocation(fd, j);
+    if (here.line < 0) break;
+    *location = here;
+    ++matched;
+    if (fd->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) break;
+    const Reflection* reflection = message->GetReflection();
+    if (fd->is_repeated() && index >= reflection->FieldSize(*message, fd)) break;
+    const Message& sub =
+        fd->is_repeated() ? reflection->GetRepeatedMessage(*message, fd, index) : reflection->GetMessage(*message, fd);
+    tree = tree->GetTreeForNested(fd, index);
+    if (IsAny(fd)) {
+      unpacked = UnpackAny(static_cast<const Any&>(sub));
+      message = unpacked.get();
+    } else {
+      message = &sub;
+    }
   }
-  if (!found) return path_;
-  return StrCat(path_, ":", best.line + 1, ":", best.column + 1);
+  // A field that a step's plugin inherited through `ref` is written where the ref points.
+  if (matched < field.size() && field.size() > 2) {
+    auto source = ref_sources_.find(FieldPath(field.begin(), field.begin() + 2));
+    if (source != ref_sources_.end()) {
+      FieldPath inherited = source->second;
+      inherited.insert(inherited.end(), field.begin() + 2, field.end());
+      google::protobuf::TextFormat::ParseLocation there;
+      if (Locate(inherited, &there) == inherited.size()) {
+        *location = there;
+        return field.size();
+      }
+    }
+  }
+  return matched;
+}
+
+std::string LoadedConfig::Where(const FieldPath& field) const {
+  google::protobuf::TextFormat::ParseLocation location;
+  if (Locate(field, &location) == 0) return path_;
+  return StrCat(path_, ":", location.line + 1, ":", location.column + 1);
 }
 
 std::string LoadedConfig::Fingerprint() const {
@@ -272,6 +310,7 @@ StatusOr<LoadedConfig> ParseConfig(const std::string& text, const std::string& p
 
   // Resolve refs in order: a step may inherit from shared plugins and from earlier steps.
   std::map<std::string, PluginConfig> named;  // "shared.x" / "step.slot" -> resolved plugin
+  std::map<std::string, FieldPath> named_at;  // where each of them is written
   for (int i = 0; i < config.shared_size(); ++i) {
     const SharedPlugin& shared = config.shared(i);
     const std::string where = loaded.Where({{"shared", i}, {"name", -1}});
@@ -280,6 +319,7 @@ StatusOr<LoadedConfig> ParseConfig(const std::string& text, const std::string& p
       errors->Add(where, "a shared plugin cannot use `ref`; define it in full");
     }
     named["shared." + shared.name()] = shared.plugin();
+    named_at["shared." + shared.name()] = {{"shared", i}, {"plugin", -1}};
   }
   for (int s = 0; s < config.step_size(); ++s) {
     StepConfig* step = config.mutable_step(s);
@@ -303,9 +343,13 @@ StatusOr<LoadedConfig> ParseConfig(const std::string& text, const std::string& p
                                nearest.empty() ? "" : StrCat("; did you mean '", nearest, "'?")));
           } else {
             *plugin = MergePlugin(it->second, *plugin);
+            loaded.ref_sources_[{{"step", s}, {slot->name(), slot->is_repeated() ? i : -1}}] = named_at[it->first];
           }
         }
-        if (!slot->is_repeated()) named[step->name() + "." + slot->name()] = *plugin;
+        if (!slot->is_repeated()) {
+          named[step->name() + "." + slot->name()] = *plugin;
+          named_at[step->name() + "." + slot->name()] = {{"step", s}, {slot->name(), -1}};
+        }
       }
     }
   }
@@ -370,6 +414,58 @@ void CheckPluginsIn(const google::protobuf::Message& message, const LoadedConfig
     FieldPath plugin_path = path;
     plugin_path.insert(plugin_path.end(), field.path.begin(), field.path.end());
     CheckPlugin(*field.plugin, field.kind, field.path.back().first, config, plugin_path, errors);
+  }
+}
+
+std::string Dotted(const FieldPath& path) {
+  std::string dotted;
+  for (const auto& [name, index] : path) {
+    dotted += (dotted.empty() ? "" : ".") + name + (index >= 0 ? StrCat("[", index, "]") : "");
+  }
+  return dotted;
+}
+
+// Every float and double of the config, packed plugin options included: nan passes the plugins'
+// range checks (it compares false) and inf passes lower bounds, and either would only show up
+// as a diverged training. `reported` holds the written values already reported, so that one
+// inherited through `ref` by several steps is reported once.
+void CheckFinite(const Message& message, const LoadedConfig& config, FieldPath* path, std::set<std::string>* reported,
+                 ConfigErrors* errors) {
+  const Reflection* reflection = message.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  reflection->ListFields(message, &fields);
+  for (const FieldDescriptor* field : fields) {
+    const FieldDescriptor::CppType type = field->cpp_type();
+    if (type != FieldDescriptor::CPPTYPE_FLOAT && type != FieldDescriptor::CPPTYPE_DOUBLE &&
+        type != FieldDescriptor::CPPTYPE_MESSAGE) {
+      continue;
+    }
+    const bool repeated = field->is_repeated();
+    const int n = repeated ? reflection->FieldSize(message, field) : 1;
+    for (int i = 0; i < n; ++i) {
+      path->emplace_back(field->name(), repeated ? i : -1);
+      if (type == FieldDescriptor::CPPTYPE_FLOAT || type == FieldDescriptor::CPPTYPE_DOUBLE) {
+        const double value =
+            type == FieldDescriptor::CPPTYPE_FLOAT
+                ? (repeated ? reflection->GetRepeatedFloat(message, field, i) : reflection->GetFloat(message, field))
+                : (repeated ? reflection->GetRepeatedDouble(message, field, i) : reflection->GetDouble(message, field));
+        if (!std::isfinite(value)) {
+          const std::string where = config.Where(*path);
+          if (reported->insert(StrCat(where, " ", field->name(), "[", i, "]")).second) {
+            errors->Add(where, StrCat("`", Dotted(*path), "` must be a finite number, got ", value));
+          }
+        }
+      } else {
+        const Message& sub =
+            repeated ? reflection->GetRepeatedMessage(message, field, i) : reflection->GetMessage(message, field);
+        if (!IsAny(field)) {
+          CheckFinite(sub, config, path, reported, errors);
+        } else if (std::unique_ptr<Message> inner = UnpackAny(static_cast<const Any&>(sub))) {
+          CheckFinite(*inner, config, path, reported, errors);
+        }
+      }
+      path->pop_back();
+    }
   }
 }
 
@@ -439,6 +535,9 @@ void CheckConfig(const LoadedConfig& config, ConfigErrors* errors, bool inputs_m
     errors->Add(config.Where({{"general", -1}, {"device", -1}}),
                 StrCat("general.device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"", general.device(), "\""));
   }
+  FieldPath path;
+  std::set<std::string> reported;
+  CheckFinite(pipeline, config, &path, &reported, errors);
   if (pipeline.step_size() == 0) errors->Add(config.path(), "the pipeline has no `step`");
   if (!general.final_step().empty()) {
     bool found = false;

@@ -3,6 +3,7 @@
 #ifndef SPNAS_CORE_CONFIG_H_
 #define SPNAS_CORE_CONFIG_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -51,7 +52,8 @@ class LoadedConfig {
   std::string OutputDir(const std::string& step_name) const;
   // The folder a step reads records from (its models_folder resolved), or "".
   std::string InputDir(const StepConfig& step) const;
-  // "file:line:column" of a field, or "file" when the field has no recorded location.
+  // "file:line:column" of a field (also one inside plugin options or inherited through `ref`),
+  // or of its nearest enclosing field that has a recorded location, or "file".
   std::string Where(const FieldPath& field) const;
   // The config as text, with every ref resolved and {local_base_path} substituted.
   std::string ResolvedText() const;
@@ -62,9 +64,16 @@ class LoadedConfig {
  private:
   friend StatusOr<LoadedConfig> ParseConfig(const std::string&, const std::string&, const ConfigLoadOptions&,
                                             ConfigErrors*);
+  // The location of the deepest field of `field` written in the config; returns how many of
+  // its parts were found.
+  size_t Locate(const FieldPath& field, google::protobuf::TextFormat::ParseLocation* location) const;
+
   std::string path_;
   PipelineConfig config_;
   std::shared_ptr<google::protobuf::TextFormat::ParseInfoTree> locations_;
+  // Where the plugin that a step's slot names with `ref` is written: {{"step", s}, {slot, i}} ->
+  // {{"shared", j}, {"plugin", -1}} or {{"step", t}, {slot, -1}}.
+  std::map<FieldPath, FieldPath> ref_sources_;
 };
 
 // Parses, resolves and checks `text` (named `path` in messages). Errors go to `errors`; the
@@ -76,8 +85,8 @@ StatusOr<LoadedConfig> ParseConfig(const std::string& text, const std::string& p
 StatusOr<LoadedConfig> LoadConfigFile(const std::string& path, const ConfigLoadOptions& options, ConfigErrors* errors);
 
 // Checks plugin names and options anywhere in the config (against the registries linked into
-// this binary), step names, general settings, and the wiring of models_folder and
-// pretrained_model_file between steps.
+// this binary), that every float and double is finite, step names, general settings, and the
+// wiring of models_folder and pretrained_model_file between steps.
 // With inputs_must_exist false, a models_folder or pretrained_model_file that no step of this
 // pipeline writes and that does not exist is a warning (validate), else an error (run).
 void CheckConfig(const LoadedConfig& config, ConfigErrors* errors, bool inputs_must_exist = true);

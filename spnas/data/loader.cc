@@ -1,7 +1,8 @@
 #include "spnas/data/loader.h"
 
-#include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+
+#include <ATen/ATen.h>
 
 #include <algorithm>
 #include <numeric>
@@ -65,6 +66,7 @@ std::unique_ptr<PrefetchLoader<DetectionBatch>> DetectionLoader::Epoch(int epoch
       NumBatches(),
       [order, o, dataset, epoch](int64_t b) {
         DetectionBatch batch;
+        batch.upload = std::make_shared<DeviceUpload>(o.device);
         const BatchShare share = ShareOfBatch(static_cast<int64_t>(order->size()), o, b, o.rank);
         batch.padding = share.padding;
         for (int64_t k = share.begin; k < share.end; ++k) {
@@ -74,8 +76,9 @@ std::unique_ptr<PrefetchLoader<DetectionBatch>> DetectionLoader::Epoch(int epoch
             s.target.generator = at::make_generator<at::CPUGeneratorImpl>(
                 SplitMix64(SplitMix64(o.seed + 0x5eed) ^ SplitMix64(epoch * 1000003ULL + k)));
           }
-          batch.images.push_back(s.image.to(o.device));
-          batch.targets.push_back(s.target.To(o.device));
+          batch.images.push_back(batch.upload->Copy(s.image));
+          batch.targets.push_back(
+              {batch.upload->Copy(s.target.boxes), batch.upload->Copy(s.target.labels), s.target.generator});
           batch.samples.push_back(std::move(s));
         }
         return batch;
@@ -103,8 +106,9 @@ std::unique_ptr<PrefetchLoader<ClassificationBatch>> ClassificationLoader::Epoch
           images.push_back(s.image);
           labels.push_back(s.label);
         }
-        return ClassificationBatch{at::stack(images).to(o.device), at::tensor(labels, at::kLong).to(o.device),
-                                   share.padding};
+        auto upload = std::make_shared<DeviceUpload>(o.device);
+        return ClassificationBatch{upload->Copy(at::stack(images)), upload->Copy(at::tensor(labels, at::kLong)),
+                                   share.padding, upload};
       },
       o.workers, 2 * std::max(1, o.workers), first);
 }

@@ -14,6 +14,7 @@
 #include <c10/core/Device.h>
 
 #include "spnas/data/dataset.h"
+#include "spnas/device/device.h"
 
 namespace spnas {
 
@@ -44,6 +45,7 @@ class PrefetchLoader {
     ready_.erase(consumed_++);
     lock.unlock();
     cv_.notify_all();
+    if (batch->upload) batch->upload->Ready();  // this thread's stream waits for the copies
     return true;
   }
 
@@ -88,12 +90,14 @@ struct DetectionBatch {
   // Data parallel: this rank's share of a short last batch is empty, and the batch holds a
   // stand-in (the global batch's first sample) that must count for nothing.
   bool padding = false;
+  std::shared_ptr<DeviceUpload> upload;  // the copies to the device, made by a worker
 };
 
 struct ClassificationBatch {
   at::Tensor images;     // [N, C, H, W] on the loader's device
   at::Tensor labels;     // [N] on the loader's device
   bool padding = false;  // as in DetectionBatch
+  std::shared_ptr<DeviceUpload> upload;
 };
 
 struct LoaderOptions {
@@ -104,7 +108,8 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int workers = 1;
   int64_t max_samples = 0;  // 0 = the whole dataset
-  // Where the batches go: the worker threads copy them there, ahead of the training loop.
+  // Where the batches go: the worker threads copy them there, ahead of the training loop (on
+  // CUDA from pinned memory on a side stream, see DeviceUpload).
   c10::Device device = c10::kCPU;
   // Data parallel: `ranks` processes read each global batch of batch_size x ranks samples
   // together, this one (`rank`) its own contiguous share; shares of a short last batch differ

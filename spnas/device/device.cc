@@ -1,9 +1,13 @@
 #include "spnas/device/device.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 #include <c10/core/Allocator.h>
+#include <c10/core/Event.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <c10/util/ThreadLocalDebugInfo.h>
 
 #include <malloc.h>
@@ -11,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <mutex>
 #include <regex>
 
 namespace spnas {
@@ -19,7 +24,51 @@ namespace {
 std::atomic<int> local_rank{0};
 }  // namespace
 
-void SetLocalRank(int rank) { local_rank = rank; }
+void SetLocalRank(int rank) {
+  local_rank = rank;
+  const int count = c10::cuda::device_count();
+  if (count > 0) c10::cuda::set_device(static_cast<c10::DeviceIndex>(rank % count));
+}
+
+at::Generator MakeGenerator(const c10::Device& device, uint64_t seed) {
+  at::Generator generator = device.is_cpu() ? at::make_generator<at::CPUGeneratorImpl>(seed)
+                                            : at::globalContext().defaultGenerator(device).clone();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_current_seed(seed);
+  return generator;
+}
+
+struct DeviceUpload::Cuda {
+  c10::cuda::CUDAStream stream;
+  c10::Event copied{c10::DeviceType::CUDA};
+  std::vector<at::Tensor> tensors;
+};
+
+DeviceUpload::DeviceUpload(const c10::Device& device) : device_(device) {
+  if (device.is_cuda()) cuda_.reset(new Cuda{c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index())});
+}
+
+DeviceUpload::~DeviceUpload() = default;
+
+at::Tensor DeviceUpload::Copy(const at::Tensor& host) {
+  if (!cuda_ || !host.defined()) return host.defined() ? host.to(device_) : host;
+  const c10::cuda::CUDAStreamGuard guard(cuda_->stream);
+  // The caching host allocator keeps the pinned buffer until the copy that reads it is done.
+  at::Tensor copy = host.pin_memory().to(device_, /*non_blocking=*/true);
+  cuda_->tensors.push_back(copy);
+  cuda_->copied.record(cuda_->stream);
+  return copy;
+}
+
+void DeviceUpload::Ready() {
+  if (!cuda_ || cuda_->tensors.empty()) return;
+  const c10::Stream compute = c10::cuda::getCurrentCUDAStream(device_.index());
+  cuda_->copied.block(compute);
+  // Made on the side stream, used on the compute stream: the allocator must not reuse their
+  // memory before the compute stream is done with them.
+  for (at::Tensor& t : cuda_->tensors) t.record_stream(compute);
+  cuda_->tensors.clear();
+}
 
 StatusOr<c10::Device> ResolveDevice(const std::string& name) {
   static const std::regex kForm("(cpu|cuda)(?::([0-9]{1,4}))?");

@@ -2,11 +2,14 @@
 #ifndef SPNAS_DEVICE_DEVICE_H_
 #define SPNAS_DEVICE_DEVICE_H_
 
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "spnas/core/status.h"
 
@@ -17,7 +20,31 @@ namespace spnas {
 StatusOr<c10::Device> ResolveDevice(const std::string& name);
 // What "cuda" without an index means from now on: cuda:(local_rank mod the GPUs visible), one
 // GPU per process of a distributed run (several processes share a GPU when there are more).
+// Also makes that GPU the current one, as torchvision's reference scripts do, so that a rank
+// opens no context on GPU 0 unless it is its own.
 void SetLocalRank(int local_rank);
+
+// A random generator on `device` seeded with `seed`: draws on a GPU come from a GPU generator,
+// without a copy from the host.
+at::Generator MakeGenerator(const c10::Device& device, uint64_t seed);
+
+// Host-to-device copies made on one thread (a data loader's worker) for use on another (the
+// training loop). On CUDA they come from pinned memory, asynchronously, on a side stream; the
+// consumer's Ready() makes its current stream wait for them alone, on the device, not on the
+// host. On the CPU, Copy returns its argument and Ready does nothing.
+class DeviceUpload {
+ public:
+  explicit DeviceUpload(const c10::Device& device);
+  ~DeviceUpload();
+  at::Tensor Copy(const at::Tensor& host);
+  // Called by the consumer before the first use of the copies.
+  void Ready();
+
+ private:
+  struct Cuda;
+  c10::Device device_;
+  std::unique_ptr<Cuda> cuda_;
+};
 
 // Waits for the work queued on `device` (CUDA runs asynchronously); nothing on the CPU.
 void Synchronize(const c10::Device& device);

@@ -14,6 +14,8 @@
 #include "spnas/core/step_folder.h"
 #include "spnas/pipeline/pipe_step.h"
 #include "spnas/report/report.h"
+#include "spnas/trainers/trainer.h"
+#include "spnas/trainers/trainer_options.pb.h"
 
 namespace spnas {
 namespace fs = std::filesystem;
@@ -37,12 +39,28 @@ bool SameRunConfig(const std::string& saved, const PipelineConfig& current) {
   return google::protobuf::util::MessageDifferencer::Equals(previous, prefix);
 }
 
+// Checked here, where the device (general.device after --device) and each step's trainer are
+// both known, so that a run does not stop at its first trial.
+void CheckMixedPrecision(const LoadedConfig& config, int s, ConfigErrors* errors) {
+  const PluginConfig& trainer = config.config().step(s).trainer();
+  const std::string& device = config.config().general().device();
+  if (!TrainerRegistry().Has(trainer.type()) || device.rfind("cuda", 0) == 0) return;
+  auto options = TrainerRegistry().UnpackOptions(trainer.type(), trainer.options());
+  const auto* trainer_options = options.ok() ? dynamic_cast<const TrainerOptions*>(options->get()) : nullptr;
+  if (trainer_options == nullptr || trainer_options->mixed_precision() != TrainerOptions::FLOAT16) return;
+  errors->Add(config.Where({{"step", s}, {"trainer", -1}, {"options", -1}, {"mixed_precision", -1}}),
+              StrCat("mixed_precision FLOAT16 needs a CUDA device, but the configured device (general.device or "
+                     "--device) is \"",
+                     device, "\"; BFLOAT16 and FLOAT32 run on the CPU"));
+}
+
 }  // namespace
 
 void ValidatePipeline(const LoadedConfig& config, ConfigErrors* errors, bool inputs_must_exist) {
   CheckConfig(config, errors, inputs_must_exist);
   const auto& steps = config.config().step();
   for (int s = 0; s < steps.size(); ++s) {
+    CheckMixedPrecision(config, s, errors);
     const PluginConfig& pipe_step = steps[s].pipe_step();
     if (!PipeStepRegistry().Has(pipe_step.type())) continue;  // reported by CheckConfig
     auto step = PipeStepRegistry().Create(pipe_step.type(), pipe_step.options());

@@ -19,7 +19,8 @@ struct RunOptions {
   TrainerPool* workers = nullptr;
 };
 
-// Every check of the config (CheckConfig) plus each pipe step's contract; all errors together.
+// Every check of the config (CheckConfig) plus each pipe step's contract and each trainer's
+// mixed_precision against the device; all errors together.
 // inputs_must_exist: see CheckConfig (false for `validate`, true before a run).
 void ValidatePipeline(const LoadedConfig& config, ConfigErrors* errors, bool inputs_must_exist = true);
 

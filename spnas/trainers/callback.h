@@ -5,7 +5,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <torch/optim/optimizer.h>
 
@@ -17,6 +19,24 @@
 #include "spnas/trainers/trainer.h"
 
 namespace spnas {
+
+// The losses of the last iteration, kept on the training device. Reading them copies them to
+// the host, which waits for the device: read them where they are logged, not every iteration.
+class IterationLosses {
+ public:
+  // values: [names.size()] on the device, detached.
+  void Set(std::vector<std::string> names, at::Tensor values);
+  // Values already on the host (data parallel reduces them there).
+  void Set(std::map<std::string, double> values);
+  // Each loss by name; one copy from the device per Set, however often it is called.
+  const std::map<std::string, double>& Read() const;
+  double Total() const;
+
+ private:
+  std::vector<std::string> names_;
+  at::Tensor values_;
+  mutable std::optional<std::map<std::string, double>> host_;
+};
 
 // What a training run is doing; callbacks read it and may change it.
 struct TrainContext {
@@ -30,7 +50,7 @@ struct TrainContext {
   int64_t iteration = 0, iterations_per_epoch = 0, total_iterations = 0;
   double lr = 0;
   int log_every = 20;                     // iterations between progress lines (TrainerOptions.log_every)
-  std::map<std::string, double> losses;   // of the last iteration
+  IterationLosses losses;                 // of the last iteration
   std::map<std::string, double> metrics;  // of the last evaluation, plus costs at the end
   int evaluations = 0;                    // evaluations so far
   std::map<std::string, std::string> notes;

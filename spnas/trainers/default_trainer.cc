@@ -4,7 +4,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
 #include <torch/nn/functional/loss.h>
-#include <torch/nn/utils/clip_grad.h>
 
 #include <chrono>
 #include <cmath>
@@ -35,6 +34,46 @@
 
 namespace spnas {
 namespace {
+
+// The first iteration whose total loss is not finite, and its losses, tracked on the device so
+// that a training step does not wait for the host to look.
+class DivergenceWatch {
+ public:
+  // losses: [n] (double, detached); total: their sum.
+  void Observe(const at::Tensor& losses, const at::Tensor& total, int64_t iteration) {
+    if (!state_.defined()) state_ = at::full({losses.size(0) + 2}, -1.0, losses.options());
+    // state_: [first bad iteration or -1, its total, its losses...]
+    const at::Tensor first = at::isfinite(total).logical_not().logical_and(state_[0] < 0);
+    const at::Tensor now = at::cat({at::full({1}, static_cast<double>(iteration), losses.options()),
+                                    total.to(at::kDouble).reshape({1}), losses});
+    state_ = at::where(first, now, state_);
+    last_ = losses;
+  }
+  // Whether a loss was not finite so far. Hands `current` the last iteration's losses, read in
+  // the same copy from the device.
+  bool Diverged(const std::vector<std::string>& names, IterationLosses* current) {
+    if (!state_.defined()) return false;
+    const at::Tensor host = at::cat({state_, last_}).cpu();
+    const double* v = host.data_ptr<double>();
+    std::map<std::string, double> last;
+    for (size_t i = 0; i < names.size(); ++i) last[names[i]] = v[state_.size(0) + i];
+    current->Set(std::move(last));
+    if (v[0] < 0) return false;
+    iteration_ = static_cast<int64_t>(v[0]);
+    total_ = v[1];
+    for (size_t i = 0; i < names.size(); ++i) losses_[names[i]] = v[2 + i];
+    return true;
+  }
+  int64_t iteration() const { return iteration_; }
+  double total() const { return total_; }
+  const std::map<std::string, double>& losses() const { return losses_; }
+
+ private:
+  at::Tensor state_, last_;
+  int64_t iteration_ = -1;
+  double total_ = 0;
+  std::map<std::string, double> losses_;
+};
 
 class DefaultTrainer : public Trainer {
  public:
@@ -239,12 +278,13 @@ class DefaultTrainer : public Trainer {
     std::vector<double> values;
     for (const auto& [name, loss] : *losses) values.push_back(loss * static_cast<double>(samples));
     values.push_back(static_cast<double>(samples));
-    const at::Tensor sum = collective_->AllReduceSum(at::tensor(values, at::kDouble));
-    const double all = sum[-1].item<double>();
+    const at::Tensor sum = collective_->AllReduceSum(at::tensor(values, at::kDouble)).contiguous();
+    const double* summed = sum.data_ptr<double>();
+    const double all = summed[values.size() - 1];
     *total = 0;
     int64_t i = 0;
     for (auto& [name, loss] : *losses) {
-      loss = sum[i++].item<double>() / all;
+      loss = summed[i++] / all;
       *total += loss;
     }
     return static_cast<double>(samples) / all;
@@ -271,9 +311,10 @@ class DefaultTrainer : public Trainer {
       return InvalidArgumentError("a classifier needs a classification train_data");
     }
     const TrainerOptions::Precision precision = options_.mixed_precision();
-    if (precision != TrainerOptions::FLOAT32 && !device_.is_cuda()) {
-      return InvalidArgumentError("mixed_precision ", TrainerOptions::Precision_Name(precision),
-                                  " needs a CUDA device; general.device is ", device_.str());
+    // Validation refuses this before any trial runs; a trainer built otherwise still says why.
+    if (precision == TrainerOptions::FLOAT16 && !device_.is_cuda()) {
+      return InvalidArgumentError("mixed_precision FLOAT16 needs a CUDA device; general.device is ", device_.str(),
+                                  " (BFLOAT16 runs on the CPU too)");
     }
     const c10::ScalarType autocast_dtype = precision == TrainerOptions::FLOAT16    ? c10::kHalf
                                            : precision == TrainerOptions::BFLOAT16 ? c10::kBFloat16
@@ -321,6 +362,7 @@ class DefaultTrainer : public Trainer {
     if (options_.max_iterations() > 0) ctx.total_iterations = std::min(ctx.total_iterations, options_.max_iterations());
 
     TrainingState state{ctx, callbacks, *optimizer, params, scaler};
+    DivergenceWatch divergence;
     ctx.epoch = 0;
     if (ctx.job->resume && !ctx.job->checkpoint.empty()) Resume(state);
     const double seconds_before = ctx.seconds;
@@ -337,7 +379,7 @@ class DefaultTrainer : public Trainer {
         bool more = true;
         int64_t samples = 0;  // data parallel: 0 for a stand-in batch
         {
-          AutocastScope autocast(autocast_dtype);  // the forward pass only, not the backward
+          AutocastScope autocast(device_.type(), autocast_dtype);  // the forward pass only, not the backward
           if (detector) {
             DetectionBatch batch;
             more = det_epoch->Next(&batch);
@@ -365,21 +407,29 @@ class DefaultTrainer : public Trainer {
         }
         SetLearningRate(*optimizer, ctx.lr);
         at::Tensor total = at::zeros({}, at::TensorOptions().device(device_));
-        ctx.losses.clear();
+        std::vector<std::string> names;
+        std::vector<at::Tensor> values;
         for (const auto& [name, loss] : losses) {
           total = total + loss;
-          ctx.losses[name] = loss.item<double>();
+          names.push_back(name);
+          values.push_back(loss.detach().to(at::kDouble));
         }
-        double value = total.item<double>();
+        const at::Tensor stacked = at::stack(values);
+        ctx.losses.Set(names, stacked);
         double share = 1;
-        if (collective_ != nullptr) share = GlobalLosses(samples, &ctx.losses, &value);
-        if (!std::isfinite(value)) {
-          result->status = DIVERGED;
-          std::string parts;
-          for (const auto& [name, v] : ctx.losses) parts += StrCat(" ", name, "=", v);
-          result->error = StrCat("non-finite loss ", value, " at iteration ", ctx.iteration + 1, " (epoch ",
-                                 ctx.epoch + 1, "):", parts);
-          return Status::Ok();
+        if (collective_ != nullptr) {
+          // Data parallel reduces the losses on the host every iteration (a sync), so that every
+          // rank sees a divergence at the same iteration and stops there.
+          std::map<std::string, double> global = ctx.losses.Read();
+          double value = 0;
+          share = GlobalLosses(samples, &global, &value);
+          ctx.losses.Set(global);
+          if (!std::isfinite(value)) {
+            Diverged(ctx.iteration, ctx.epoch, value, global, result);
+            return Status::Ok();
+          }
+        } else {
+          divergence.Observe(stacked, total.detach(), ctx.iteration);
         }
         optimizer->zero_grad();
         // Data parallel: each rank back-propagates its part of the global batch's loss.
@@ -388,11 +438,18 @@ class DefaultTrainer : public Trainer {
         if (reducer) reducer->Finish();
         // A float16 step whose gradients overflowed is skipped; the scaler lowers its scale.
         if (scaler.Unscale(params)) {
-          if (options_.grad_clip_norm() > 0) torch::nn::utils::clip_grad_norm_(params, options_.grad_clip_norm());
+          if (options_.grad_clip_norm() > 0) ClipGradNorm(params, options_.grad_clip_norm());
           optimizer->step();
         }
         scaler.Update();
         ++ctx.iteration;
+        // The host learns of a non-finite loss at log points, epoch ends and checkpoints only;
+        // the iterations between cost nothing, and a diverged trial keeps no weights.
+        if (IsCheckPoint(ctx) && divergence.Diverged(names, &ctx.losses)) {
+          Diverged(divergence.iteration(), static_cast<int>(divergence.iteration() / ctx.iterations_per_epoch),
+                   divergence.total(), divergence.losses(), result);
+          return Status::Ok();
+        }
         ctx.seconds = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         for (auto& [name, cb] : callbacks) cb->AfterIteration(ctx);
         ctx.stop = AnyRankStops(ctx.stop);
@@ -412,6 +469,24 @@ class DefaultTrainer : public Trainer {
       if (ctx.iteration >= ctx.total_iterations) break;
     }
     return Status::Ok();
+  }
+
+  // Where the host reads the losses: every log_every iterations, at each epoch's end and
+  // checkpoint, and at the last iteration.
+  bool IsCheckPoint(const TrainContext& ctx) const {
+    return ctx.iteration % ctx.log_every == 0 || ctx.iteration % ctx.iterations_per_epoch == 0 ||
+           ctx.iteration == ctx.total_iterations ||
+           (options_.checkpoint_every() > 0 && ctx.iteration % options_.checkpoint_every() == 0);
+  }
+
+  // Records a trial whose loss was not finite at `iteration` (0-based).
+  static void Diverged(int64_t iteration, int epoch, double total, const std::map<std::string, double>& losses,
+                       TrainResult* result) {
+    result->status = DIVERGED;
+    std::string parts;
+    for (const auto& [name, v] : losses) parts += StrCat(" ", name, "=", v);
+    result->error =
+        StrCat("non-finite loss ", total, " at iteration ", iteration + 1, " (epoch ", epoch + 1, "):", parts);
   }
 
   // What a training checkpoint holds beyond the context.

@@ -5,12 +5,15 @@
 
 namespace spnas {
 
-AutocastScope::AutocastScope(c10::ScalarType dtype) : active_(dtype != c10::kFloat) {
+AutocastScope::AutocastScope(c10::DeviceType device, c10::ScalarType dtype)
+    : active_(dtype != c10::kFloat), device_(device) {
   if (!active_) return;
-  was_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
-  was_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
-  at::autocast::set_autocast_enabled(at::kCUDA, true);
-  at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+  TORCH_CHECK(device == c10::kCUDA || dtype == c10::kBFloat16, "autocast to ", dtype, " needs CUDA; on ", device,
+              " only bfloat16");
+  was_enabled_ = at::autocast::is_autocast_enabled(device_);
+  was_dtype_ = at::autocast::get_autocast_dtype(device_);
+  at::autocast::set_autocast_enabled(device_, true);
+  at::autocast::set_autocast_dtype(device_, dtype);
   at::autocast::increment_nesting();
 }
 
@@ -18,8 +21,8 @@ AutocastScope::~AutocastScope() {
   if (!active_) return;
   // The casts of the weights are cached for one forward pass only.
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  at::autocast::set_autocast_enabled(at::kCUDA, was_enabled_);
-  at::autocast::set_autocast_dtype(at::kCUDA, was_dtype_);
+  at::autocast::set_autocast_enabled(device_, was_enabled_);
+  at::autocast::set_autocast_dtype(device_, was_dtype_);
 }
 
 LossScaler::LossScaler(bool enabled, const c10::Device& device, double initial_scale, int64_t growth_interval)

@@ -1,5 +1,6 @@
-// Mixed-precision training on CUDA: the forward pass under LibTorch's autocast, and dynamic loss
-// scaling for float16 (whose small gradients would otherwise flush to zero).
+// Mixed-precision training: the forward pass under LibTorch's autocast (float16 or bfloat16 on
+// CUDA, bfloat16 on the CPU), and dynamic loss scaling for float16 (whose small gradients would
+// otherwise flush to zero).
 #ifndef SPNAS_TRAINERS_MIXED_PRECISION_H_
 #define SPNAS_TRAINERS_MIXED_PRECISION_H_
 
@@ -12,16 +13,17 @@
 
 namespace spnas {
 
-// Autocast to `dtype` on CUDA while alive; does nothing when `dtype` is float32.
+// Autocast to `dtype` on `device`'s type while alive; does nothing when `dtype` is float32.
 class AutocastScope {
  public:
-  AutocastScope(c10::ScalarType dtype);
+  AutocastScope(c10::DeviceType device, c10::ScalarType dtype);
   ~AutocastScope();
   AutocastScope(const AutocastScope&) = delete;
   AutocastScope& operator=(const AutocastScope&) = delete;
 
  private:
   bool active_;
+  c10::DeviceType device_;
   bool was_enabled_ = false;
   c10::ScalarType was_dtype_ = c10::kHalf;
 };
@@ -34,6 +36,8 @@ class LossScaler {
   LossScaler(bool enabled, const c10::Device& device, double initial_scale = 65536.0, int64_t growth_interval = 2000);
   at::Tensor Scale(const at::Tensor& loss) const;
   // Unscales the gradients of `params` in place; false when one is not finite (skip the step).
+  // The one host sync of a float16 step, as in torch.cuda.amp.GradScaler.step; none when
+  // disabled.
   bool Unscale(const std::vector<at::Tensor>& params);
   // After each step (taken or skipped).
   void Update();

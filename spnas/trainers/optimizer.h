@@ -33,6 +33,12 @@ SPNAS_DECLARE_REGISTRY(LrScheduleRegistry, LrSchedule);
 // Sets the learning rate of every parameter group.
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr);
 
+// Scales the gradients of `params` so that their global L2 norm is at most `max_norm`, as
+// torch.nn.utils.clip_grad_norm_ does, with one foreach kernel for the norms and one for the
+// scaling; the norm stays on the device (the C++ clip_grad_norm_ returns it as a double, which
+// waits for the device).
+void ClipGradNorm(const std::vector<at::Tensor>& params, double max_norm);
+
 // The per-parameter state of an SGD, Adam or AdamW optimizer, named as torch.optim's state_dict
 // numbers it: "<index in params>.<field>" (momentum_buffer; step, exp_avg, exp_avg_sq,
 // max_exp_avg_sq). Another optimizer's state is an error that names it.

@@ -1,4 +1,5 @@
 // Optimizer plugins (SGD, Adam) and learning-rate schedule plugins (MultiStepLR, CosineLR).
+#include <ATen/ATen.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
@@ -16,6 +17,18 @@ SPNAS_DEFINE_REGISTRY(LrScheduleRegistry, "lr_schedule", LrSchedule);
 
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+void ClipGradNorm(const std::vector<at::Tensor>& params, double max_norm) {
+  std::vector<at::Tensor> grads;
+  for (const at::Tensor& p : params) {
+    if (p.grad().defined()) grads.push_back(p.grad());
+  }
+  if (grads.empty()) return;
+  const at::Tensor norm = at::stack(at::_foreach_norm(grads, 2)).norm(2);
+  // The same arithmetic as torch: max_norm / (norm + 1e-6), at most 1, applied to every gradient.
+  const at::Tensor coefficient = (max_norm / (norm + 1e-6)).clamp_max(1.0);
+  at::_foreach_mul_(grads, coefficient);
 }
 
 namespace {

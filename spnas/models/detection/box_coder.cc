@@ -5,8 +5,9 @@
 namespace spnas {
 
 at::Tensor BoxCoder::Encode(const at::Tensor& reference_boxes, const at::Tensor& proposals) const {
-  // torchvision keeps the weights in a float32 tensor of the boxes' dtype.
-  const at::Tensor w = at::tensor({weights_[0], weights_[1], weights_[2], weights_[3]}, reference_boxes.options());
+  // torchvision rounds the weights to float32; as C++ scalars they need no host-to-device copy.
+  std::array<double, 4> w;
+  for (int i = 0; i < 4; ++i) w[i] = static_cast<float>(weights_[i]);
   const at::Tensor px1 = proposals.select(1, 0).unsqueeze(1), py1 = proposals.select(1, 1).unsqueeze(1);
   const at::Tensor px2 = proposals.select(1, 2).unsqueeze(1), py2 = proposals.select(1, 3).unsqueeze(1);
   const at::Tensor gx1 = reference_boxes.select(1, 0).unsqueeze(1), gy1 = reference_boxes.select(1, 1).unsqueeze(1);
@@ -22,8 +23,12 @@ at::Tensor BoxCoder::Encode(const at::Tensor& reference_boxes, const at::Tensor&
   return at::cat({dx, dy, dw, dh}, 1);
 }
 
-at::Tensor BoxCoder::Decode(const at::Tensor& rel_codes, const at::Tensor& boxes_in) const {
-  const at::Tensor boxes = boxes_in.to(rel_codes.scalar_type());
+at::Tensor BoxCoder::Decode(const at::Tensor& rel_codes_in, const at::Tensor& boxes_in) const {
+  // Boxes decode in float32 at least: under autocast the deltas come out of the network in half
+  // precision, where a coordinate near 800 is off by up to 4 pixels in bfloat16.
+  const c10::ScalarType dtype = at::promote_types(rel_codes_in.scalar_type(), at::kFloat);
+  const at::Tensor rel_codes = rel_codes_in.to(dtype);
+  const at::Tensor boxes = boxes_in.to(dtype);
   const at::Tensor widths = boxes.select(1, 2) - boxes.select(1, 0);
   const at::Tensor heights = boxes.select(1, 3) - boxes.select(1, 1);
   const at::Tensor ctr_x = boxes.select(1, 0) + 0.5 * widths;

@@ -159,6 +159,40 @@ FasterRCNN::FasterRCNN(const Options& options)
                                                      FastRCNNPredictor(box_head->OutFeatures(), num_classes_), heads));
 }
 
+void FasterRCNN::CheckTargets(const std::vector<at::Tensor>& images, const std::vector<Target>& targets) const {
+  std::vector<at::Tensor> bad;  // per image: a degenerate box or a label out of range
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const Target& t = targets[i];
+    TORCH_CHECK(t.boxes.dim() == 2 && t.boxes.size(1) == 4, "FasterRCNN: target ", i,
+                " boxes should be a [K, 4] tensor, got ", t.boxes.sizes());
+    TORCH_CHECK(t.boxes.is_floating_point(), "FasterRCNN: target ", i, " boxes should be floating point, got ",
+                t.boxes.scalar_type());
+    TORCH_CHECK(t.labels.dim() == 1 && t.labels.size(0) == t.boxes.size(0), "FasterRCNN: target ", i,
+                " needs one label per box, got labels ", t.labels.sizes(), " for ", t.boxes.size(0), " boxes");
+    TORCH_CHECK(t.boxes.device() == images[i].device(), "FasterRCNN: target ", i, " is on ", t.boxes.device(),
+                " but its image is on ", images[i].device());
+    if (t.boxes.numel() == 0) continue;
+    const at::Tensor degenerate = (t.boxes.slice(1, 2) <= t.boxes.slice(1, 0, 2)).any(1);
+    const at::Tensor outside = (t.labels < 1).logical_or(t.labels >= num_classes_);
+    bad.push_back(degenerate.any().logical_or(outside.any()).reshape({1}));
+  }
+  // One look from the host for the whole batch (torchvision looks once per image, for the
+  // degenerate boxes alone); the details only when something is wrong.
+  if (bad.empty() || !at::cat(bad).any().item<bool>()) return;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const Target& t = targets[i];
+    if (t.boxes.numel() == 0) continue;
+    const at::Tensor degenerate = (t.boxes.slice(1, 2) <= t.boxes.slice(1, 0, 2)).any(1);
+    if (degenerate.any().item<bool>()) {
+      const int64_t b = at::where(degenerate)[0][0].item<int64_t>();
+      TORCH_CHECK(false, "FasterRCNN: all boxes need positive height and width; target ", i, " box ", b, " is ",
+                  t.boxes[b]);
+    }
+    TORCH_CHECK(t.labels.min().item<int64_t>() >= 1 && t.labels.max().item<int64_t>() < num_classes_,
+                "FasterRCNN: target ", i, " has labels outside 1..", num_classes_ - 1, " (0 is the background)");
+  }
+}
+
 DetectorOutput FasterRCNN::Forward(const std::vector<at::Tensor>& images, const std::vector<Target>* targets_in) {
   DetectorOutput out;
   const bool training = is_training();
@@ -167,28 +201,8 @@ DetectorOutput FasterRCNN::Forward(const std::vector<at::Tensor>& images, const 
   if (targets_in != nullptr) {
     TORCH_CHECK(targets_in->size() == images.size(), "FasterRCNN: ", images.size(), " images but ", targets_in->size(),
                 " targets");
-    for (size_t i = 0; i < targets_in->size(); ++i) {
-      const Target& t = (*targets_in)[i];
-      TORCH_CHECK(t.boxes.dim() == 2 && t.boxes.size(1) == 4, "FasterRCNN: target ", i,
-                  " boxes should be a [K, 4] tensor, got ", t.boxes.sizes());
-      TORCH_CHECK(t.boxes.is_floating_point(), "FasterRCNN: target ", i, " boxes should be floating point, got ",
-                  t.boxes.scalar_type());
-      TORCH_CHECK(t.labels.dim() == 1 && t.labels.size(0) == t.boxes.size(0), "FasterRCNN: target ", i,
-                  " needs one label per box, got labels ", t.labels.sizes(), " for ", t.boxes.size(0), " boxes");
-      TORCH_CHECK(t.boxes.device() == images[i].device(), "FasterRCNN: target ", i, " is on ", t.boxes.device(),
-                  " but its image is on ", images[i].device());
-      if (t.boxes.numel() > 0) {
-        const at::Tensor degenerate = (t.boxes.slice(1, 2) <= t.boxes.slice(1, 0, 2)).any(1);
-        if (degenerate.any().item<bool>()) {
-          const int64_t b = at::where(degenerate)[0][0].item<int64_t>();
-          TORCH_CHECK(false, "FasterRCNN: all boxes need positive height and width; target ", i, " box ", b, " is ",
-                      t.boxes[b]);
-        }
-        TORCH_CHECK(t.labels.min().item<int64_t>() >= 1 && t.labels.max().item<int64_t>() < num_classes_,
-                    "FasterRCNN: target ", i, " has labels outside 1..", num_classes_ - 1, " (0 is the background)");
-      }
-      targets.push_back({t.boxes, t.labels, t.generator});
-    }
+    CheckTargets(images, *targets_in);
+    for (const Target& t : *targets_in) targets.push_back({t.boxes, t.labels, t.generator});
   }
   std::vector<std::pair<int64_t, int64_t>> original_sizes;
   for (const at::Tensor& image : images) original_sizes.emplace_back(image.size(-2), image.size(-1));

@@ -35,11 +35,20 @@ class FasterRCNN : public Detector {
   static void SetDefaults(Options* options);
   static Status ValidateOptions(const Options& options);
 
+  // The dtypes of a forward pass, with or without autocast (float16 or bfloat16 on CUDA,
+  // bfloat16 on the CPU): the features, RPN logits and deltas, pooled RoI features and box
+  // head outputs are in autocast's dtype; anchors, decoded proposals, detection boxes and scores are
+  // float32 at least (BoxCoder::Decode and AnchorGenerator); NMS, RoIAlign's sampling and IoU
+  // compute in float32; every loss is float32 (autocast's float32 list).
   DetectorOutput Forward(const std::vector<at::Tensor>& images, const std::vector<Target>* targets = nullptr) override;
   std::vector<at::Tensor> Features(const at::Tensor& batch) override { return backbone_->forward(batch); }
   BackboneWithNeck& backbone() { return backbone_; }
 
  private:
+  // Shapes and devices of the targets, and their boxes and labels, which the host looks at once
+  // per batch.
+  void CheckTargets(const std::vector<at::Tensor>& images, const std::vector<Target>& targets) const;
+
   int64_t num_classes_;
   DetectionTransform transform_;
   BackboneWithNeck backbone_{nullptr};

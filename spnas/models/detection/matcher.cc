@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include "spnas/device/device.h"
+
 namespace spnas {
 
 at::Tensor Matcher::operator()(const at::Tensor& match_quality) const {
@@ -29,10 +31,19 @@ std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> BalancedSampler::ope
   for (size_t i = 0; i < labels.size(); ++i) {
     const at::Tensor& l = labels[i];
     const at::Generator& generator = targets[i].generator;
+    // Drawn on the labels' device: from the image's own CPU generator on the CPU, elsewhere from
+    // a generator there that it seeds (no permutation crosses from the host), or from the
+    // device's default generator when the image has none.
+    at::Generator draw = generator;
+    if (generator.defined() && !l.is_cpu()) {
+      const uint64_t seed = at::empty({1}, at::kLong).random_(generator).item<int64_t>();
+      draw = MakeGenerator(l.device(), seed);
+    }
     auto permutation = [&](int64_t n) {
-      if (!generator.defined()) return at::randperm(n, l.options().dtype(at::kLong));
-      return at::randperm(n, generator, at::TensorOptions().dtype(at::kLong)).to(l.device());
+      if (!draw.defined()) return at::randperm(n, l.options().dtype(at::kLong));
+      return at::randperm(n, draw, l.options().dtype(at::kLong));
     };
+    // where() and numel() read the counts from the device, as torchvision's sampler does.
     const at::Tensor positive = at::where(l >= 1)[0];
     const at::Tensor negative = at::where(l == 0)[0];
     const int64_t num_pos = std::min(positive.numel(), static_cast<int64_t>(batch_size_ * positive_fraction_));

@@ -34,11 +34,14 @@ at::Tensor MultiScaleRoIAlign::operator()(const std::vector<at::Tensor>& feature
     with_ids.push_back(at::cat({at::full_like(boxes[i].slice(1, 0, 1), static_cast<double>(i)), boxes[i]}, 1));
   }
   const at::Tensor rois = at::cat(with_ids, 0);
-  // Under autocast the features may be half precision while the boxes stay float32: pool in
-  // the boxes' precision (box coordinates in half would be off by pixels on large images).
+  // Under autocast the features are in half precision while the boxes stay float32: pool in the
+  // boxes' precision (box coordinates in half would be off by pixels on large images), and hand
+  // back the features' dtype, as torchvision's autocast RoIAlign does.
   auto level_input = [&](size_t level) { return features[level].to(rois.scalar_type()); };
+  const c10::ScalarType out_dtype = features[0].scalar_type();
   if (features.size() == 1) {
-    return ops::RoiAlign(level_input(0), rois, scales[0], output_size_, output_size_, sampling_ratio_, false);
+    return ops::RoiAlign(level_input(0), rois, scales[0], output_size_, output_size_, sampling_ratio_, false)
+        .to(out_dtype);
   }
   const at::Tensor all_boxes = at::cat(boxes, 0);
   const at::Tensor s = at::sqrt(ops::BoxArea(all_boxes));
@@ -63,7 +66,7 @@ at::Tensor MultiScaleRoIAlign::operator()(const std::vector<at::Tensor>& feature
   const at::Tensor order = at::cat(positions);
   at::Tensor inverse = at::empty_like(order);
   inverse.index_put_({order}, at::arange(order.size(0), order.options()));
-  return at::cat(pooled).index_select(0, inverse);
+  return at::cat(pooled).index_select(0, inverse).to(out_dtype);
 }
 
 FastRCNNPredictorImpl::FastRCNNPredictorImpl(int64_t in_features, int64_t num_classes) {
@@ -151,7 +154,8 @@ std::vector<Detections> RoIHeadsImpl::forward(const std::vector<at::Tensor>& fea
   std::vector<int64_t> counts;
   for (const auto& p : proposals) counts.push_back(p.size(0));
   const at::Tensor pred_boxes = box_coder_.Decode(box_regression, at::cat(proposals, 0));
-  const at::Tensor pred_scores = at::softmax(class_logits, -1);
+  // Scores in float32 at least, like the boxes, whatever autocast gave the logits.
+  const at::Tensor pred_scores = at::softmax(class_logits.to(at::promote_types(class_logits.scalar_type(), at::kFloat)), -1);
   const auto boxes_list = pred_boxes.split(counts, 0);
   const auto scores_list = pred_scores.split(counts, 0);
   for (size_t i = 0; i < num_images; ++i) {

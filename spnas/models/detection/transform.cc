@@ -21,6 +21,17 @@ at::Tensor ResizeBoxes(const at::Tensor& boxes, std::pair<int64_t, int64_t> from
   return at::stack({parts[0] * rw, parts[1] * rh, parts[2] * rw, parts[3] * rh}, 1);
 }
 
+std::pair<at::Tensor, at::Tensor> DetectionTransform::MeanAndStd(const at::TensorOptions& options) const {
+  const auto key = std::make_tuple(static_cast<int>(options.device().type()), static_cast<int>(options.device().index()),
+                                   static_cast<int>(c10::typeMetaToScalarType(options.dtype())));
+  std::lock_guard<std::mutex> lock(cache_->mutex);
+  auto& entry = cache_->mean_std[key];
+  if (!entry.first.defined()) {
+    entry = {at::tensor(options_.mean, options).view({3, 1, 1}), at::tensor(options_.std, options).view({3, 1, 1})};
+  }
+  return entry;
+}
+
 ImageBatch DetectionTransform::operator()(const std::vector<at::Tensor>& images, std::vector<Target>* targets,
                                           bool training) const {
   TORCH_CHECK(!images.empty(), "detector: no images given");
@@ -33,8 +44,7 @@ ImageBatch DetectionTransform::operator()(const std::vector<at::Tensor>& images,
     TORCH_CHECK(image.is_floating_point(), "detector: image ", i, " should be floating point in [0, 1], got ",
                 image.scalar_type());
     TORCH_CHECK(image.size(1) > 0 && image.size(2) > 0, "detector: image ", i, " is empty: ", image.sizes());
-    const at::Tensor mean = at::tensor(options_.mean, image.options()).view({3, 1, 1});
-    const at::Tensor std = at::tensor(options_.std, image.options()).view({3, 1, 1});
+    const auto [mean, std] = MeanAndStd(image.options());
     at::Tensor x = (image - mean) / std;
 
     double size = static_cast<double>(options_.min_size.back());

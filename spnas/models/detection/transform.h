@@ -3,6 +3,10 @@
 #ifndef SPNAS_MODELS_DETECTION_TRANSFORM_H_
 #define SPNAS_MODELS_DETECTION_TRANSFORM_H_
 
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -34,7 +38,16 @@ class DetectionTransform {
   ImageBatch operator()(const std::vector<at::Tensor>& images, std::vector<Target>* targets, bool training) const;
 
  private:
+  // The normalisation's [3, 1, 1] mean and std on a device, in a dtype: made once there, since
+  // each is a host-to-device copy.
+  std::pair<at::Tensor, at::Tensor> MeanAndStd(const at::TensorOptions& options) const;
+
   TransformOptions options_;
+  struct Cache {
+    std::mutex mutex;
+    std::map<std::tuple<int, int, int>, std::pair<at::Tensor, at::Tensor>> mean_std;  // device, dtype
+  };
+  std::shared_ptr<Cache> cache_ = std::make_shared<Cache>();
 };
 
 // Scales boxes [N, 4] from an image of `from` (h, w) to one of `to`.

@@ -21,15 +21,16 @@ at::Tensor BoxArea(const at::Tensor& boxes) {
 at::Tensor BoxIou(const at::Tensor& boxes1, const at::Tensor& boxes2) {
   CheckBoxes(boxes1, "boxes1");
   CheckBoxes(boxes2, "boxes2");
-  TORCH_CHECK(boxes1.scalar_type() == boxes2.scalar_type(),
-              "box_iou: boxes1 and boxes2 should have the same dtype, got ", boxes1.scalar_type(), " and ",
-              boxes2.scalar_type());
   TORCH_CHECK(boxes1.device() == boxes2.device(), "box_iou: boxes1 and boxes2 should be on the same device, got ",
               boxes1.device(), " and ", boxes2.device());
-  const at::Tensor area1 = BoxArea(boxes1);
-  const at::Tensor area2 = BoxArea(boxes2);
-  const at::Tensor lt = at::max(boxes1.slice(1, 0, 2).unsqueeze(1), boxes2.slice(1, 0, 2));
-  const at::Tensor rb = at::min(boxes1.slice(1, 2, 4).unsqueeze(1), boxes2.slice(1, 2, 4));
+  // Mixed dtypes promote, and half precision computes in float32, as torchvision's box_iou
+  // does: areas of boxes hundreds of pixels wide overflow float16.
+  const c10::ScalarType dtype = at::promote_types(at::promote_types(boxes1.scalar_type(), boxes2.scalar_type()), at::kFloat);
+  const at::Tensor b1 = boxes1.to(dtype), b2 = boxes2.to(dtype);
+  const at::Tensor area1 = BoxArea(b1);
+  const at::Tensor area2 = BoxArea(b2);
+  const at::Tensor lt = at::max(b1.slice(1, 0, 2).unsqueeze(1), b2.slice(1, 0, 2));
+  const at::Tensor rb = at::min(b1.slice(1, 2, 4).unsqueeze(1), b2.slice(1, 2, 4));
   const at::Tensor wh = (rb - lt).clamp_min(0);
   const at::Tensor inter = wh.select(2, 0) * wh.select(2, 1);
   const at::Tensor unions = area1.unsqueeze(1) + area2 - inter;

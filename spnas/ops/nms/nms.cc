@@ -1,6 +1,7 @@
 #include "spnas/ops/nms/nms.h"
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <c10/util/Exception.h>
 
 #include <vector>
@@ -61,9 +62,21 @@ at::Tensor NmsKernel(const at::Tensor& boxes, const at::Tensor& scores, double i
   return keep_t.narrow(0, 0, kept);
 }
 
+// Under autocast, NMS runs in float32, as torchvision's Autocast kernel does: the detector's
+// scores come out of the network in half precision while its decoded boxes are float32.
+bool AutocastToFloat(const at::Tensor& boxes, const at::Tensor& scores) {
+  return at::autocast::is_autocast_enabled(boxes.device().type()) &&
+         (boxes.scalar_type() != at::kFloat || scores.scalar_type() != at::kFloat);
+}
+
+// Above this many box coordinates, BatchedNms runs one NMS per category rather than one over
+// offset boxes; torchvision's own limits, so that the kept indices match it on both devices.
+int64_t PerCategoryAbove(const at::Device& device) { return device.is_cpu() ? 4000 : 100000; }
+
 }  // namespace
 
 at::Tensor Nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold) {
+  if (AutocastToFloat(boxes, scores)) return Nms(boxes.to(at::kFloat), scores.to(at::kFloat), iou_threshold);
   CheckInputs(boxes, scores);
   if (boxes.numel() == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
 #ifdef SPNAS_WITH_CUDA
@@ -83,6 +96,9 @@ at::Tensor Nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_thr
 }
 
 at::Tensor BatchedNms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs, double iou_threshold) {
+  if (AutocastToFloat(boxes, scores)) {
+    return BatchedNms(boxes.to(at::kFloat), scores.to(at::kFloat), idxs, iou_threshold);
+  }
   CheckInputs(boxes, scores);
   TORCH_CHECK(idxs.dim() == 1 && idxs.size(0) == boxes.size(0),
               "batched_nms: idxs should be a [N] tensor "
@@ -91,8 +107,9 @@ at::Tensor BatchedNms(const at::Tensor& boxes, const at::Tensor& scores, const a
   TORCH_CHECK(idxs.device() == boxes.device(), "batched_nms: idxs should be on the boxes' device, got ", idxs.device(),
               " and ", boxes.device());
   if (boxes.numel() == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
-  if (boxes.numel() > 4000) {
-    // One NMS per category, then all kept boxes by decreasing score.
+  if (boxes.numel() > PerCategoryAbove(boxes.device())) {
+    // One NMS per category, then all kept boxes by decreasing score. It syncs with the host
+    // once per category, as torchvision's loop does; below the limit nothing here syncs.
     at::Tensor keep_mask = at::zeros_like(scores, scores.options().dtype(at::kBool));
     const at::Tensor classes = std::get<0>(at::_unique(idxs));
     for (int64_t c = 0; c < classes.size(0); ++c) {

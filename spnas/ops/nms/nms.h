@@ -11,8 +11,9 @@ namespace spnas::ops {
 at::Tensor Nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold);
 
 // NMS within each category of `idxs` ([N] integers), never across categories. Same strategy
-// choice as torchvision (per-class loop above 4000 box coordinates, offset trick below), so
-// the kept indices match it exactly.
+// choice as torchvision (a per-class loop above 4,000 box coordinates on the CPU and 100,000 on
+// other devices, the offset trick below), so the kept indices match it exactly.
+// Under autocast both functions run in float32, whatever the dtypes of boxes and scores.
 at::Tensor BatchedNms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs, double iou_threshold);
 
 }  // namespace spnas::ops

@@ -10,7 +10,8 @@ namespace spnas::ops {
 // input: [N, C, H, W]; rois: [K, 5] rows of (batch index, x1, y1, x2, y2) in input-image
 // coordinates, scaled by spatial_scale. Returns [K, C, pooled_height, pooled_width].
 // sampling_ratio <= 0 samples ceil(roi size / pooled size) points per bin. Differentiable
-// with respect to `input` (autograd).
+// with respect to `input` (autograd). Under autocast it runs in float32 and returns the input's
+// dtype. A RoI with a NaN or infinite coordinate pools zeros.
 at::Tensor RoiAlign(const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height,
                     int64_t pooled_width, int64_t sampling_ratio, bool aligned);
 

@@ -1,4 +1,5 @@
 // Autograd wrapper: RoiAlign is differentiable with respect to its input feature map.
+#include <ATen/autocast_mode.h>
 #include <torch/autograd.h>
 
 #include "spnas/ops/roi_align/roi_align.h"
@@ -38,6 +39,14 @@ class RoiAlignFunction : public torch::autograd::Function<RoiAlignFunction> {
 
 at::Tensor RoiAlign(const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height,
                     int64_t pooled_width, int64_t sampling_ratio, bool aligned) {
+  // Under autocast, pool in float32 and hand back the input's dtype, as torchvision's Autocast
+  // kernel does: sample positions in half precision would be off by pixels on large maps.
+  if (at::autocast::is_autocast_enabled(input.device().type()) &&
+      (input.scalar_type() != at::kFloat || rois.scalar_type() != at::kFloat)) {
+    return RoiAlign(input.to(at::kFloat), rois.to(at::kFloat), spatial_scale, pooled_height, pooled_width,
+                    sampling_ratio, aligned)
+        .to(input.scalar_type());
+  }
   return RoiAlignFunction::apply(input, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned)[0];
 }
 

@@ -53,8 +53,10 @@ RoiGeometry PrecomputeSamples(const T* roi, double spatial_scale, int64_t pooled
   }
   const T bin_size_h = static_cast<T>(roi_height) / static_cast<T>(pooled_height);
   const T bin_size_w = static_cast<T>(roi_width) / static_cast<T>(pooled_width);
-  g.grid_h = sampling_ratio > 0 ? sampling_ratio : static_cast<int64_t>(std::ceil(roi_height / pooled_height));
-  g.grid_w = sampling_ratio > 0 ? sampling_ratio : static_cast<int64_t>(std::ceil(roi_width / pooled_width));
+  // A non-finite RoI samples one point per bin, outside the map: zeros, not a grid of 2^63.
+  const bool finite = std::isfinite(bin_size_h) && std::isfinite(bin_size_w);
+  g.grid_h = sampling_ratio > 0 ? sampling_ratio : finite ? static_cast<int64_t>(std::ceil(roi_height / pooled_height)) : 1;
+  g.grid_w = sampling_ratio > 0 ? sampling_ratio : finite ? static_cast<int64_t>(std::ceil(roi_width / pooled_width)) : 1;
   g.count = std::max(g.grid_h * g.grid_w, static_cast<int64_t>(1));
 
   samples->resize(pooled_height * pooled_width * g.grid_h * g.grid_w);
@@ -67,7 +69,8 @@ RoiGeometry PrecomputeSamples(const T* roi, double spatial_scale, int64_t pooled
           const T xx = roi_start_w + pw * bin_size_w + static_cast<T>(ix + .5f) * bin_size_w / static_cast<T>(g.grid_w);
           Sample<T>& s = (*samples)[index++];
           T x = xx, y = yy;
-          if (y < -1.0 || y > height || x < -1.0 || x > width) {  // outside the feature map
+          // Outside the feature map, or NaN (which fails every comparison): no contribution.
+          if (!(y >= -1.0 && y <= height && x >= -1.0 && x <= width)) {
             s = Sample<T>{0, 0, 0, 0, 0, 0, 0, 0};
             continue;
           }

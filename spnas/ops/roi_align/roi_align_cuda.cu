@@ -60,8 +60,10 @@ __device__ __forceinline__ Roi<acc_t> LoadRoi(const T* roi, double spatial_scale
   }
   r.bin_h = roi_h / static_cast<acc_t>(pooled_height);
   r.bin_w = roi_w / static_cast<acc_t>(pooled_width);
-  r.grid_h = sampling_ratio > 0 ? sampling_ratio : static_cast<int64_t>(Ceil(r.bin_h));
-  r.grid_w = sampling_ratio > 0 ? sampling_ratio : static_cast<int64_t>(Ceil(r.bin_w));
+  // A non-finite RoI samples one point per bin, outside the map: zeros, not a grid of 2^63.
+  const bool finite = isfinite(r.bin_h) && isfinite(r.bin_w);
+  r.grid_h = sampling_ratio > 0 ? sampling_ratio : finite ? static_cast<int64_t>(Ceil(r.bin_h)) : 1;
+  r.grid_w = sampling_ratio > 0 ? sampling_ratio : finite ? static_cast<int64_t>(Ceil(r.bin_w)) : 1;
   const int64_t count = r.grid_h * r.grid_w;
   r.count = static_cast<acc_t>(count > 1 ? count : int64_t{1});
   return r;
@@ -97,8 +99,9 @@ struct Corners {
 
 template <typename acc_t, typename index_t>
 __device__ __forceinline__ bool Bilinear(acc_t y, acc_t x, int height, int width, Corners<acc_t, index_t>* c) {
-  // A point more than one pixel outside the map contributes nothing.
-  if (y < acc_t(-1) || y > static_cast<acc_t>(height) || x < acc_t(-1) || x > static_cast<acc_t>(width)) {
+  // A point more than one pixel outside the map contributes nothing; so does a NaN one, which
+  // fails every comparison and must not reach the index casts.
+  if (!(y >= acc_t(-1) && y <= static_cast<acc_t>(height) && x >= acc_t(-1) && x <= static_cast<acc_t>(width))) {
     return false;
   }
   int y_low, y_high, x_low, x_high;
