@@ -4,6 +4,8 @@
 //   roi_align_forward / roi_align_backward: features [8, 256, 50, 50], 2000 RoIs, 7x7, ratio 2
 //   nms: 3000 boxes, IoU 0.5
 //   train_step: Faster R-CNN ResNet-18 FPN, batch 8 of 128 px, forward + backward + SGD step
+//   train_step_bf16 / train_step_fp16: the same under autocast (bfloat16 on the CPU or CUDA;
+//     float16 on CUDA only, with loss scaling), as mixed_precision trains
 //   inference: Faster R-CNN ResNet-50 FPN, one 800 px image, random weights
 //   coco_eval: 5,000 images x 100 detections
 // SPNAS_DEVICE (cpu, cuda, cuda:N) picks the device of the op and detector cases; each timed
@@ -23,6 +25,7 @@
 #include "spnas/models/detection/faster_rcnn.h"
 #include "spnas/ops/nms/nms.h"
 #include "spnas/ops/roi_align/roi_align.h"
+#include "spnas/trainers/mixed_precision.h"
 
 namespace spnas {
 namespace {
@@ -100,8 +103,14 @@ FasterRCNNOptions Detector(int depth, int size) {
   return o;
 }
 
-void BM_TrainStep(benchmark::State& state) {
+// precision: float32, or the autocast dtype of a mixed-precision step (bfloat16 on the CPU or
+// CUDA, float16 on CUDA with loss scaling), as the trainer runs it.
+void TrainStep(benchmark::State& state, c10::ScalarType precision) {
   Threads();
+  if (precision == c10::kHalf && !Dev().is_cuda()) {
+    state.SkipWithError("float16 autocast needs CUDA (SPNAS_DEVICE=cuda)");
+    return;
+  }
   torch::manual_seed(2);
   FasterRCNN model(Detector(18, 128));
   model.to(Dev());
@@ -114,13 +123,19 @@ void BM_TrainStep(benchmark::State& state) {
     targets.push_back({at::tensor({10.f, 20.f, 60.f, 90.f, 50.f, 40.f, 120.f, 110.f}).view({2, 4}).to(Dev()),
                        at::tensor({3, 7}, at::kLong).to(Dev())});
   }
+  LossScaler scaler(precision == c10::kHalf, Dev());
+  std::vector<at::Tensor> params = model.parameters();
   auto step = [&] {
-    const DetectorOutput out = model.Forward(images, &targets);
     at::Tensor loss = at::zeros({}, at::TensorOptions().device(Dev()));
-    for (const auto& [k, v] : out.losses) loss = loss + v;
+    {
+      AutocastScope autocast(Dev().type(), precision);
+      const DetectorOutput out = model.Forward(images, &targets);
+      for (const auto& [k, v] : out.losses) loss = loss + v;
+    }
     sgd.zero_grad();
-    loss.backward();
-    sgd.step();
+    scaler.Scale(loss).backward();
+    if (scaler.Unscale(params)) sgd.step();
+    scaler.Update();
     Sync();
   };
   step();  // warm-up, as the torchvision side does
@@ -198,7 +213,21 @@ void BM_CocoEval(benchmark::State& state) {
 BENCHMARK(BM_RoiAlignForward)->Name("roi_align_forward")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_RoiAlignBackward)->Name("roi_align_backward")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Nms)->Name("nms")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_TrainStep)->Name("train_step")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
+BENCHMARK_CAPTURE(TrainStep, float32, c10::kFloat)
+    ->Name("train_step")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(5);
+BENCHMARK_CAPTURE(TrainStep, bfloat16, c10::kBFloat16)
+    ->Name("train_step_bf16")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(5);
+BENCHMARK_CAPTURE(TrainStep, float16, c10::kHalf)
+    ->Name("train_step_fp16")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(5);
 BENCHMARK(BM_Inference)->Name("inference")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_InferenceFeatures)
     ->Name("inference_features")

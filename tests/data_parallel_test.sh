@@ -13,9 +13,9 @@ free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 # The detector: 5 scenes in global batches of 4, so that in the second and last batch rank 1's
 # share is empty (it runs a stand-in that counts for nothing). Two steps: later ones would
 # depend on near-ties of the untrained RPN's scores (their top-k and NMS), which 1e-7 reorders.
-detector() {  # batch size per rank, scenes, epochs, output file
+detector() {  # batch size per rank, scenes, epochs, output file[, trainer options]
   sed -e 's|pipe_step { type: "TrainPipeStep" }|pipe_step { type: "TrainPipeStep" options { [type.googleapis.com/spnas.TrainPipeStepOptions] { data_parallel: true } } }|' \
-    -e "s|epochs: 1 batch_size: 4|epochs: $3 batch_size: $1 log_every: 1|" \
+    -e "s|epochs: 1 batch_size: 4|epochs: $3 batch_size: $1 log_every: 1 ${5:-}|" \
     -e "s|split: \"train\" num_images: 16|split: \"train\" num_images: $2|" "$base" >"$4"
   grep -q "data_parallel: true" "$4" && grep -q "batch_size: $1 log_every" "$4" && grep -q "num_images: $2" "$4"
 }
@@ -48,13 +48,20 @@ EOF
 }
 detector 4 5 1 "$work/det1.textproto" && detector 2 5 1 "$work/det2.textproto" && detector 2 16 50 "$work/long.textproto"
 check "detector configs written" test $? = 0
+# The detector under bfloat16 autocast (mixed precision on the CPU), one rank against two.
+detector 4 5 1 "$work/bf161.textproto" "mixed_precision: BFLOAT16" &&
+  detector 2 5 1 "$work/bf162.textproto" "mixed_precision: BFLOAT16"
+check "bfloat16 detector configs written" grep -q "mixed_precision: BFLOAT16" "$work/bf162.textproto"
 classifier 8 "$work/cls1.textproto" && classifier 4 "$work/cls2.textproto"
 
-# The same losses at every iteration and the same weights, within 1e-5: run1 run2 iterations.
+# The same losses at every iteration and the same weights, within tolerances (1e-5 unless
+# given): run1 run2 iterations [loss tolerance [weight tolerance]].
 same() {
   "$PYTHON" - "$@" <<'PY'
 import json, sys, torch
 runs, iterations = sys.argv[1:3], int(sys.argv[3])
+tolerance = float(sys.argv[4]) if len(sys.argv) > 4 else 1e-5
+weight_tolerance = float(sys.argv[5]) if len(sys.argv) > 5 else tolerance
 logs = []
 for run in runs:
     lines = [json.loads(l) for l in open(f"{run}/output/train/metrics_0.jsonl")]
@@ -70,11 +77,11 @@ weights = [torch.load(f"{run}/output/train/model_0.pth", map_location="cpu") for
 assert weights[0].keys() == weights[1].keys()
 worst_w = max((weights[0][k].double() - weights[1][k].double()).abs().max().item() for k in weights[0])
 print(f"{runs[1]}: largest loss difference {worst:.2e}, largest weight difference {worst_w:.2e}")
-assert worst <= 1e-5 and worst_w <= 1e-5
+assert worst <= tolerance and worst_w <= weight_tolerance
 PY
 }
 
-for model in det cls; do
+for model in det cls bf16; do
   "$SPNAS" run --config="$work/${model}1.textproto" --local_base_path="$work/${model}1" --threads=1 \
     >"$work/${model}1.log" 2>&1
   check "$model: one rank trains" test -f "$work/${model}1/output/train/model_0.pth"
@@ -88,6 +95,11 @@ for model in det cls; do
 done
 check "detector: the same losses and weights after 2 steps" same "$work/det1" "$work/det2" 2
 check "classifier: the same losses and weights after 6 steps" same "$work/cls1" "$work/cls2" 6
+# bfloat16 rounds activations to 8 significant bits; the synchronised BatchNorm sums its
+# statistics in another order than one rank does, which moves some roundings, and a proposal
+# near a threshold then changes a sample of the heads (seen: losses 3e-3 apart, a weight 3e-2).
+check "bfloat16 detector: the same losses within 1e-2 and weights within 1e-1 after 2 steps" \
+  same "$work/bf161" "$work/bf162" 2 1e-2 1e-1
 
 # A rank killed mid-training: rank 0 fails the trial after --worker_timeout and goes on.
 port=$(free_port)
