@@ -2,6 +2,7 @@
 // cases in torchvision and prints ours / torchvision per case. Cases (shared with
 // benchmarks/torchvision_cases.py):
 //   roi_align_forward / roi_align_backward: features [8, 256, 50, 50], 2000 RoIs, 7x7, ratio 2
+//   roi_align_autograd: the same, forward and backward through autograd
 //   nms: 3000 boxes, IoU 0.5
 //   train_step: Faster R-CNN ResNet-18 FPN, batch 8 of 128 px, forward + backward + SGD step
 //   train_step_bf16 / train_step_fp16: the same under autocast (bfloat16 on the CPU or CUDA;
@@ -76,6 +77,19 @@ void BM_RoiAlignBackward(benchmark::State& state) {
   const at::Tensor grad = at::rand({2000, 256, 7, 7}).to(Dev());
   for (auto _ : state) {
     benchmark::DoNotOptimize(ops::RoiAlignBackward(grad, rois, 0.125, 7, 7, 8, 256, 50, 50, 2, false));
+    Sync();
+  }
+}
+
+// Forward and backward through autograd, as a training step runs RoIAlign.
+void BM_RoiAlignAutograd(benchmark::State& state) {
+  Threads();
+  const at::Tensor x = at::rand({8, 256, 50, 50}).to(Dev()).requires_grad_(true);
+  const at::Tensor rois = Rois(2000, 8, 400);
+  const at::Tensor grad = at::rand({2000, 256, 7, 7}).to(Dev());
+  for (auto _ : state) {
+    x.mutable_grad() = at::Tensor();
+    ops::RoiAlign(x, rois, 0.125, 7, 7, 2, false).backward(grad);
     Sync();
   }
 }
@@ -212,6 +226,7 @@ void BM_CocoEval(benchmark::State& state) {
 
 BENCHMARK(BM_RoiAlignForward)->Name("roi_align_forward")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_RoiAlignBackward)->Name("roi_align_backward")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_RoiAlignAutograd)->Name("roi_align_autograd")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Nms)->Name("nms")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(TrainStep, float32, c10::kFloat)
     ->Name("train_step")

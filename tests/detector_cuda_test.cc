@@ -199,33 +199,33 @@ void ExpectSamePass(const Pass& cpu, const Pass& gpu, double loss_rtol, double g
 //   real kernel difference (a sample point, a box, a rounding) shows far above them.
 // - float32, TF32 off: each device rounds its own way. On the CPU, float32 against float64
 //   differs by up to 2e-6 in a loss and 7e-3 in a gradient (the first convolution's: long sums,
-//   and BatchNorm's backward subtracting nearly equal terms); 1e-4 and 3e-2 allow for as much
-//   again from the GPU's side.
+//   and BatchNorm's backward subtracting nearly equal terms); 1e-4 and 5e-2 allow for several
+//   times that from the GPU's side (cuDNN's algorithms may round worse than the CPU's).
 TEST_F(DetectorCudaTest, TrainLossesAndGradientsMatchTheCpu) {
   const NoTf32 no_tf32;
   ExpectSamePass(ForwardBackward(c10::kCPU, at::kDouble), ForwardBackward(kCuda, at::kDouble), 1e-10, 1e-8, "float64");
-  ExpectSamePass(ForwardBackward(c10::kCPU, at::kFloat), ForwardBackward(kCuda, at::kFloat), 1e-4, 3e-2, "float32");
+  ExpectSamePass(ForwardBackward(c10::kCPU, at::kFloat), ForwardBackward(kCuda, at::kFloat), 1e-4, 5e-2, "float32");
 }
 
 // The total loss of each of `steps` SGD steps on the fixture batch on CUDA, the forward pass
 // under autocast to `dtype` (none for float32), float16 with loss scaling, as the trainer does.
-std::vector<double> TrainLosses(c10::ScalarType dtype, int steps, const c10::Device& device = kCuda) {
-  const auto model = MakeDetector(SampleAll(), device);
+std::vector<double> TrainLosses(c10::ScalarType dtype, int steps) {
+  const auto model = MakeDetector(SampleAll(), kCuda);
   model->train();
   std::vector<at::Tensor> params = model->parameters();
   // Small plain steps: the fixture's classifier starts far off (its weights are scaled up), and
   // with larger or momentum steps even float32's losses jump from step to step.
   torch::optim::SGD sgd(params, torch::optim::SGDOptions(0.002));
-  // A scale at which the tiny detector's gradients cannot overflow float16 (65536, the
-  // trainer's, overflows on the first steps and skips them), so that all runs take the same steps.
-  LossScaler scaler(dtype == at::kHalf, device, /*initial_scale=*/1024);
-  const std::vector<at::Tensor> images = Images(device);
-  const std::vector<Target> targets = Targets(device);
+  // A modest loss scale: the trainer's 65536 may overflow float16 on the first steps and skip
+  // them, and here every run must take the same steps (a skipped one fails the test).
+  LossScaler scaler(dtype == at::kHalf, kCuda, /*initial_scale=*/1024);
+  const std::vector<at::Tensor> images = Images(kCuda);
+  const std::vector<Target> targets = Targets(kCuda);
   std::vector<double> losses;
   for (int step = 0; step < steps; ++step) {
     DetectorOutput out;
     {
-      const AutocastScope autocast(device.type(), dtype);
+      const AutocastScope autocast(c10::kCUDA, dtype);
       out = model->Forward(images, &targets);
     }
     for (const auto& [name, loss] : out.losses) {

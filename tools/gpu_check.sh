@@ -6,11 +6,12 @@
 #   bash BUNDLE_DIR/run.sh               (there, without Bazel or network) runs the check against
 #                                        that machine's own torch wheel (torch 2.11.0+cu130)
 #
-# The bundle holds the spnas binary, the CUDA test binary and the benchmark, with every shared
+# The bundle holds the spnas binary, the CUDA test binaries and the benchmark, with every shared
 # library they need except LibTorch, CUDA and the C library (those come from the GPU machine's
-# torch wheel and driver), a trimmed Fashion-MNIST for the quickstart, and run.sh. run.sh prints
-# one line per result: the CUDA tests, the benchmark cases on the GPU (ours / torchvision, same
-# GPU, same run) and the quickstart with device "cuda".
+# torch wheel and driver), the tests' fixtures, a trimmed Fashion-MNIST for the quickstart, the
+# torchvision sides (benchmarks/torchvision_cases.py, tools/gpu_sync_count.py) and run.sh
+# (tools/gpu_check_run.sh, whose header lists the parts it checks). run.sh fails, it does not
+# skip, where no CUDA device is usable, and exits non-zero when any part failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bundle=$(realpath -m "${1:-gpu_bundle}")
@@ -56,9 +57,10 @@ for split, n in (("train", 20000), ("t10k", 5000)):
             f.write(bytes(head) + data[header:header + n * item])
 PY
 mkdir -p "$bundle/tests/fixtures"
-cp bazel-bin/tests/fixtures/detector.pt "$bundle/tests/fixtures/"  # made by the pinned torchvision
+# Made by the pinned torchvision.
+cp bazel-bin/tests/fixtures/detector.pt bazel-bin/tests/fixtures/nms_large.pt "$bundle/tests/fixtures/"
 cp configs/spnas_quickstart.textproto "$bundle/configs/"
-cp benchmarks/torchvision_cases.py "$bundle/"
+cp benchmarks/torchvision_cases.py tools/gpu_sync_count.py "$bundle/"
 cp tools/gpu_check_run.sh "$bundle/run.sh"
 
 size=$(du -sb "$bundle" | cut -f1)
