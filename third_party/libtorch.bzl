@@ -53,6 +53,8 @@ def _libtorch_impl(ctx):
     ctx.symlink(site + "/torch/lib", "lib")
     # CUDA headers and libraries of the wheel's own CUDA (nvidia-cuda-runtime and friends).
     ctx.symlink(site + "/nvidia/cu13", "cuda")
+    # NCCL of the wheel (nvidia-nccl-cu13, the version torch pins), for ProcessGroupNCCL.hpp.
+    ctx.symlink(site + "/nvidia/nccl", "nccl")
     ctx.file("python.sh", "#!/bin/sh\nexec '%s' \"$@\"\n" % python, executable = True)
     # The same interpreter for C++ (`spnas export` runs python/spnas_torch with it).
     ctx.file("python_path.h", "#define SPNAS_VENV_PYTHON \"%s\"\n" % python)
@@ -67,6 +69,7 @@ def _libtorch_impl(ctx):
     ctx.template("BUILD.bazel", ctx.attr.build_file, {
         "%{lib}": site + "/torch/lib",
         "%{cuda_lib}": site + "/nvidia/cu13/lib",
+        "%{nccl_lib}": site + "/nvidia/nccl/lib",
         "%{version}": found,
     })
 

@@ -261,7 +261,8 @@ int Run() {
       return worked.ok() ? 0 : 1;
     }
     workers = std::make_unique<RemoteTrainerPool>(
-        *store, world->size, identity, std::chrono::milliseconds(static_cast<int64_t>(FLAGS_worker_timeout * 1000)));
+        *store, world->size, identity, std::chrono::milliseconds(static_cast<int64_t>(FLAGS_worker_timeout * 1000)),
+        world->master_addr);
     options.workers = workers.get();
   }
   Status status = RunPipeline(*config, options);

@@ -7,7 +7,7 @@
 #include "spnas/core/logging.h"
 #include "spnas/core/step_folder.h"
 #include "spnas/distributed/messages.pb.h"
-#include "spnas/distributed/store_collective.h"
+#include "spnas/distributed/group_collective.h"
 #include "spnas/distributed/worker.h"
 #include "spnas/distributed/world.h"
 
@@ -15,8 +15,11 @@ namespace spnas {
 namespace fs = std::filesystem;
 
 RemoteTrainerPool::RemoteTrainerPool(c10::intrusive_ptr<c10d::Store> store, int world_size, std::string identity,
-                                     std::chrono::milliseconds worker_timeout)
-    : store_(std::move(store)), identity_(std::move(identity)), worker_timeout_(worker_timeout) {
+                                     std::chrono::milliseconds worker_timeout, std::string master_addr)
+    : store_(std::move(store)),
+      identity_(std::move(identity)),
+      worker_timeout_(worker_timeout),
+      master_addr_(std::move(master_addr)) {
   for (int rank = 1; rank < world_size; ++rank) {
     Worker w;
     w.rank = rank;
@@ -198,7 +201,7 @@ StatusOr<TrainerPool::Done> RemoteTrainerPool::TrainTogether(TrainJob job) {
   }
   LOG(INFO) << "[" << job.step->step->name() << "] trial " << job.trial_id << " trains on " << world_ranks.size()
             << " ranks (data parallel)";
-  auto collective = std::make_shared<StoreCollective>(store_, group, 0, world_ranks, worker_timeout_);
+  auto collective = std::make_shared<GroupCollective>(store_, group, 0, world_ranks, worker_timeout_, master_addr_);
   job.collective = collective;
   LocalTrainerPool here;
   SPNAS_RETURN_IF_ERROR(here.Submit(job, trainer_));

@@ -24,8 +24,10 @@ class RemoteTrainerPool : public TrainerPool {
  public:
   // The workers are ranks 1 .. world_size - 1.
   // A worker rank that restarts rejoins if it runs `identity` (see AgreeOnRun).
+  // `master_addr` (rank 0's address) picks the network of data-parallel groups (GroupCollective).
   RemoteTrainerPool(c10::intrusive_ptr<c10d::Store> store, int world_size, std::string identity,
-                    std::chrono::milliseconds worker_timeout = kDefaultWorkerTimeout);
+                    std::chrono::milliseconds worker_timeout = kDefaultWorkerTimeout,
+                    std::string master_addr = "127.0.0.1");
   // Tells the live workers to exit.
   ~RemoteTrainerPool() override;
 
@@ -57,6 +59,7 @@ class RemoteTrainerPool : public TrainerPool {
   c10::intrusive_ptr<c10d::Store> store_;
   std::string identity_;
   std::chrono::milliseconds worker_timeout_;
+  std::string master_addr_;
   std::vector<Worker> workers_;
   std::deque<TrainJob> queue_;
   Trainer* trainer_ = nullptr;  // rank 0's, for its part of data-parallel jobs

@@ -16,7 +16,7 @@
 #include "spnas/core/step_folder.h"
 #include "spnas/distributed/messages.pb.h"
 #include "spnas/distributed/remote_trainer_pool.h"
-#include "spnas/distributed/store_collective.h"
+#include "spnas/distributed/group_collective.h"
 #include "spnas/trainers/trainer_pool.h"
 
 namespace spnas {
@@ -61,7 +61,7 @@ struct StepOnWorker {
 };
 
 StatusOr<WorkerResult> Train(const WorkerJob& message, StepOnWorker& step, const std::string& trials_dir,
-                             std::shared_ptr<StoreCollective> collective) {
+                             std::shared_ptr<GroupCollective> collective) {
   SPNAS_RETURN_IF_ERROR(MakeDirs(trials_dir));
   TrainJob job;
   job.trial_id = message.trial_id();
@@ -205,11 +205,12 @@ Status RunWorker(const LoadedConfig& config, const World& world, c10::intrusive_
         it = steps.emplace(message.step(), std::move(step)).first;
       }
       LOG(INFO) << "[" << message.step() << "] rank " << world.rank << " trains trial " << message.trial_id();
-      std::shared_ptr<StoreCollective> collective;
+      std::shared_ptr<GroupCollective> collective;
       if (!message.group().empty()) {
-        collective = std::make_shared<StoreCollective>(
+        collective = std::make_shared<GroupCollective>(
             store_ptr, message.group(), message.group_rank(),
-            std::vector<int>(message.group_world_ranks().begin(), message.group_world_ranks().end()), worker_timeout);
+            std::vector<int>(message.group_world_ranks().begin(), message.group_world_ranks().end()), worker_timeout,
+            world.master_addr);
       }
       StatusOr<WorkerResult> result = Train(message, it->second, it->second.context.output_dir + "/trials", collective);
       if (!result.ok()) {
