@@ -1,8 +1,8 @@
 // All-reduce (sum) of 100 MiB of float32 between 2 ranks with LibTorch's Gloo backend
 // (c10d::ProcessGroupGloo over TCP on loopback), next to the same sum through a c10d TCPStore
 // (each rank puts its tensor in the store and reads the other's back, as data parallel once
-// did) and a plain memcpy of the same 100 MiB for the machine's memory bandwidth. The ranks are two process groups in this process; a rank's
-// collective runs on its group's own threads, so one thread starts both and waits for both.
+// did) and a plain memcpy of the same 100 MiB for the machine's memory bandwidth. The ranks are two process groups in
+// this process; a rank's collective runs on its group's own threads, so one thread starts both and waits for both.
 //   bazel run //benchmarks:allreduce_benchmark
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
@@ -11,8 +11,8 @@
 
 #include <chrono>
 #include <cstring>
-#include <string>
 #include <future>
+#include <string>
 #include <vector>
 
 namespace {
@@ -81,15 +81,18 @@ void BM_StoreAllReduce100MB(benchmark::State& state) {
   std::vector<at::Tensor> tensors = {at::zeros({kFloats}), at::zeros({kFloats})};
   int64_t call = 0;
   constexpr int64_t kChunk = 4 << 20;
-  auto key = [&](int64_t chunk, int r) { return std::to_string(call) + "/" + std::to_string(chunk) + "/" + std::to_string(r); };
+  auto key = [&](int64_t chunk, int r) {
+    return std::to_string(call) + "/" + std::to_string(chunk) + "/" + std::to_string(r);
+  };
   auto rank = [&](int r) {
     const auto* bytes = static_cast<const uint8_t*>(tensors[r].data_ptr());
     for (int64_t chunk = 0; chunk < kBytes / kChunk; ++chunk) {
       const uint8_t* mine = bytes + chunk * kChunk;
       clients[r]->set(key(chunk, r), std::vector<uint8_t>(mine, mine + kChunk));
       const std::vector<uint8_t> other = clients[r]->get(key(chunk, 1 - r));
-      tensors[r].narrow(0, chunk * kChunk / 4, kChunk / 4).add_(
-          at::from_blob(const_cast<uint8_t*>(other.data()), {kChunk / 4}));
+      tensors[r]
+          .narrow(0, chunk * kChunk / 4, kChunk / 4)
+          .add_(at::from_blob(const_cast<uint8_t*>(other.data()), {kChunk / 4}));
     }
   };
   for (auto _ : state) {

@@ -20,10 +20,10 @@ inline bool CudaRequired() {
 }  // namespace spnas::testing
 
 // In a test body or SetUp.
-#define SKIP_WITHOUT_CUDA()                                                                             \
-  if (!torch::cuda::is_available()) {                                                                   \
+#define SKIP_WITHOUT_CUDA()                                                                               \
+  if (!torch::cuda::is_available()) {                                                                     \
     if (::spnas::testing::CudaRequired()) GTEST_FAIL() << "no usable CUDA device (SPNAS_REQUIRE_CUDA=1)"; \
-    GTEST_SKIP() << "no CUDA device";                                                                   \
+    GTEST_SKIP() << "no CUDA device";                                                                     \
   }
 
 #endif  // SPNAS_TESTS_CUDA_REQUIRED_H_

@@ -266,7 +266,8 @@ TEST_F(DetectorCudaTest, MixedPrecisionTrainingStaysCloseToFloat32) {
     const std::vector<double> losses = TrainLosses(dtype, kSteps);
     const std::string what = c10::toString(dtype);
     std::cout << "mixed precision " << what << ": losses";
-    for (int step = 0; step < kSteps; ++step) std::cout << " " << losses[step] << " (float32 " << reference[step] << ")";
+    for (int step = 0; step < kSteps; ++step)
+      std::cout << " " << losses[step] << " (float32 " << reference[step] << ")";
     std::cout << "\n";
     for (int step = 0; step < kSteps; ++step) ASSERT_TRUE(std::isfinite(losses[step])) << what << " step " << step;
     EXPECT_LE(std::abs(losses[0] - reference[0]), first_rtol * reference[0])

@@ -135,7 +135,8 @@ TEST_F(DetectorTest, UnderAutocastTheForwardKeepsBoxesAndLossesInFloat32) {
     const at::Tensor a = anchors(batch.size(2), batch.size(3), features);
     EXPECT_EQ(a.scalar_type(), at::kFloat);
     EXPECT_TRUE(at::equal(a, F("anchors"))) << "anchors are integer boxes, exact in float32";
-    const at::Tensor decoded = BoxCoder({10, 10, 5, 5}).Decode(F("coder.rel_codes").to(at::kBFloat16), F("coder.proposals"));
+    const at::Tensor decoded =
+        BoxCoder({10, 10, 5, 5}).Decode(F("coder.rel_codes").to(at::kBFloat16), F("coder.proposals"));
     EXPECT_EQ(decoded.scalar_type(), at::kFloat);
 
     model_->eval();

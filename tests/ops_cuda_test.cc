@@ -311,9 +311,9 @@ TEST(OpsCudaTest, RoiAlignOnAMapOfMoreThanInt32MaxElements) {
   ASSERT_GT(input.numel(), kInt32Max);
   // Across the map, one at its far corner and one past its border.
   const at::Tensor xy = at::rand({k - 2, 2}) * (size - 30), wh = at::rand({k - 2, 2}) * 25 + 1;
-  const at::Tensor boxes =
-      at::cat({at::cat({xy, xy + wh}, 1), at::tensor({700.f, 690.f, 720.f, 720.f, 710.f, 712.f, 730.f, 726.f}).view({2, 4})})
-          .cuda();
+  const at::Tensor boxes = at::cat({at::cat({xy, xy + wh}, 1),
+                                    at::tensor({700.f, 690.f, 720.f, 720.f, 710.f, 712.f, 730.f, 726.f}).view({2, 4})})
+                               .cuda();
   const at::Tensor on_image1 = at::cat({at::ones({k, 1}, at::kCUDA), boxes}, 1);
   const at::Tensor on_image0 = at::cat({at::zeros({k, 1}, at::kCUDA), boxes}, 1);
   const at::Tensor image1 = input.narrow(0, 1, 1);
@@ -353,8 +353,8 @@ TEST(OpsCudaTest, RoiAlignWithAnOutputOfMoreThanInt32MaxElements) {
   at::Tensor grad = at::zeros_like(out);
   grad.narrow(0, k - part, part).uniform_();
   const at::Tensor got = RoiAlignBackward(grad, rois, 1.0, 7, 7, 2, channels, size, size, 1, true);
-  const at::Tensor want = RoiAlignBackward(grad.narrow(0, k - part, part), rois.narrow(0, k - part, part), 1.0, 7, 7,
-                                           2, channels, size, size, 1, true);
+  const at::Tensor want = RoiAlignBackward(grad.narrow(0, k - part, part), rois.narrow(0, k - part, part), 1.0, 7, 7, 2,
+                                           channels, size, size, 1, true);
   EXPECT_TRUE(at::allclose(got, want, 1e-5, 1e-6)) << "backward: max difference " << MaxDiff(got, want);
 }
 
@@ -367,8 +367,7 @@ TEST(OpsCudaTest, NmsOfMoreBoxesThanTheSharedMemoryReductionHolds) {
   const int64_t n = 400000;
   at::manual_seed(19);
   const at::Tensor centres = (at::rand({300, 2}) * 4000).floor();
-  const at::Tensor xy =
-      centres.index_select(0, at::randint(0, 300, {n})) + at::randint(-6, 7, {n, 2}).to(at::kFloat);
+  const at::Tensor xy = centres.index_select(0, at::randint(0, 300, {n})) + at::randint(-6, 7, {n, 2}).to(at::kFloat);
   const at::Tensor boxes = at::cat({xy, xy + at::randint(60, 80, {n, 2}).to(at::kFloat)}, 1);
   const at::Tensor scores = at::rand({n});
   ExpectSameKeep(Nms(boxes.cuda(), scores.cuda(), 0.5), Nms(boxes, scores, 0.5), "n 400000");

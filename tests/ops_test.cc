@@ -159,7 +159,7 @@ TEST_F(OpsTest, BoxIouPromotesToFloat32AtLeast) {
 TEST(OpsInputTest, RoiAlignPoolsZerosForNonFiniteBoxes) {
   const double nan = std::nan(""), inf = std::numeric_limits<double>::infinity();
   const at::Tensor bad = at::tensor({0.0, nan, 1.0, 4.0, 4.0, 0.0, 1.0, nan, 4.0, 4.0, 0.0, -inf, 1.0, 4.0, 4.0,
-                                     0.0, 1.0, 1.0, inf,  4.0, 0.0, 1.0, 1.0, 4.0, inf, 0.0, nan, nan, nan, nan})
+                                     0.0, 1.0, 1.0, inf, 4.0, 0.0, 1.0, 1.0, 4.0, inf, 0.0, nan,  nan, nan, nan})
                              .view({6, 5})
                              .to(at::kFloat);
   const at::Tensor good = at::tensor({0.0, 1.0, 1.0, 6.0, 5.0}).view({1, 5}).to(at::kFloat);

@@ -18,9 +18,7 @@ namespace {
 // How often a waiting call looks at the members in the store.
 constexpr std::chrono::milliseconds kWatchPeriod{200};
 
-bool IsLoopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
+bool IsLoopback(const std::string& host) { return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0; }
 
 // The network device of the group's connections: GLOO_SOCKET_IFNAME's interface when set;
 // loopback when rank 0 is on loopback (every rank is on this machine); otherwise the address
@@ -80,13 +78,14 @@ c10d::Backend& GroupCollective::Backend() {
   if (backend_) return *backend_;
   // The members connect to each other (meeting through the store) in a thread of its own, so
   // that a member that never comes is named by the watch, not by Gloo's timeout.
-  auto connecting = std::async(std::launch::async, [store = c10::make_intrusive<c10d::PrefixStore>(group_ + "/gloo", store_),
-                                                    rank = rank_, size = size(), timeout = timeout_, host = master_addr_] {
-    // Gloo's own timeout is the last resort: the watch gives up on a silent member first.
-    auto options = c10d::ProcessGroupGloo::Options::create(2 * timeout + std::chrono::seconds(5));
-    options->devices.push_back(Device(host));
-    return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, options);
-  });
+  auto connecting =
+      std::async(std::launch::async, [store = c10::make_intrusive<c10d::PrefixStore>(group_ + "/gloo", store_),
+                                      rank = rank_, size = size(), timeout = timeout_, host = master_addr_] {
+        // Gloo's own timeout is the last resort: the watch gives up on a silent member first.
+        auto options = c10d::ProcessGroupGloo::Options::create(2 * timeout + std::chrono::seconds(5));
+        options->devices.push_back(Device(host));
+        return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, options);
+      });
   try {
     WaitWatching([&] { return connecting.wait_for(std::chrono::seconds(0)) == std::future_status::ready; },
                  [&] { CheckMembers(); });

@@ -6,8 +6,8 @@
 #include "spnas/core/files.h"
 #include "spnas/core/logging.h"
 #include "spnas/core/step_folder.h"
-#include "spnas/distributed/messages.pb.h"
 #include "spnas/distributed/group_collective.h"
+#include "spnas/distributed/messages.pb.h"
 #include "spnas/distributed/worker.h"
 #include "spnas/distributed/world.h"
 

@@ -14,9 +14,9 @@
 #include "spnas/core/record_store.h"
 #include "spnas/core/step_context.h"
 #include "spnas/core/step_folder.h"
+#include "spnas/distributed/group_collective.h"
 #include "spnas/distributed/messages.pb.h"
 #include "spnas/distributed/remote_trainer_pool.h"
-#include "spnas/distributed/group_collective.h"
 #include "spnas/trainers/trainer_pool.h"
 
 namespace spnas {

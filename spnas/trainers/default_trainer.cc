@@ -39,29 +39,31 @@ namespace {
 // that a training step does not wait for the host to look.
 class DivergenceWatch {
  public:
-  // losses: [n] (double, detached); total: their sum.
-  void Observe(const at::Tensor& losses, const at::Tensor& total, int64_t iteration) {
+  // losses: [n] (double, detached), named by `names`; total: their sum.
+  void Observe(const std::vector<std::string>& names, const at::Tensor& losses, const at::Tensor& total,
+               int64_t iteration) {
+    names_ = names;
     if (!state_.defined()) state_ = at::full({losses.size(0) + 2}, -1.0, losses.options());
     // state_: [first bad iteration or -1, its total, its losses...]
     const at::Tensor first = at::isfinite(total).logical_not().logical_and(state_[0] < 0);
-    const at::Tensor now = at::cat({at::full({1}, static_cast<double>(iteration), losses.options()),
-                                    total.to(at::kDouble).reshape({1}), losses});
+    const at::Tensor now = at::cat(
+        {at::full({1}, static_cast<double>(iteration), losses.options()), total.to(at::kDouble).reshape({1}), losses});
     state_ = at::where(first, now, state_);
     last_ = losses;
   }
   // Whether a loss was not finite so far. Hands `current` the last iteration's losses, read in
   // the same copy from the device.
-  bool Diverged(const std::vector<std::string>& names, IterationLosses* current) {
+  bool Diverged(IterationLosses* current) {
     if (!state_.defined()) return false;
     const at::Tensor host = at::cat({state_, last_}).cpu();
     const double* v = host.data_ptr<double>();
     std::map<std::string, double> last;
-    for (size_t i = 0; i < names.size(); ++i) last[names[i]] = v[state_.size(0) + i];
+    for (size_t i = 0; i < names_.size(); ++i) last[names_[i]] = v[state_.size(0) + i];
     current->Set(std::move(last));
     if (v[0] < 0) return false;
     iteration_ = static_cast<int64_t>(v[0]);
     total_ = v[1];
-    for (size_t i = 0; i < names.size(); ++i) losses_[names[i]] = v[2 + i];
+    for (size_t i = 0; i < names_.size(); ++i) losses_[names_[i]] = v[2 + i];
     return true;
   }
   int64_t iteration() const { return iteration_; }
@@ -69,6 +71,7 @@ class DivergenceWatch {
   const std::map<std::string, double>& losses() const { return losses_; }
 
  private:
+  std::vector<std::string> names_;
   at::Tensor state_, last_;
   int64_t iteration_ = -1;
   double total_ = 0;
@@ -374,90 +377,96 @@ class DefaultTrainer : public Trainer {
       const int64_t first_batch = ctx.iteration - ctx.epoch * ctx.iterations_per_epoch;
       auto det_epoch = detector ? det_loader->Epoch(ctx.epoch, first_batch) : nullptr;
       auto cls_epoch = classifier ? cls_loader->Epoch(ctx.epoch, first_batch) : nullptr;
-      while (!ctx.stop && ctx.iteration < ctx.total_iterations) {
-        std::map<std::string, at::Tensor> losses;
-        bool more = true;
-        int64_t samples = 0;  // data parallel: 0 for a stand-in batch
-        {
-          AutocastScope autocast(device_.type(), autocast_dtype);  // the forward pass only, not the backward
-          if (detector) {
-            DetectionBatch batch;
-            more = det_epoch->Next(&batch);
-            samples = batch.padding ? 0 : static_cast<int64_t>(batch.images.size());
-            if (norm_group) norm_group->padding = batch.padding;
-            if (more) losses = detector->Forward(batch.images, &batch.targets).losses;
-          } else {
-            ClassificationBatch batch;
-            more = cls_epoch->Next(&batch);
-            samples = !more || batch.padding ? 0 : batch.labels.size(0);
-            if (norm_group) norm_group->padding = batch.padding;
-            if (more) {
-              losses["loss_classifier"] =
-                  torch::nn::functional::cross_entropy(classifier->Forward(batch.images), batch.labels);
+      try {
+        while (!ctx.stop && ctx.iteration < ctx.total_iterations) {
+          std::map<std::string, at::Tensor> losses;
+          bool more = true;
+          int64_t samples = 0;  // data parallel: 0 for a stand-in batch
+          {
+            AutocastScope autocast(device_.type(), autocast_dtype);  // the forward pass only, not the backward
+            if (detector) {
+              DetectionBatch batch;
+              more = det_epoch->Next(&batch);
+              samples = batch.padding ? 0 : static_cast<int64_t>(batch.images.size());
+              if (norm_group) norm_group->padding = batch.padding;
+              if (more) losses = detector->Forward(batch.images, &batch.targets).losses;
+            } else {
+              ClassificationBatch batch;
+              more = cls_epoch->Next(&batch);
+              samples = !more || batch.padding ? 0 : batch.labels.size(0);
+              if (norm_group) norm_group->padding = batch.padding;
+              if (more) {
+                losses["loss_classifier"] =
+                    torch::nn::functional::cross_entropy(classifier->Forward(batch.images), batch.labels);
+              }
             }
           }
-        }
-        if (!more) break;
-        ctx.lr = schedule
-                     ? schedule->Lr(factory->BaseLr(), ctx.iteration, ctx.iterations_per_epoch, ctx.total_iterations)
-                     : factory->BaseLr();
-        if (ctx.iteration < options_.warmup_iterations()) {
-          const double alpha = static_cast<double>(ctx.iteration) / options_.warmup_iterations();
-          ctx.lr *= options_.warmup_factor() * (1 - alpha) + alpha;
-        }
-        SetLearningRate(*optimizer, ctx.lr);
-        at::Tensor total = at::zeros({}, at::TensorOptions().device(device_));
-        std::vector<std::string> names;
-        std::vector<at::Tensor> values;
-        for (const auto& [name, loss] : losses) {
-          total = total + loss;
-          names.push_back(name);
-          values.push_back(loss.detach().to(at::kDouble));
-        }
-        const at::Tensor stacked = at::stack(values);
-        ctx.losses.Set(names, stacked);
-        double share = 1;
-        if (collective_ != nullptr) {
-          // Data parallel reduces the losses on the host every iteration (a sync), so that every
-          // rank sees a divergence at the same iteration and stops there.
-          std::map<std::string, double> global = ctx.losses.Read();
-          double value = 0;
-          share = GlobalLosses(samples, &global, &value);
-          ctx.losses.Set(global);
-          if (!std::isfinite(value)) {
-            Diverged(ctx.iteration, ctx.epoch, value, global, result);
-            return Status::Ok();
+          if (!more) break;
+          ctx.lr = schedule
+                       ? schedule->Lr(factory->BaseLr(), ctx.iteration, ctx.iterations_per_epoch, ctx.total_iterations)
+                       : factory->BaseLr();
+          if (ctx.iteration < options_.warmup_iterations()) {
+            const double alpha = static_cast<double>(ctx.iteration) / options_.warmup_iterations();
+            ctx.lr *= options_.warmup_factor() * (1 - alpha) + alpha;
           }
-        } else {
-          divergence.Observe(stacked, total.detach(), ctx.iteration);
+          SetLearningRate(*optimizer, ctx.lr);
+          at::Tensor total = at::zeros({}, at::TensorOptions().device(device_));
+          std::vector<std::string> names;
+          std::vector<at::Tensor> values;
+          for (const auto& [name, loss] : losses) {
+            total = total + loss;
+            names.push_back(name);
+            values.push_back(loss.detach().to(at::kDouble));
+          }
+          const at::Tensor stacked = at::stack(values);
+          ctx.losses.Set(names, stacked);
+          double share = 1;
+          if (collective_ != nullptr) {
+            // Data parallel reduces the losses on the host every iteration (a sync), so that every
+            // rank sees a divergence at the same iteration and stops there.
+            std::map<std::string, double> global = ctx.losses.Read();
+            double value = 0;
+            share = GlobalLosses(samples, &global, &value);
+            ctx.losses.Set(global);
+            if (!std::isfinite(value)) {
+              Diverged(ctx.iteration, ctx.epoch, value, global, result);
+              return Status::Ok();
+            }
+          } else {
+            divergence.Observe(names, stacked, total.detach(), ctx.iteration);
+          }
+          optimizer->zero_grad();
+          // Data parallel: each rank back-propagates its part of the global batch's loss.
+          if (reducer) reducer->Begin();
+          scaler.Scale(collective_ != nullptr ? total * share : total).backward();
+          if (reducer) reducer->Finish();
+          // A float16 step whose gradients overflowed is skipped; the scaler lowers its scale.
+          if (scaler.Unscale(params)) {
+            if (options_.grad_clip_norm() > 0) ClipGradNorm(params, options_.grad_clip_norm());
+            optimizer->step();
+          }
+          scaler.Update();
+          ++ctx.iteration;
+          // The host learns of a non-finite loss at log points, epoch ends and checkpoints only;
+          // the iterations between cost nothing, and a diverged trial keeps no weights.
+          if (IsCheckPoint(ctx) && divergence.Diverged(&ctx.losses)) return Diverged(divergence, ctx, result);
+          ctx.seconds =
+              seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          for (auto& [name, cb] : callbacks) cb->AfterIteration(ctx);
+          ctx.stop = AnyRankStops(ctx.stop);
+          // Mid-epoch checkpoints; the epoch's last iteration is checkpointed after the epoch.
+          const bool epoch_end = ctx.iteration % ctx.iterations_per_epoch == 0 || ctx.iteration == ctx.total_iterations;
+          if (options_.checkpoint_every() > 0 && ctx.iteration % options_.checkpoint_every() == 0 && !epoch_end) {
+            SPNAS_RETURN_IF_ERROR(SaveCheckpoint(state, ctx.epoch));
+          }
         }
-        optimizer->zero_grad();
-        // Data parallel: each rank back-propagates its part of the global batch's loss.
-        if (reducer) reducer->Begin();
-        scaler.Scale(collective_ != nullptr ? total * share : total).backward();
-        if (reducer) reducer->Finish();
-        // A float16 step whose gradients overflowed is skipped; the scaler lowers its scale.
-        if (scaler.Unscale(params)) {
-          if (options_.grad_clip_norm() > 0) ClipGradNorm(params, options_.grad_clip_norm());
-          optimizer->step();
-        }
-        scaler.Update();
-        ++ctx.iteration;
-        // The host learns of a non-finite loss at log points, epoch ends and checkpoints only;
-        // the iterations between cost nothing, and a diverged trial keeps no weights.
-        if (IsCheckPoint(ctx) && divergence.Diverged(names, &ctx.losses)) {
-          Diverged(divergence.iteration(), static_cast<int>(divergence.iteration() / ctx.iterations_per_epoch),
-                   divergence.total(), divergence.losses(), result);
-          return Status::Ok();
-        }
-        ctx.seconds = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        for (auto& [name, cb] : callbacks) cb->AfterIteration(ctx);
-        ctx.stop = AnyRankStops(ctx.stop);
-        // Mid-epoch checkpoints; the epoch's last iteration is checkpointed after the epoch.
-        const bool epoch_end = ctx.iteration % ctx.iterations_per_epoch == 0 || ctx.iteration == ctx.total_iterations;
-        if (options_.checkpoint_every() > 0 && ctx.iteration % options_.checkpoint_every() == 0 && !epoch_end) {
-          SPNAS_RETURN_IF_ERROR(SaveCheckpoint(state, ctx.epoch));
-        }
+      } catch (const c10::OutOfMemoryError&) {
+        throw;
+      } catch (const std::exception&) {
+        // A step after a non-finite loss can fail on its NaNs (no proposal left, say): the trial
+        // diverged, which is what it records.
+        if (divergence.Diverged(&ctx.losses)) return Diverged(divergence, ctx, result);
+        throw;
       }
       if (options_.eval_every_epochs() > 0 && (ctx.epoch + 1) % options_.eval_every_epochs() == 0 &&
           ctx.epoch + 1 < ctx.epochs && ctx.val_data) {
@@ -480,6 +489,11 @@ class DefaultTrainer : public Trainer {
   }
 
   // Records a trial whose loss was not finite at `iteration` (0-based).
+  static Status Diverged(const DivergenceWatch& watch, const TrainContext& ctx, TrainResult* result) {
+    Diverged(watch.iteration(), static_cast<int>(watch.iteration() / ctx.iterations_per_epoch), watch.total(),
+             watch.losses(), result);
+    return Status::Ok();
+  }
   static void Diverged(int64_t iteration, int epoch, double total, const std::map<std::string, double>& losses,
                        TrainResult* result) {
     result->status = DIVERGED;

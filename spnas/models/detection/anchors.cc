@@ -18,9 +18,9 @@ std::vector<int64_t> AnchorGenerator::NumAnchorsPerLocation() const {
 }
 
 at::Tensor AnchorGenerator::CellAnchors(size_t level, const at::TensorOptions& options) const {
-  const auto key = std::make_tuple(level, static_cast<int>(options.device().type()),
-                                   static_cast<int>(options.device().index()),
-                                   static_cast<int>(c10::typeMetaToScalarType(options.dtype())));
+  const auto key =
+      std::make_tuple(level, static_cast<int>(options.device().type()), static_cast<int>(options.device().index()),
+                      static_cast<int>(c10::typeMetaToScalarType(options.dtype())));
   std::lock_guard<std::mutex> lock(cache_->mutex);
   at::Tensor& anchors = cache_->cell_anchors[key];
   if (anchors.defined()) return anchors;
@@ -44,8 +44,7 @@ at::Tensor AnchorGenerator::operator()(int64_t image_height, int64_t image_width
   for (size_t level = 0; level < features.size(); ++level) {
     const int64_t grid_h = features[level].size(-2), grid_w = features[level].size(-1);
     const int64_t stride_h = image_height / grid_h, stride_w = image_width / grid_w;
-    const auto options = features[level].options().dtype(
-        at::promote_types(features[level].scalar_type(), at::kFloat));
+    const auto options = features[level].options().dtype(at::promote_types(features[level].scalar_type(), at::kFloat));
     const at::Tensor base = CellAnchors(level, options);
     const at::Tensor shifts_x = at::arange(0, grid_w, options.dtype(at::kInt)).to(options.dtype()) * stride_w;
     const at::Tensor shifts_y = at::arange(0, grid_h, options.dtype(at::kInt)).to(options.dtype()) * stride_h;

@@ -155,7 +155,8 @@ std::vector<Detections> RoIHeadsImpl::forward(const std::vector<at::Tensor>& fea
   for (const auto& p : proposals) counts.push_back(p.size(0));
   const at::Tensor pred_boxes = box_coder_.Decode(box_regression, at::cat(proposals, 0));
   // Scores in float32 at least, like the boxes, whatever autocast gave the logits.
-  const at::Tensor pred_scores = at::softmax(class_logits.to(at::promote_types(class_logits.scalar_type(), at::kFloat)), -1);
+  const at::Tensor pred_scores =
+      at::softmax(class_logits.to(at::promote_types(class_logits.scalar_type(), at::kFloat)), -1);
   const auto boxes_list = pred_boxes.split(counts, 0);
   const auto scores_list = pred_scores.split(counts, 0);
   for (size_t i = 0; i < num_images; ++i) {

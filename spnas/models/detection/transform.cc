@@ -22,8 +22,9 @@ at::Tensor ResizeBoxes(const at::Tensor& boxes, std::pair<int64_t, int64_t> from
 }
 
 std::pair<at::Tensor, at::Tensor> DetectionTransform::MeanAndStd(const at::TensorOptions& options) const {
-  const auto key = std::make_tuple(static_cast<int>(options.device().type()), static_cast<int>(options.device().index()),
-                                   static_cast<int>(c10::typeMetaToScalarType(options.dtype())));
+  const auto key =
+      std::make_tuple(static_cast<int>(options.device().type()), static_cast<int>(options.device().index()),
+                      static_cast<int>(c10::typeMetaToScalarType(options.dtype())));
   std::lock_guard<std::mutex> lock(cache_->mutex);
   auto& entry = cache_->mean_std[key];
   if (!entry.first.defined()) {

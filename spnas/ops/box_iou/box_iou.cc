@@ -25,7 +25,8 @@ at::Tensor BoxIou(const at::Tensor& boxes1, const at::Tensor& boxes2) {
               boxes1.device(), " and ", boxes2.device());
   // Mixed dtypes promote, and half precision computes in float32, as torchvision's box_iou
   // does: areas of boxes hundreds of pixels wide overflow float16.
-  const c10::ScalarType dtype = at::promote_types(at::promote_types(boxes1.scalar_type(), boxes2.scalar_type()), at::kFloat);
+  const c10::ScalarType dtype =
+      at::promote_types(at::promote_types(boxes1.scalar_type(), boxes2.scalar_type()), at::kFloat);
   const at::Tensor b1 = boxes1.to(dtype), b2 = boxes2.to(dtype);
   const at::Tensor area1 = BoxArea(b1);
   const at::Tensor area2 = BoxArea(b2);

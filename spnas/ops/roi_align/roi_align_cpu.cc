@@ -55,8 +55,12 @@ RoiGeometry PrecomputeSamples(const T* roi, double spatial_scale, int64_t pooled
   const T bin_size_w = static_cast<T>(roi_width) / static_cast<T>(pooled_width);
   // A non-finite RoI samples one point per bin, outside the map: zeros, not a grid of 2^63.
   const bool finite = std::isfinite(bin_size_h) && std::isfinite(bin_size_w);
-  g.grid_h = sampling_ratio > 0 ? sampling_ratio : finite ? static_cast<int64_t>(std::ceil(roi_height / pooled_height)) : 1;
-  g.grid_w = sampling_ratio > 0 ? sampling_ratio : finite ? static_cast<int64_t>(std::ceil(roi_width / pooled_width)) : 1;
+  g.grid_h = sampling_ratio > 0 ? sampling_ratio
+             : finite           ? static_cast<int64_t>(std::ceil(roi_height / pooled_height))
+                                : 1;
+  g.grid_w = sampling_ratio > 0 ? sampling_ratio
+             : finite           ? static_cast<int64_t>(std::ceil(roi_width / pooled_width))
+                                : 1;
   g.count = std::max(g.grid_h * g.grid_w, static_cast<int64_t>(1));
 
   samples->resize(pooled_height * pooled_width * g.grid_h * g.grid_w);
