@@ -179,7 +179,7 @@ void RemoteTrainerPool::CheckRejoin(Worker& worker) {
 }
 
 StatusOr<TrainerPool::Done> RemoteTrainerPool::TrainTogether(TrainJob job) {
-  const std::string group = StrCat("dp/", groups_++);
+  const std::string group = StrCat("dp/", start_id_, "/", groups_++);
   std::vector<Worker*> members;
   std::vector<int> world_ranks = {0};
   for (Worker& w : workers_) {

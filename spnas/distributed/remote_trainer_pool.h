@@ -7,6 +7,7 @@
 #include <chrono>
 #include <deque>
 #include <optional>
+#include <random>
 #include <vector>
 
 #include <torch/csrc/distributed/c10d/Store.hpp>
@@ -64,6 +65,9 @@ class RemoteTrainerPool : public TrainerPool {
   std::deque<TrainJob> queue_;
   Trainer* trainer_ = nullptr;  // rank 0's, for its part of data-parallel jobs
   int groups_ = 0;              // data-parallel groups so far
+  // Names this start of rank 0's groups: a restarted rank 0 on a store that outlived it
+  // (torchrun's) must not meet the connection keys of the groups before it.
+  uint64_t start_id_ = std::random_device()();
 };
 
 }  // namespace spnas
