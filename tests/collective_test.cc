@@ -1,5 +1,6 @@
 // The data-parallel pieces on an in-process store, ranks as threads: the group collective's sum
-// (over Gloo, on loopback), its abort and heartbeat watch, and the gradient reducer's buckets.
+// (over Gloo, on loopback), its abort and heartbeat watch, the gradient reducer's buckets, and
+// the worker's refusal of file names outside its folder.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <gmock/gmock.h>
@@ -95,6 +96,18 @@ TEST(GroupCollectiveTest, ARankThatBeatsIsWaitedFor) {
     return group.AllReduceSum(at::full({1}, rank + 1.0, at::kDouble))[0].item<double>();
   });
   EXPECT_EQ(sums, (std::vector<double>{3, 3}));
+}
+
+// A job's file names are plain names, or the worker refuses the job.
+TEST(WorkerTest, AJobNamingAPathOutsideTheWorkersFolderIsRefused) {
+  EXPECT_TRUE(CheckJobFileName("model_3.pth").ok());
+  EXPECT_TRUE(CheckJobFileName("").ok());  // joined to a prefix of the worker's own
+  for (const std::string& name :
+       std::vector<std::string>{"../../.bashrc", "/etc/passwd", "a/b.pth", "..", ".", std::string("a\0b", 3)}) {
+    const Status status = CheckJobFileName(name);
+    EXPECT_FALSE(status.ok()) << name;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("not a plain file name")) << name;
+  }
 }
 
 // A little network's parameters, the same on every rank (from a generator of their own: the

@@ -78,6 +78,7 @@ StatusOr<WorkerResult> Train(const WorkerJob& message, StepOnWorker& step, const
   job.weights_out = store.PendingWeightsPath(job.trial_id);
   job.checkpoint = StepFolder::CheckpointPath(store.WeightsPath(job.trial_id), "last");
   if (!message.init_weights().empty()) {
+    SPNAS_RETURN_IF_ERROR(CheckJobFileName(message.init_weights_name()));
     job.init_weights =
         (fs::path(trials_dir) / StrCat("init_", job.trial_id, "_", message.init_weights_name())).string();
     SPNAS_RETURN_IF_ERROR(WriteFileAtomic(job.init_weights, message.init_weights()));
@@ -126,6 +127,14 @@ StatusOr<WorkerResult> Train(const WorkerJob& message, StepOnWorker& step, const
 }
 
 }  // namespace
+
+Status CheckJobFileName(const std::string& name) {
+  if (name.find('/') != std::string::npos || name.find('\0') != std::string::npos || name == "." || name == "..") {
+    return InvalidArgumentError("a job names the file '", name,
+                                "', which is not a plain file name: a worker writes only in its own folder");
+  }
+  return Status::Ok();
+}
 
 Status RunWorker(const LoadedConfig& config, const World& world, c10::intrusive_ptr<c10d::Store> store_ptr,
                  std::chrono::seconds timeout, std::chrono::milliseconds worker_timeout) {

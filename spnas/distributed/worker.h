@@ -21,6 +21,10 @@ std::string BeatKey(int rank);
 std::string JoinKey(int rank);
 std::string RejoinKey(int rank, int64_t generation);
 
+// Ok when `name`, a file name a job gives a file the worker writes, is one plain name: no
+// folder, not "." or "..", so that nothing a worker receives writes outside its own folder.
+Status CheckJobFileName(const std::string& name);
+
 // `timeout`: how long a restarted worker waits for rank 0 to take it back; `worker_timeout`:
 // how long a rank training a trial with it (data parallel) may send no heartbeat.
 Status RunWorker(const LoadedConfig& config, const World& world, c10::intrusive_ptr<c10d::Store> store,
