@@ -110,6 +110,17 @@ TEST(WorkerTest, AJobNamingAPathOutsideTheWorkersFolderIsRefused) {
   }
 }
 
+// Buckets fill from the last parameter to the first and close at bucket_bytes or more.
+TEST(GradientReducerTest, BucketsFollowTheBackwardPassAndCloseAtTheirSize) {
+  using Buckets = std::vector<std::vector<size_t>>;
+  // Elements of 4 bytes: 10 values are 40 bytes.
+  EXPECT_EQ(AssignBuckets({10, 10, 10, 10}, 4, 80), (Buckets{{3, 2}, {1, 0}}));
+  EXPECT_EQ(AssignBuckets({10, 10, 10, 10}, 4, 81), (Buckets{{3, 2, 1}, {0}}));
+  EXPECT_EQ(AssignBuckets({100, 1, 1}, 4, 8), (Buckets{{2, 1}, {0}}));
+  EXPECT_EQ(AssignBuckets({5}, 8, 1), (Buckets{{0}}));  // a parameter larger than a bucket: its own
+  EXPECT_EQ(AssignBuckets({}, 4, 8), Buckets{});
+}
+
 // A little network's parameters, the same on every rank (from a generator of their own: the
 // ranks are threads of one process).
 std::vector<at::Tensor> Params() {

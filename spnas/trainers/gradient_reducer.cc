@@ -4,21 +4,35 @@
 
 namespace spnas {
 
+std::vector<std::vector<size_t>> AssignBuckets(const std::vector<int64_t>& numel, int64_t element_size,
+                                               int64_t bucket_bytes) {
+  std::vector<std::vector<size_t>> buckets;
+  int64_t bytes = 0;
+  for (size_t k = numel.size(); k-- > 0;) {
+    if (buckets.empty() || bytes >= bucket_bytes) {
+      buckets.emplace_back();
+      bytes = 0;
+    }
+    buckets.back().push_back(k);
+    bytes += numel[k] * element_size;
+  }
+  return buckets;
+}
+
 GradientReducer::GradientReducer(std::vector<at::Tensor> params, std::shared_ptr<Collective> collective,
                                  int64_t bucket_bytes)
     : params_(std::move(params)), collective_(std::move(collective)), where_(params_.size()), arrived_(params_.size()) {
-  // The backward pass produces the last layers' gradients first.
-  for (size_t k = params_.size(); k-- > 0;) {
-    const at::Tensor& p = params_[k];
-    if (buckets_.empty() || (!buckets_.back().offsets.empty() &&
-                             buckets_.back().offsets.back() * static_cast<int64_t>(p.element_size()) >= bucket_bytes)) {
-      buckets_.emplace_back();
-      buckets_.back().offsets.push_back(0);
+  std::vector<int64_t> numel;
+  for (const at::Tensor& p : params_) numel.push_back(p.numel());
+  const int64_t element_size = params_.empty() ? 4 : static_cast<int64_t>(params_[0].element_size());
+  for (const std::vector<size_t>& members : AssignBuckets(numel, element_size, bucket_bytes)) {
+    Bucket& b = buckets_.emplace_back();
+    b.offsets.push_back(0);
+    for (size_t k : members) {
+      where_[k] = {buckets_.size() - 1, b.params.size()};
+      b.params.push_back(k);
+      b.offsets.push_back(b.offsets.back() + params_[k].numel());
     }
-    Bucket& b = buckets_.back();
-    where_[k] = {buckets_.size() - 1, b.params.size()};
-    b.params.push_back(k);
-    b.offsets.push_back(b.offsets.back() + p.numel());
   }
   for (Bucket& b : buckets_) b.flat = at::zeros({b.offsets.back()}, params_[b.params[0]].options());
   for (size_t k = 0; k < params_.size(); ++k) {

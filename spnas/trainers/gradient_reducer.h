@@ -19,6 +19,12 @@
 
 namespace spnas {
 
+// The buckets of parameters of `numel` elements of `element_size` bytes each: from the last
+// parameter to the first (the order in which the backward pass produces their gradients), a
+// bucket closing once it holds at least `bucket_bytes`. Each bucket lists parameter indices.
+std::vector<std::vector<size_t>> AssignBuckets(const std::vector<int64_t>& numel, int64_t element_size,
+                                               int64_t bucket_bytes);
+
 class GradientReducer {
  public:
   GradientReducer(std::vector<at::Tensor> params, std::shared_ptr<Collective> collective,
