@@ -1,8 +1,7 @@
 #include "spnas/data/loader.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
 #include <numeric>
