@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include <ATen/record_function.h>
+#include <torch/nn/utils/clip_grad.h>
 #include <nlohmann/json.hpp>
 
 #include "spnas/core/logging.h"
@@ -19,6 +20,7 @@
 #include "spnas/models/checkpoint.h"
 #include "spnas/models/model_options.pb.h"
 #include "spnas/pipeline/pipeline.h"
+#include "spnas/trainers/optimizer.h"
 
 // The raw-string configs below carry the line:column positions the tests assert.
 // clang-format off
@@ -420,6 +422,32 @@ class SyncCounter {
   at::CallbackHandle handle_;
 };
 thread_local std::map<std::string, int64_t>* SyncCounter::counts_ = nullptr;
+
+// grad_clip_norm scales the gradients as torch's clip_grad_norm_ does, without reading the norm
+// back to the host.
+TEST(TrainerTest, ClipGradNormScalesAsTorchDoes) {
+  for (double max_norm : {0.5, 1e6}) {
+    SCOPED_TRACE(max_norm);
+    std::vector<at::Tensor> ours, theirs;
+    for (const std::vector<int64_t>& shape : std::vector<std::vector<int64_t>>{{3, 4}, {7}, {2, 2, 2}}) {
+      at::Tensor p = at::zeros(shape).requires_grad_();
+      p.mutable_grad() = at::randn(shape);
+      at::Tensor q = at::zeros(shape).requires_grad_();
+      q.mutable_grad() = p.grad().clone();
+      ours.push_back(p);
+      theirs.push_back(q);
+    }
+    ours.push_back(at::zeros({2}).requires_grad_());  // no gradient: left alone
+    SyncCounter counter;
+    ClipGradNorm(ours, max_norm);
+    EXPECT_EQ(counter.counts["aten::_local_scalar_dense"], 0);
+    torch::nn::utils::clip_grad_norm_(theirs, max_norm);
+    for (size_t i = 0; i < theirs.size(); ++i) {
+      EXPECT_TRUE(at::allclose(ours[i].grad(), theirs[i].grad(), 1e-6, 1e-7)) << i;
+    }
+    EXPECT_FALSE(ours.back().grad().defined());
+  }
+}
 
 // The host syncs of one training iteration of the detector (batch of 2), pinned: a new one
 // fails here. Two runs that differ by two iterations between log points; the difference is
