@@ -1,4 +1,4 @@
-// ReignitionCallback (spnas.md §5): the detector's backbone is trained as an image classifier
+// ReignitionCallback (docs/sp_nas.md, reignition): the detector's backbone is trained as an image classifier
 // (a SerialClassificationNet initialised from it), then the detector is handed back with the
 // reignited backbone, counting the reignition in its description (at most max_reignitions).
 

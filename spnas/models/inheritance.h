@@ -1,4 +1,4 @@
-// Weight inheritance (network morphism, spnas.md §3): a child network made from its parent by
+// Weight inheritance (network morphism, docs/sp_nas.md, weight inheritance): a child network made from its parent by
 // mutations starts from the parent's weights. Backbone blocks are matched through the edits
 // (an expanded block shifts the later ones); a tensor of the same shape is copied, a reshaped
 // one gets its overlapping slice, and a new residual block starts as an identity (the last

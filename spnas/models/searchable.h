@@ -22,7 +22,7 @@ class SearchableModel {
   // The description with the edits made so far.
   virtual PluginConfig Description() const = 0;
 
-  // The backbone's serial code (spnas.md §2), e.g. "11-21-21-21".
+  // The backbone's serial code (docs/sp_nas.md, serial codes), e.g. "11-21-21-21".
   virtual StatusOr<std::string> SerialCode() const { return Unsupported("a serial backbone code"); }
   virtual Status SetSerialCode(const std::string& code) { return Unsupported("a serial backbone code"); }
   // Extra passes per stage of the parallel structure; out_channels > 0 also sets the

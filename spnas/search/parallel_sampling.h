@@ -1,4 +1,4 @@
-// SpNasP's sampler (spnas.md §6): extra passes are added one at a time to a stage drawn with
+// SpNasP's sampler (docs/sp_nas.md, parallel search): extra passes are added one at a time to a stage drawn with
 // probability proportional to 1 / the FLOPs of one pass of that stage, until the next addition
 // would break the limits (with fill_limits: until no stage's would fit), or a random stop.
 #ifndef SPNAS_SEARCH_PARALLEL_SAMPLING_H_

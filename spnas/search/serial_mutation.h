@@ -1,4 +1,4 @@
-// The mutations of SpNasS on serial codes (spnas.md §4): expand, swap (a width-doubling
+// The mutations of SpNasS on serial codes (docs/sp_nas.md, serial search): expand, swap (a width-doubling
 // position or a stage boundary) and add stage. Each returns the child code and the mutation as
 // weight inheritance reads it, or nullopt when the code offers no such move.
 #ifndef SPNAS_SEARCH_SERIAL_MUTATION_H_

@@ -1,4 +1,4 @@
-// SpNasP: parallel-level search (spnas.md §6). Its parents are the best `max_optimal` backbones
+// SpNasP: parallel-level search (docs/sp_nas.md, parallel search). Its parents are the best `max_optimal` backbones
 // of the input records (the reignition step), ranked by the Pareto front of their lineage's
 // metrics. Codes [K_1..K_L] are then evaluated in this order: the configured codes of the
 // search space, the parents' plain networks ([0, ..., 0], as the baseline, at most half the

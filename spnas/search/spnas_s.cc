@@ -1,4 +1,4 @@
-// SpNasS: serial-level search (spnas.md §4). Each candidate is a parent from the top of the
+// SpNasS: serial-level search (docs/sp_nas.md, serial search). Each candidate is a parent from the top of the
 // current Pareto front with num_mutate mutations (expand, swap, add stage), evaluated from the
 // parent's weights, or with equal_training from its lineage's input weights. The initial
 // parents (the input records, or the search space's codes) are evaluated first with the same

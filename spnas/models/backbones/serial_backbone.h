@@ -1,6 +1,6 @@
-// SerialBackbone: a ResNet-like network described by a serial code (spnas.md §2), with
+// SerialBackbone: a ResNet-like network described by a serial code (docs/sp_nas.md, serial codes), with
 // torchvision's ResNet layout and parameter names (conv1, bn1, layer{i}.{j}.conv1, ...), and
-// optionally the parallel structure of SP-NAS (spnas.md §6): extra passes of a stage sharing its
+// optionally the parallel structure of SP-NAS (docs/sp_nas.md, parallel search): extra passes of a stage sharing its
 // weights, fused through one connection per stage (connect{i}.0 conv, connect{i}.1 BN) and fed
 // back into the trunk. By default each pass keeps its own BatchNorm running statistics.
 #ifndef SPNAS_MODELS_BACKBONES_SERIAL_BACKBONE_H_
