@@ -157,18 +157,19 @@ std::vector<const FieldDescriptor*> PluginSlots(const Descriptor* descriptor) {
 
 }  // namespace
 
+namespace {
+
 // A mistake in a shared plugin shows in every step that inherits it; once is enough.
-void ConfigErrors::Add(std::string where, std::string message) {
-  std::string error = where.empty() ? message : where + ": " + message;
-  if (std::find(errors_.begin(), errors_.end(), error) == errors_.end()) errors_.push_back(std::move(error));
+void AddOnce(const std::string& where, const std::string& message, std::vector<std::string>* lines) {
+  std::string line = where.empty() ? message : where + ": " + message;
+  if (std::find(lines->begin(), lines->end(), line) == lines->end()) lines->push_back(std::move(line));
 }
 
-void ConfigErrors::AddWarning(std::string where, std::string message) {
-  std::string warning = where.empty() ? message : where + ": " + message;
-  if (std::find(warnings_.begin(), warnings_.end(), warning) == warnings_.end()) {
-    warnings_.push_back(std::move(warning));
-  }
-}
+}  // namespace
+
+void ConfigErrors::Add(std::string where, std::string message) { AddOnce(where, message, &errors_); }
+
+void ConfigErrors::AddWarning(std::string where, std::string message) { AddOnce(where, message, &warnings_); }
 
 Status ConfigErrors::ToStatus() const {
   if (errors_.empty()) return Status::Ok();

@@ -428,10 +428,7 @@ class DefaultTrainer : public Trainer {
             double value = 0;
             share = GlobalLosses(samples, &global, &value);
             ctx.losses.Set(global);
-            if (!std::isfinite(value)) {
-              Diverged(ctx.iteration, ctx.epoch, value, global, result);
-              return Status::Ok();
-            }
+            if (!std::isfinite(value)) return Diverged(ctx.iteration, value, global, ctx, result);
           } else {
             divergence.Observe(names, stacked, total.detach(), ctx.iteration);
           }
@@ -488,19 +485,18 @@ class DefaultTrainer : public Trainer {
            (options_.checkpoint_every() > 0 && ctx.iteration % options_.checkpoint_every() == 0);
   }
 
-  // Records a trial whose loss was not finite at `iteration` (0-based).
-  static Status Diverged(const DivergenceWatch& watch, const TrainContext& ctx, TrainResult* result) {
-    Diverged(watch.iteration(), static_cast<int>(watch.iteration() / ctx.iterations_per_epoch), watch.total(),
-             watch.losses(), result);
-    return Status::Ok();
-  }
-  static void Diverged(int64_t iteration, int epoch, double total, const std::map<std::string, double>& losses,
-                       TrainResult* result) {
+  // Records a trial whose loss was not finite at `iteration` (0-based); the training ends there.
+  static Status Diverged(int64_t iteration, double total, const std::map<std::string, double>& losses,
+                         const TrainContext& ctx, TrainResult* result) {
     result->status = DIVERGED;
     std::string parts;
     for (const auto& [name, v] : losses) parts += StrCat(" ", name, "=", v);
-    result->error =
-        StrCat("non-finite loss ", total, " at iteration ", iteration + 1, " (epoch ", epoch + 1, "):", parts);
+    result->error = StrCat("non-finite loss ", total, " at iteration ", iteration + 1, " (epoch ",
+                           iteration / ctx.iterations_per_epoch + 1, "):", parts);
+    return Status::Ok();
+  }
+  static Status Diverged(const DivergenceWatch& watch, const TrainContext& ctx, TrainResult* result) {
+    return Diverged(watch.iteration(), watch.total(), watch.losses(), ctx, result);
   }
 
   // What a training checkpoint holds beyond the context.
